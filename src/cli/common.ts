@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import { loadConfig, type Config, ConfigError } from '../config/config.js';
+import { pathsFor, rootFrom, type Paths } from '../paths.js';
+
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/** A failure the CLI reports in one line and exits with `code`. */
+export class CliError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode: number = EXIT.failure) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+export interface GlobalOptions {
+  root?: string;
+  config?: string;
+}
+
+export function globals(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals<GlobalOptions>();
+}
+
+export function rootPaths(cmd: Command): Paths {
+  return pathsFor(rootFrom(globals(cmd).root));
+}
+
+/** The config for a command; a bad one is a usage error (exit 2), as SPEC says. */
+export function configFor(cmd: Command): Config {
+  const g = globals(cmd);
+  try {
+    return loadConfig(rootFrom(g.root), g.config);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(`bad config:\n${err.message}`, EXIT.usage);
+    throw err;
+  }
+}

@@ -1,0 +1,58 @@
+import type { Command } from 'commander';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pathsFor, rootFrom } from '../paths.js';
+import { globals } from './common.js';
+
+const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'recipes');
+
+export const CONFIG_TEMPLATE = `# hopper.yaml: every key is optional; the values shown are the defaults.
+# A value "env:NAME" reads an environment variable, "file:PATH" a file
+# (systemd credentials: file:$CREDENTIALS_DIRECTORY/smtp-url).
+
+# lanes: { fast: { concurrency: 4 }, slow: { concurrency: 1 } }
+# resources: { cpus: 2, memory: 4GiB, disk: 20GiB }   # default: what the host has
+# groups: { youtube: 2 }
+# http: { host: 127.0.0.1, port: 8765, token: env:HOPPER_TOKEN, publicUrl: http://localhost:8765 }
+# smtp: { url: env:HOPPER_SMTP_URL, from: hopper@example.org }   # absent: emails go to outbox/*.eml
+# webhooks: { secret: env:HOPPER_WEBHOOK_SECRET }
+# inbox: { acceptRecipes: true, maxFileBytes: 1MiB }
+# retention: { outputs: 7d, jobs: 90d }                # local download links last as long as outputs
+# shutdown: { grace: 30s }                             # running jobs get this long on SIGTERM
+`;
+
+export function initRoot(root: string): string[] {
+  const paths = pathsFor(root);
+  const made: string[] = [];
+  for (const dir of [paths.recipes, paths.inbox, paths.state, paths.outputs, paths.outbox]) {
+    if (!existsSync(dir)) made.push(path.relative(root, dir) + '/');
+    mkdirSync(dir, { recursive: true });
+  }
+  const config = path.join(paths.root, 'hopper.yaml');
+  if (!existsSync(config)) {
+    writeFileSync(config, CONFIG_TEMPLATE);
+    made.push('hopper.yaml');
+  }
+  if (path.resolve(EXAMPLES) !== path.resolve(paths.recipes) && existsSync(EXAMPLES)) {
+    for (const name of readdirSync(EXAMPLES).filter((n) => /\.ya?ml$/.test(n))) {
+      const target = path.join(paths.recipes, name);
+      if (existsSync(target)) continue;
+      copyFileSync(path.join(EXAMPLES, name), target);
+      made.push(path.join('recipes', name));
+    }
+  }
+  return made;
+}
+
+export function registerInit(program: Command): void {
+  program
+    .command('init')
+    .argument('[dir]', 'the root to set up (default: --root, HOPPER_ROOT or the current directory)')
+    .description('make the folders, a commented hopper.yaml and example recipes (never overwrites)')
+    .action((dir: string | undefined, _opts: unknown, cmd: Command) => {
+      const root = rootFrom(dir ?? globals(cmd).root);
+      const made = initRoot(root);
+      process.stdout.write(made.length ? `in ${root}:\n${made.map((m) => `  made ${m}`).join('\n')}\n` : `${root} is already set up\n`);
+    });
+}

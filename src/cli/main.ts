@@ -1,0 +1,50 @@
+import { Command, CommanderError } from 'commander';
+import { HopperError } from '../errors.js';
+import { CliError, EXIT } from './common.js';
+import { registerInit } from './init.js';
+import { registerSchema } from './schema.js';
+import { registerStart } from './start.js';
+import { registerSubmit } from './submit.js';
+import { registerValidate } from './validate.js';
+
+export function buildProgram(): Command {
+  const program = new Command('hopper')
+    .description('turns files dropped into a folder into finished work')
+    .option('--root <dir>', 'the root folder (default: HOPPER_ROOT, else the current directory)')
+    .option('--config <file>', 'the config file (default: ROOT/hopper.yaml)')
+    .showHelpAfterError()
+    .exitOverride();
+  registerStart(program);
+  registerInit(program);
+  registerValidate(program);
+  registerSubmit(program);
+  registerSchema(program);
+  for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError();
+  return program;
+}
+
+/** Runs the CLI; exit codes: 0 success, 1 failure, 2 bad usage or config. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, successfully.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`hopper: ${err.message}\n`);
+      return err.exitCode;
+    }
+    if (err instanceof HopperError) {
+      process.stderr.write(`hopper: ${err.message}\n`);
+      return EXIT.failure;
+    }
+    process.stderr.write(`hopper: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
+    return EXIT.failure;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;

@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import { startDaemon } from '../daemon.js';
+import { HopperError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { rootFrom } from '../paths.js';
+import { CliError, configFor, EXIT, globals } from './common.js';
+
+export function registerStart(program: Command): void {
+  program
+    .command('start')
+    .description('run the daemon in the foreground (what systemd runs)')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const config = configFor(cmd);
+      const log = createLogger();
+      let daemon;
+      try {
+        daemon = await startDaemon({ root: rootFrom(globals(cmd).root), config, log });
+      } catch (err) {
+        if (err instanceof HopperError || (err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+          throw new CliError(`cannot start: ${(err as Error).message}`, EXIT.failure);
+        }
+        throw err;
+      }
+      const d = daemon;
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string): void => {
+          log.info({ signal }, 'signal received');
+          void d.stop().then(resolve);
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.on('SIGHUP', () => {
+          log.info({ signal: 'SIGHUP' }, 'reloading recipes');
+          d.reload();
+        });
+      });
+    });
+}

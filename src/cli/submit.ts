@@ -1,0 +1,168 @@
+import type { Command } from 'commander';
+import { randomBytes } from 'node:crypto';
+import { existsSync, openSync, readSync, closeSync, statSync, readFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
+import { InvalidFileError } from '../errors.js';
+import { problemLines } from '../inbox/files.js';
+import { requestFromFile } from '../inbox/request.js';
+import { silentLogger } from '../log.js';
+import type { Paths } from '../paths.js';
+import type { Recipe } from '../recipes/recipe.js';
+import { RecipeRegistry } from '../recipes/registry.js';
+import { parseYaml } from '../schemas/document.js';
+import { openStore } from '../store/store.js';
+import { END_STATES } from '../store/jobs.js';
+import { formatBytes, parseDuration } from '../units.js';
+import { CliError, configFor, EXIT, rootPaths } from './common.js';
+
+interface SubmitOptions {
+  param: string[];
+  email?: string;
+  webhook?: string;
+  priority?: string;
+  id?: string;
+  notBefore?: string;
+  wait?: boolean;
+  timeout?: string;
+}
+
+/** `-p limit=100` fills a number where the recipe's schema says number; otherwise text. */
+function coerce(recipe: Recipe | undefined, key: string, raw: string): unknown {
+  const props = (recipe?.paramsSchema as { properties?: Record<string, { type?: string | string[] }> } | undefined)?.properties;
+  const t = props?.[key]?.type;
+  const types = Array.isArray(t) ? t : t ? [t] : [];
+  if ((types.includes('integer') || types.includes('number')) && raw.trim() !== '' && Number.isFinite(Number(raw))) return Number(raw);
+  if (types.includes('boolean') && (raw === 'true' || raw === 'false')) return raw === 'true';
+  if ((types.includes('array') || types.includes('object')) && /^[[{]/.test(raw.trim())) {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      return raw;
+    }
+  }
+  return raw;
+}
+
+function buildRequest(recipeName: string, o: SubmitOptions, recipe: Recipe | undefined, id: string): Record<string, unknown> {
+  const params: Record<string, unknown> = {};
+  for (const p of o.param) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new CliError(`-p takes KEY=VALUE, got "${p}"`, EXIT.usage);
+    params[p.slice(0, eq)] = coerce(recipe, p.slice(0, eq), p.slice(eq + 1));
+  }
+  const request: Record<string, unknown> = { kind: 'request', recipe: recipeName, id, params };
+  const notify: Record<string, string> = {};
+  if (o.email) notify.email = o.email;
+  if (o.webhook) notify.webhook = o.webhook;
+  if (Object.keys(notify).length) request.notify = notify;
+  if (o.priority !== undefined) {
+    if (!/^-?\d+$/.test(o.priority)) throw new CliError(`--priority takes a whole number, got "${o.priority}"`, EXIT.usage);
+    request.priority = Number(o.priority);
+  }
+  if (o.notBefore) request.notBefore = o.notBefore;
+  return request;
+}
+
+/** Prints what is new in a file since `offset`; returns the new offset. */
+function follow(file: string, offset: number): number {
+  if (!existsSync(file)) return offset;
+  const size = statSync(file).size;
+  if (size <= offset) return size < offset ? 0 : offset;
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(Math.min(size - offset, 1024 * 1024));
+    const n = readSync(fd, buf, 0, buf.length, offset);
+    for (const line of buf.subarray(0, n).toString('utf8').split('\n')) if (line) process.stdout.write(`  | ${line}\n`);
+    return offset + n;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Follows a submitted request to its end, printing events and the job's log. */
+async function waitFor(paths: Paths, requestId: string, fileName: string, timeoutMs: number | undefined): Promise<number> {
+  const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+  let store: ReturnType<typeof openStore> | undefined;
+  let seenEvents = 0;
+  let logOffset = 0;
+  let warned = false;
+  const started = Date.now();
+  try {
+    while (Date.now() < deadline) {
+      const rejected = path.join(paths.rejected, `${fileName}.error.txt`);
+      if (existsSync(rejected)) {
+        process.stdout.write(readFileSync(rejected, 'utf8'));
+        return EXIT.failure;
+      }
+      if (!store && existsSync(paths.db)) store = openStore(paths.db, { readonly: true });
+      const job = store?.jobs.find(requestId);
+      if (job) {
+        const events = store!.jobs.events(job.id);
+        for (const e of events.slice(seenEvents)) {
+          process.stdout.write(`${new Date(e.at).toISOString()} ${job.id} ${e.event}${e.detail ? `: ${e.detail.split('\n')[0]}` : ''}\n`);
+        }
+        seenEvents = events.length;
+        logOffset = follow(path.join(paths.jobs, job.id, 'job.log'), logOffset);
+        if (END_STATES.includes(job.state)) {
+          if (job.state === 'succeeded') {
+            for (const o of store!.outputs.forJob(job.id)) {
+              process.stdout.write(`output: ${path.join(paths.outputs, o.ref)} (${formatBytes(o.bytes)}, sha256 ${o.sha256})\n`);
+            }
+            return EXIT.ok;
+          }
+          process.stdout.write(`${job.state}: ${job.errorMessage ?? ''}\n`);
+          return EXIT.failure;
+        }
+      } else if (!warned && Date.now() - started > 15_000 && existsSync(path.join(paths.inbox, fileName))) {
+        warned = true;
+        process.stderr.write('the request is still in the inbox: is hopper running on this root? (still waiting)\n');
+      }
+      await sleep(200);
+    }
+    process.stderr.write(`gave up waiting after ${timeoutMs} ms; the request goes on (id ${requestId})\n`);
+    return EXIT.failure;
+  } finally {
+    store?.close();
+  }
+}
+
+export function registerSubmit(program: Command): void {
+  program
+    .command('submit')
+    .argument('<recipe>', 'the recipe to request')
+    .option('-p, --param <KEY=VALUE>', 'a request parameter (repeatable)', (v: string, all: string[]) => [...all, v], [])
+    .option('--email <address>', 'email the result to this address')
+    .option('--webhook <url>', 'POST job events to this URL')
+    .option('--priority <n>', 'higher runs first')
+    .option('--id <id>', 'idempotency key (default: a new random id)')
+    .option('--not-before <time>', 'do not start before this ISO time')
+    .option('--wait', 'follow the job with progress; exit 0 on success, 1 on failure')
+    .option('--timeout <duration>', 'with --wait: give up waiting after this long (e.g. 30m)')
+    .description('write a request into the inbox (atomically)')
+    .action(async (recipeName: string, o: SubmitOptions, cmd: Command) => {
+      configFor(cmd);
+      const paths = rootPaths(cmd);
+      const registry = new RecipeRegistry(paths.recipes, silentLogger());
+      registry.loadAll();
+      const id = o.id ?? `submit-${new Date().toISOString().slice(0, 10)}-${randomBytes(4).toString('hex')}`;
+      const request = buildRequest(recipeName, o, registry.get(recipeName), id);
+      const text = stringify(request);
+      const fileName = `${id.replace(/[^A-Za-z0-9._-]/g, '_')}.yaml`;
+      try {
+        requestFromFile(parseYaml(text), registry, fileName);
+      } catch (err) {
+        if (err instanceof InvalidFileError) {
+          throw new CliError(problemLines('request', err.problems).join('\n'), EXIT.failure);
+        }
+        throw err;
+      }
+      const tmp = path.join(paths.inbox, `.${fileName}.tmp`);
+      await writeFile(tmp, text);
+      await rename(tmp, path.join(paths.inbox, fileName));
+      process.stdout.write(`submitted ${id} (${path.join(paths.inbox, fileName)})\n`);
+      if (o.wait) process.exitCode = await waitFor(paths, id, fileName, o.timeout ? parseDuration(o.timeout) : undefined);
+    });
+}

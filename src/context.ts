@@ -1,0 +1,23 @@
+import type { Config } from './config/config.js';
+import type { Logger } from './log.js';
+import type { Paths } from './paths.js';
+import type { Store } from './store/store.js';
+
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** Everything a part of the daemon needs, passed in: no globals, so tests build a daemon in a temp dir. */
+export interface Context {
+  paths: Paths;
+  config: Config;
+  store: Store;
+  log: Logger;
+  clock: Clock;
+  /** Key for signing local download links (state/link.key, made on first start). */
+  linkKey: Buffer;
+  /** Base of download links, e.g. `http://localhost:8765` (known once the server listens). */
+  publicUrl: () => string;
+}

@@ -1,0 +1,128 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig, type Config } from './config/config.js';
+import { systemClock, type Clock, type Context } from './context.js';
+import { loadLinkKey } from './delivery/links.js';
+import { downloadRoute } from './http/downloads.js';
+import { healthRoute } from './http/health.js';
+import { startHttpServer, type HttpServer } from './http/server.js';
+import { takeFile } from './inbox/intake.js';
+import { FolderWatcher } from './inbox/watcher.js';
+import { acquireLock } from './lock.js';
+import { createLogger, type Logger } from './log.js';
+import { Notifier } from './notify/notifier.js';
+import { pathsFor } from './paths.js';
+import { Dispatcher } from './queue/dispatcher.js';
+import { RECIPE_FILE, RecipeRegistry } from './recipes/registry.js';
+import { openStore } from './store/store.js';
+
+export interface DaemonOptions {
+  root: string;
+  configFile?: string;
+  /** Use this config instead of reading hopper.yaml (tests). */
+  config?: Config;
+  log?: Logger;
+  clock?: Clock;
+  /** How long an inbox file must sit unchanged before it is taken. @default 250 */
+  settleMs?: number;
+  /** Safety-net rescan of the inbox. @default 10000 */
+  rescanMs?: number;
+}
+
+export interface Daemon {
+  ctx: Context;
+  recipes: RecipeRegistry;
+  dispatcher: Dispatcher;
+  notifier: Notifier;
+  inbox: FolderWatcher;
+  http: HttpServer;
+  /** Reloads recipes from recipes/ (SIGHUP). */
+  reload(): void;
+  /** Graceful stop: no new work, running jobs get the grace period, the rest is requeued. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Builds the Context and starts every part, in the order data flows. */
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const paths = pathsFor(options.root);
+  for (const dir of [paths.recipes, paths.inbox, paths.rejected, paths.state, paths.jobs, paths.archive, paths.outputs, paths.outbox]) {
+    mkdirSync(dir, { recursive: true });
+  }
+  const config = options.config ?? loadConfig(paths.root, options.configFile);
+  const log = options.log ?? createLogger();
+  const releaseLock = acquireLock(path.join(paths.state, 'hopper.lock'));
+  const store = openStore(paths.db);
+  let publicUrl = config.http.publicUrl ?? '';
+  const ctx: Context = {
+    paths,
+    config,
+    store,
+    log,
+    clock: options.clock ?? systemClock,
+    linkKey: loadLinkKey(paths.linkKey),
+    publicUrl: () => publicUrl,
+  };
+  try {
+    const http = await startHttpServer(ctx, [healthRoute(ctx), downloadRoute(ctx)]);
+    if (!publicUrl) publicUrl = http.address().replace('127.0.0.1', 'localhost');
+
+    const recipes = new RecipeRegistry(paths.recipes, log);
+    recipes.loadAll();
+    const recipeWatcher = new FolderWatcher({
+      dir: paths.recipes,
+      settleMs: options.settleMs ?? 250,
+      rescanMs: 0,
+      ignoreInitial: true,
+      accept: (name) => RECIPE_FILE.test(name),
+      onFile: (file) => void recipes.loadFile(file),
+      onRemove: (file) => recipes.remove(file),
+      log,
+    });
+    await recipeWatcher.start();
+
+    const notifier = new Notifier(ctx);
+    const dispatcher = new Dispatcher(ctx, () => notifier.kick());
+    dispatcher.start();
+    notifier.kick();
+
+    const inbox = new FolderWatcher({
+      dir: paths.inbox,
+      settleMs: options.settleMs ?? 250,
+      rescanMs: options.rescanMs ?? 10_000,
+      onFile: async (file) => {
+        const result = await takeFile({ ctx, recipes, onJob: (job) => dispatcher.add(job), onCancel: (job) => dispatcher.cancel(job.id) }, file);
+        if (result.outcome !== 'skipped') notifier.kick();
+      },
+      log,
+    });
+    await inbox.start();
+    log.info({ root: paths.root, http: http.address(), recipes: recipes.all().map((r) => r.name) }, 'hopper started');
+
+    let stopping: Promise<void> | undefined;
+    return {
+      ctx,
+      recipes,
+      dispatcher,
+      notifier,
+      inbox,
+      http,
+      reload: () => recipes.loadAll(),
+      stop: (graceMs = config.shutdown.graceMs) =>
+        (stopping ??= (async () => {
+          log.info({ graceMs }, 'hopper stopping');
+          await inbox.stop();
+          await recipeWatcher.stop();
+          await dispatcher.stop(graceMs);
+          await notifier.stop();
+          await http.close();
+          store.close();
+          releaseLock();
+          log.info('hopper stopped');
+        })()),
+    };
+  } catch (err) {
+    store.close();
+    releaseLock();
+    throw err;
+  }
+}

@@ -1,0 +1,67 @@
+import { timingSafeEqual } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Context } from '../context.js';
+import { compile, HttpError, match, sendJson, type Route } from './router.js';
+
+function tokenOk(header: string | undefined, token: string): boolean {
+  const m = /^Bearer (.+)$/.exec(header ?? '');
+  if (!m) return false;
+  const given = Buffer.from(m[1]);
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+export interface HttpServer {
+  server: Server;
+  /** `http://host:port` as bound (the port is known once listening). */
+  address(): string;
+  close(): Promise<void>;
+}
+
+/**
+ * The HTTP endpoint: read-only views of the store plus downloads. Routes are
+ * passed in, so the server knows nothing of lanes or steps.
+ */
+export async function startHttpServer(ctx: Context, routes: readonly Route[]): Promise<HttpServer> {
+  const compiled = compile(routes);
+  const token = ctx.config.http.token;
+  const server = createServer((req, res) => {
+    const respond = async (): Promise<void> => {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      if ((req.url ?? '').length > 8192) throw new HttpError(414, 'the URL is too long');
+      const { route, params } = match(compiled, req.method ?? 'GET', url.pathname);
+      if (token && !route.public && !tokenOk(req.headers.authorization, token)) {
+        res.setHeader('WWW-Authenticate', 'Bearer');
+        throw new HttpError(401, 'a bearer token is required');
+      }
+      await route.handler({ req, res, params, url });
+    };
+    respond().catch((err: unknown) => {
+      const status = err instanceof HttpError ? err.status : 500;
+      if (status === 500) ctx.log.error({ url: req.url?.split('?')[0], err: (err as Error).message }, 'http handler failed');
+      if (res.headersSent) res.destroy();
+      else sendJson(res, status, { error: status === 500 ? 'internal error' : (err as Error).message });
+    });
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(ctx.config.http.port, ctx.config.http.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return {
+    server,
+    address: () => `http://${host}:${addr.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,142 @@
+import { createHash } from 'node:crypto';
+import { lstat, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Context } from '../context.js';
+import { HopperError, InvalidFileError, type Problem } from '../errors.js';
+import { planNotifications } from '../notify/plan.js';
+import type { RecipeRegistry } from '../recipes/registry.js';
+import { readRecipeText } from '../recipes/registry.js';
+import { parseYaml, type ParsedFile } from '../schemas/document.js';
+import { assertNoProblems, fileKind, schemaProblems } from '../schemas/validate.js';
+import { END_STATES, type Job } from '../store/jobs.js';
+import { formatBytes } from '../units.js';
+import { archive, reject } from './files.js';
+import { requestFromFile } from './request.js';
+
+export interface IntakeDeps {
+  ctx: Context;
+  recipes: RecipeRegistry;
+  /** A new job was stored: queue it. */
+  onJob(job: Job): void;
+  /** A cancel for a waiting or running job was stored: stop it. */
+  onCancel(job: Job): void;
+}
+
+export type IntakeResult =
+  | { outcome: 'accepted' | 'duplicate'; kind: 'request' | 'cancel' | 'recipe'; jobId?: string }
+  | { outcome: 'rejected'; problems: Problem[] }
+  | { outcome: 'skipped'; why: string };
+
+/** Identifies this very file (not just its content), so a replay after a crash is recognised. */
+function intakeKey(name: string, st: { size: number; mtimeMs: number; ino: number }, text: string): string {
+  const content = createHash('sha256').update(text).digest('hex');
+  return createHash('sha256').update(`${name}\n${st.size}\n${st.mtimeMs}\n${st.ino}\n${content}`).digest('hex');
+}
+
+/** Trouble of the machine, not of the file: leave the file for a later try. */
+function isTransient(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_FULL' || ['ENOSPC', 'EIO', 'EMFILE', 'ENFILE'].includes(code);
+}
+
+function fail(message: string, problemPath = ''): never {
+  throw new InvalidFileError([{ path: problemPath, message }]);
+}
+
+async function takeRequest(deps: IntakeDeps, file: string, parsed: ParsedFile, key: string): Promise<IntakeResult> {
+  const { ctx } = deps;
+  const { input, recipe } = requestFromFile(parsed, deps.recipes, path.basename(file));
+  const now = ctx.clock.now();
+  const outcome = ctx.store.jobs.accept(input, key, now, (job) => planNotifications(job, recipe, { event: 'requested' }));
+  if (outcome.kind === 'conflict') {
+    fail(`id "${input.requestId}" is already job ${outcome.job.id}, with different content; use a new id for a new request`, 'id');
+  }
+  await archive(file, ctx.paths.archive, outcome.job.id);
+  if (outcome.kind === 'created') {
+    ctx.log.info({ job: outcome.job.id, recipe: recipe.name, lane: outcome.job.lane, file: path.basename(file) }, 'request accepted');
+    deps.onJob(outcome.job);
+    return { outcome: 'accepted', kind: 'request', jobId: outcome.job.id };
+  }
+  ctx.log.info({ job: outcome.job.id, file: path.basename(file), reason: outcome.reason }, 'request already accepted; existing job stands');
+  return { outcome: 'duplicate', kind: 'request', jobId: outcome.job.id };
+}
+
+async function takeCancel(deps: IntakeDeps, file: string, parsed: ParsedFile, key: string): Promise<IntakeResult> {
+  const { ctx } = deps;
+  assertNoProblems(schemaProblems('cancel', parsed));
+  const target = (parsed.value as { job: string }).job;
+  const job = ctx.store.jobs.find(target);
+  const where = parsed.locate(['job']);
+  if (!job) throw new InvalidFileError([{ path: 'job', message: `no job or request with id "${target}"`, ...where }]);
+  if (END_STATES.includes(job.state)) {
+    throw new InvalidFileError([{ path: 'job', message: `job ${job.id} already ended (${job.state}); there is nothing to cancel`, ...where }]);
+  }
+  ctx.store.db.transaction(() => {
+    ctx.store.jobs.requestCancel(job.id);
+    ctx.store.jobs.recordIntake(key, 'cancel', job.id, path.basename(file), ctx.clock.now());
+  })();
+  await archive(file, ctx.paths.archive, `cancel-${job.id}`);
+  ctx.log.info({ job: job.id, file: path.basename(file) }, 'cancel accepted');
+  deps.onCancel(job);
+  return { outcome: 'accepted', kind: 'cancel', jobId: job.id };
+}
+
+async function takeRecipe(deps: IntakeDeps, file: string, text: string, key: string): Promise<IntakeResult> {
+  const { ctx } = deps;
+  if (!ctx.config.inbox.acceptRecipes) {
+    fail('recipe files are not accepted in this inbox (inbox.acceptRecipes: false); ask the admin to add it to recipes/', 'kind');
+  }
+  const recipe = readRecipeText(text);
+  const installed = await deps.recipes.install(recipe, text);
+  ctx.store.jobs.recordIntake(key, 'recipe', null, path.basename(file), ctx.clock.now());
+  await archive(file, ctx.paths.archive, `recipe-${recipe.name}`);
+  ctx.log.info({ recipe: recipe.name, file: path.basename(installed) }, 'recipe installed from the inbox');
+  return { outcome: 'accepted', kind: 'recipe' };
+}
+
+/**
+ * Takes one file from the inbox: parse, validate, store in one transaction,
+ * and only then move it to state/archive/. A bad file goes to inbox/rejected/
+ * with its reasons; nothing about it can stop the daemon or touch another file.
+ */
+export async function takeFile(deps: IntakeDeps, file: string): Promise<IntakeResult> {
+  const { ctx } = deps;
+  const st = await lstat(file).catch(() => null);
+  if (!st) return { outcome: 'skipped', why: 'gone' };
+  if (st.isDirectory()) return { outcome: 'skipped', why: 'a folder' };
+  try {
+    if (st.isSymbolicLink()) fail('is a symbolic link; drop the file itself (write it elsewhere, then rename it into the inbox)');
+    if (!st.isFile()) fail('is not a regular file');
+    if (st.size > ctx.config.inbox.maxFileBytes) {
+      fail(`is ${formatBytes(st.size)}; the inbox takes files up to ${formatBytes(ctx.config.inbox.maxFileBytes)} (inbox.maxFileBytes)`);
+    }
+    const text = await readFile(file, 'utf8');
+    const key = intakeKey(path.basename(file), st, text);
+    const seen = ctx.store.jobs.intakeSeen(key);
+    if (seen) {
+      // Stored before a crash, not yet moved: finish the move, make nothing twice.
+      await archive(file, ctx.paths.archive, seen.jobId ?? 'seen');
+      return { outcome: 'duplicate', kind: 'request', jobId: seen.jobId ?? undefined };
+    }
+    const parsed = parseYaml(text);
+    const kind = fileKind(parsed);
+    if (kind === 'request') return await takeRequest(deps, file, parsed, key);
+    if (kind === 'cancel') return await takeCancel(deps, file, parsed, key);
+    return await takeRecipe(deps, file, text, key);
+  } catch (err) {
+    if (isTransient(err)) {
+      ctx.log.error({ file: path.basename(file), err: (err as Error).message }, 'could not take the file now; it stays in the inbox');
+      return { outcome: 'skipped', why: (err as Error).message };
+    }
+    const problems =
+      err instanceof InvalidFileError
+        ? err.problems
+        : [{ path: '', message: `could not be processed: ${err instanceof HopperError ? err.message : (err as Error).message}` }];
+    if (!(err instanceof InvalidFileError)) ctx.log.error({ file: path.basename(file), err: (err as Error).stack }, 'unexpected error taking a file');
+    await reject(file, ctx.paths.rejected, problems, new Date(ctx.clock.now())).catch((e: unknown) =>
+      ctx.log.error({ file: path.basename(file), err: (e as Error).message }, 'could not move the rejected file'),
+    );
+    ctx.log.warn({ file: path.basename(file), problems: problems.length }, 'file rejected');
+    return { outcome: 'rejected', problems };
+  }
+}

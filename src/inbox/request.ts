@@ -1,0 +1,76 @@
+import type { Problem } from '../errors.js';
+import { fingerprint, laneFor, type Recipe } from '../recipes/recipe.js';
+import type { ParsedFile } from '../schemas/document.js';
+import { assertNoProblems, paramsProblems, schemaProblems } from '../schemas/validate.js';
+import { stepPathProblems, stepScope, stepTemplateProblems } from '../steps/plan.js';
+import type { NewJob, RequestNotify } from '../store/jobs.js';
+import { placeholders } from '../template.js';
+
+interface RequestDoc {
+  kind: 'request';
+  recipe: string;
+  id?: string;
+  params?: Record<string, unknown>;
+  notify?: RequestNotify;
+  priority?: number;
+  notBefore?: string;
+}
+
+export interface RecipeLookup {
+  get(name: string): Recipe | undefined;
+  all(): Recipe[];
+}
+
+/** Where a step problem comes from: the first param its template reads, else the recipe name. */
+function placeStepProblem(p: Problem, recipe: Recipe, parsed: ParsedFile): Problem {
+  const m = /^steps\[(\d+)\]\.(\w+)(?:\.(\w+))?/.exec(p.path);
+  const step = m ? (recipe.source.steps as unknown[])[Number(m[1])] : undefined;
+  const text = JSON.stringify(step ?? '');
+  const param = placeholders(text).find((ph) => ph.startsWith('params.'));
+  const segments = param ? param.split('.').slice(0, 2) : ['recipe'];
+  return { path: param ? segments.join('.') : 'recipe', message: `${p.path} (recipe ${recipe.name}): ${p.message}`, ...parsed.locate(segments) };
+}
+
+/**
+ * Validates a request completely (its own schema, the recipe's params schema,
+ * and every step path and template rendered with its values) and returns the
+ * job to store. Throws InvalidFileError listing every problem with its place.
+ */
+export function requestFromFile(parsed: ParsedFile, recipes: RecipeLookup, sourceFile: string): { input: NewJob; recipe: Recipe } {
+  assertNoProblems(schemaProblems('request', parsed));
+  const doc = parsed.value as RequestDoc;
+  const recipe = recipes.get(doc.recipe);
+  if (!recipe) {
+    const loaded = recipes.all().map((r) => r.name);
+    assertNoProblems([
+      {
+        path: 'recipe',
+        message: `no recipe named "${doc.recipe}" is loaded (loaded: ${loaded.length ? loaded.join(', ') : 'none'})`,
+        ...parsed.locate(['recipe']),
+      },
+    ]);
+  }
+  const r = recipe as Recipe;
+  const params = doc.params ?? {};
+  assertNoProblems(paramsProblems(r.validateParams, params, parsed));
+  const notify = doc.notify ?? {};
+  const scope = stepScope({ id: 'JOB-ID', requestId: doc.id ?? null, notify, params, priority: doc.priority ?? r.priority }, r, 1, '/work');
+  assertNoProblems([...stepPathProblems(r.steps, scope), ...stepTemplateProblems(r.steps, scope)].map((p) => placeStepProblem(p, r, parsed)));
+  const notBefore = doc.notBefore ? Date.parse(doc.notBefore) : null;
+  return {
+    recipe: r,
+    input: {
+      requestId: doc.id ?? null,
+      requestHash: fingerprint({ recipe: r.name, params, notify, priority: doc.priority ?? null, notBefore }),
+      recipe: r.name,
+      recipeVersion: r.version,
+      recipeSource: r.source as unknown as NewJob['recipeSource'],
+      params,
+      notify,
+      lane: laneFor(r, params),
+      priority: doc.priority ?? r.priority,
+      notBefore,
+      sourceFile,
+    },
+  };
+}

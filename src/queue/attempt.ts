@@ -1,0 +1,57 @@
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Context } from '../context.js';
+import { collectOutputs } from '../delivery/collect.js';
+import { deliverLocal } from '../delivery/local.js';
+import { HopperError, toHopperError } from '../errors.js';
+import type { Recipe } from '../recipes/recipe.js';
+import { scrub, secretValues } from '../redact.js';
+import { runOneStep } from '../steps/index.js';
+import { JobLog } from '../steps/joblog.js';
+import { throwIfJobAborted } from '../steps/step.js';
+import { stepScope } from '../steps/plan.js';
+import type { Job } from '../store/jobs.js';
+import type { Output } from '../store/outputs.js';
+import { formatBytes } from '../units.js';
+
+export function jobDir(ctx: Context, jobId: string): string {
+  return path.join(ctx.paths.jobs, jobId);
+}
+
+/**
+ * One run of a job: a fresh work dir, each step in order, then the outputs
+ * checked and delivered. Throws a HopperError (secrets scrubbed) on failure;
+ * when `signal` aborted, the error is its reason (cancel, timeout, shutdown).
+ */
+export async function runAttempt(ctx: Context, job: Job, recipe: Recipe, attempt: number, signal: AbortSignal): Promise<Output[]> {
+  const dir = jobDir(ctx, job.id);
+  const workDir = path.join(dir, 'work');
+  const secrets = secretValues(job.params, recipe.paramsSchema);
+  await rm(workDir, { recursive: true, force: true });
+  await mkdir(workDir, { recursive: true });
+  const log = new JobLog(path.join(dir, 'job.log'), secrets);
+  log.note(`attempt ${attempt} of ${recipe.retries.attempts}: ${recipe.name} (${recipe.steps.length} steps)`);
+  try {
+    const scope = stepScope(job, recipe, attempt, workDir);
+    let lastZip: string | undefined;
+    for (const [i, step] of recipe.steps.entries()) {
+      throwIfJobAborted(signal);
+      log.note(`step ${i + 1}/${recipe.steps.length}: ${step.kind}`);
+      const result = await runOneStep(step, { workDir, scope, signal, log, secrets });
+      lastZip = result.zips?.at(-1) ?? lastZip;
+    }
+    throwIfJobAborted(signal);
+    if (recipe.output.upload === 's3') throw new HopperError('E_S3_UNAVAILABLE', 'S3 upload is not available in this version of hopper');
+    const outputs = await deliverLocal(ctx.paths.outputs, job.id, await collectOutputs(workDir, recipe.output, lastZip));
+    log.note(`delivered ${outputs.map((o) => `${o.name} (${formatBytes(o.bytes)})`).join(', ')}`);
+    await rm(workDir, { recursive: true, force: true });
+    return outputs;
+  } catch (err) {
+    const e = toHopperError(signal.aborted ? signal.reason : err);
+    const clean = new HopperError(e.code, scrub(e.message, secrets));
+    log.note(`attempt ${attempt} ended: ${clean.code}: ${clean.message}`);
+    throw clean;
+  } finally {
+    await log.close();
+  }
+}

@@ -1,0 +1,274 @@
+import type { Context } from '../context.js';
+import { HopperError, toHopperError } from '../errors.js';
+import { planNotifications } from '../notify/plan.js';
+import { recipeFromSnapshot, type Lane, type Recipe } from '../recipes/recipe.js';
+import type { Job } from '../store/jobs.js';
+import { formatDuration } from '../units.js';
+import { runAttempt } from './attempt.js';
+import { LANES, Lanes } from './lanes.js';
+import { endJob, settleAttempt, type AttemptResult } from './settle.js';
+
+interface Entry {
+  job: Job;
+  recipe: Recipe;
+}
+
+interface Running extends Entry {
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+interface Blocker {
+  reason: string;
+  /** When the blocker lifts by itself (a time), so the dispatcher wakes then. */
+  until?: number;
+}
+
+export interface LaneSnapshot {
+  concurrency: number;
+  running: number;
+  queued: number;
+}
+
+const MAX_TIMER_MS = 60_000;
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function byTurn(a: Entry, b: Entry): number {
+  return b.job.priority - a.job.priority || a.job.createdAt - b.job.createdAt || (a.job.id < b.job.id ? -1 : 1);
+}
+
+/**
+ * Decides which waiting job starts next. Jobs wait in memory (rebuilt from the
+ * store at start); a job is handed to its lane only when nothing holds it back:
+ * its time has come, its recipe and group have room, its rate limit allows,
+ * and the lane has a free slot. Each waiting job's reason is kept in the store.
+ */
+export class Dispatcher {
+  private readonly ctx: Context;
+  private readonly lanes: Lanes;
+  private readonly afterSettle: () => void;
+  private readonly pending = new Map<string, Entry>();
+  private readonly running = new Map<string, Running>();
+  private readonly starts = new Map<string, number[]>();
+  private readonly recipes = new Map<string, Recipe>();
+  private timer: NodeJS.Timeout | undefined;
+  private scheduled = false;
+  private stopping = false;
+
+  constructor(ctx: Context, afterSettle: () => void = () => {}) {
+    this.ctx = ctx;
+    this.lanes = new Lanes(ctx.config.lanes);
+    this.afterSettle = afterSettle;
+  }
+
+  private recipeOf(job: Job): Recipe {
+    let recipe = this.recipes.get(job.recipeVersion);
+    if (!recipe) {
+      recipe = recipeFromSnapshot(job.recipeSource);
+      this.recipes.set(job.recipeVersion, recipe);
+    }
+    return recipe;
+  }
+
+  /** Rebuilds the queue from the store; jobs that were running when hopper died go by their retry policy. */
+  start(): void {
+    const now = this.ctx.clock.now();
+    for (const job of this.ctx.store.jobs.running()) {
+      const recipe = this.recipeOf(job);
+      const error = new HopperError('E_INTERRUPTED', 'hopper stopped unexpectedly while this job ran');
+      const settled = settleAttempt(this.ctx, job.id, recipe, { ok: false, error });
+      this.ctx.log.warn({ job: job.id, recipe: job.recipe, outcome: settled }, 'job was running when hopper stopped');
+    }
+    for (const job of this.ctx.store.jobs.pending()) {
+      const recipe = this.recipeOf(job);
+      // A cancel accepted just before hopper died still counts.
+      if (job.cancelRequested) endJob(this.ctx, job, recipe, 'canceled', { code: 'E_CANCELED', message: 'canceled by request' });
+      else this.pending.set(job.id, { job, recipe });
+    }
+    const window = Math.max(0, ...[...this.pending.values()].map((e) => e.recipe.rateLimit?.perMs ?? 0));
+    for (const s of this.ctx.store.jobs.startsSince(now - window)) this.noteStart(s.recipe, s.at);
+    this.tick();
+  }
+
+  /** A newly accepted job. */
+  add(job: Job): void {
+    if (this.stopping || this.pending.has(job.id) || this.running.has(job.id)) return;
+    this.pending.set(job.id, { job, recipe: this.recipeOf(job) });
+    this.tick();
+  }
+
+  /** Cancels a waiting job at once, or stops a running one; false when the job is neither. */
+  cancel(jobId: string): boolean {
+    const waiting = this.pending.get(jobId);
+    if (waiting) {
+      this.pending.delete(jobId);
+      endJob(this.ctx, waiting.job, waiting.recipe, 'canceled', { code: 'E_CANCELED', message: 'canceled by request' });
+      this.afterSettle();
+      this.tick();
+      return true;
+    }
+    const run = this.running.get(jobId);
+    if (run) {
+      run.controller.abort(new HopperError('E_CANCELED', 'canceled by request'));
+      return true;
+    }
+    return false;
+  }
+
+  tick(): void {
+    if (this.scheduled || this.stopping) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.dispatch();
+    });
+  }
+
+  private noteStart(recipe: string, at: number): void {
+    const list = this.starts.get(recipe) ?? [];
+    list.push(at);
+    this.starts.set(recipe, list);
+  }
+
+  private count(pred: (r: Running) => boolean): number {
+    let n = 0;
+    for (const r of this.running.values()) if (pred(r)) n++;
+    return n;
+  }
+
+  private blocker(e: Entry, now: number): Blocker | null {
+    const { job, recipe } = e;
+    if (job.notBefore !== null && job.notBefore > now) return { reason: `not before ${iso(job.notBefore)}`, until: job.notBefore };
+    if (job.state === 'retrying' && job.nextAttemptAt !== null && job.nextAttemptAt > now) {
+      return { reason: `retry ${job.attempts + 1} of ${recipe.retries.attempts} at ${iso(job.nextAttemptAt)}`, until: job.nextAttemptAt };
+    }
+    if (recipe.concurrency !== undefined) {
+      const n = this.count((r) => r.recipe.name === recipe.name);
+      if (n >= recipe.concurrency) return { reason: `recipe ${recipe.name} is at its concurrency (${n} of ${recipe.concurrency} running)` };
+    }
+    const groupLimit = recipe.group ? this.ctx.config.groups[recipe.group] : undefined;
+    if (recipe.group && groupLimit !== undefined) {
+      const n = this.count((r) => r.recipe.group === recipe.group);
+      if (n >= groupLimit) return { reason: `group ${recipe.group} is full (${n} of ${groupLimit} running)` };
+    }
+    if (recipe.rateLimit) {
+      const { count, perMs } = recipe.rateLimit;
+      const recent = (this.starts.get(recipe.name) ?? []).filter((t) => t > now - perMs);
+      this.starts.set(recipe.name, recent);
+      if (recent.length >= count) {
+        return { reason: `rate limit: ${count} starts per ${formatDuration(perMs)}`, until: recent[0] + perMs };
+      }
+    }
+    return null;
+  }
+
+  private setReason(e: Entry, reason: string | null): void {
+    if (e.job.waitReason === reason) return;
+    e.job.waitReason = reason;
+    this.ctx.store.jobs.setWaitReason(e.job.id, reason);
+  }
+
+  private dispatch(): void {
+    if (this.stopping) return;
+    const now = this.ctx.clock.now();
+    let wakeAt = Infinity;
+    for (const e of [...this.pending.values()].sort(byTurn)) {
+      const b = this.blocker(e, now);
+      if (b) {
+        if (b.until !== undefined) wakeAt = Math.min(wakeAt, b.until);
+        this.setReason(e, b.reason);
+      } else if (this.lanes.free(e.job.lane) === 0) {
+        this.setReason(e, `the ${e.job.lane} lane is full (${this.lanes.busy(e.job.lane)} running)`);
+      } else {
+        this.begin(e, now);
+      }
+    }
+    clearTimeout(this.timer);
+    if (wakeAt !== Infinity) {
+      this.timer = setTimeout(() => this.tick(), Math.min(Math.max(wakeAt - this.ctx.clock.now(), 0), MAX_TIMER_MS));
+      this.timer.unref();
+    }
+  }
+
+  private begin(e: Entry, now: number): void {
+    const { job, recipe } = e;
+    this.pending.delete(job.id);
+    const attempt = this.ctx.store.jobs.markStarted(job.id, now, planNotifications(job, recipe, { event: 'started' }));
+    this.noteStart(recipe.name, now);
+    this.ctx.log.info({ job: job.id, recipe: recipe.name, lane: job.lane, attempt }, 'job started');
+    const controller = new AbortController();
+    const timeout = setTimeout(
+      () => controller.abort(new HopperError('E_TIMEOUT', `the job ran longer than its timeout (${formatDuration(recipe.timeoutMs)})`)),
+      recipe.timeoutMs,
+    );
+    let finished!: () => void;
+    const done = new Promise<void>((resolve) => (finished = resolve));
+    this.running.set(job.id, { job, recipe, controller, done });
+    this.lanes.run(
+      job.lane,
+      async () => {
+        let result: AttemptResult;
+        try {
+          result = { ok: true, outputs: await runAttempt(this.ctx, job, recipe, attempt, controller.signal) };
+        } catch (err) {
+          result = { ok: false, error: toHopperError(err) };
+        } finally {
+          clearTimeout(timeout);
+        }
+        try {
+          this.afterAttempt(job.id, recipe, result);
+        } finally {
+          this.running.delete(job.id);
+          finished();
+          this.afterSettle();
+          this.tick();
+        }
+      },
+      job.priority,
+    );
+  }
+
+  private afterAttempt(jobId: string, recipe: Recipe, result: AttemptResult): void {
+    const settled = settleAttempt(this.ctx, jobId, recipe, result);
+    const fields = { job: jobId, recipe: recipe.name, outcome: settled, ...(result.ok ? {} : { code: result.error.code, err: result.error.message }) };
+    if (settled === 'failed') this.ctx.log.warn(fields, 'job failed');
+    else this.ctx.log.info(fields, `job ${settled}`);
+    if (settled === 'retrying' && !this.stopping) {
+      const job = this.ctx.store.jobs.get(jobId);
+      if (job) this.pending.set(jobId, { job, recipe });
+    }
+  }
+
+  snapshot(): Record<Lane, LaneSnapshot> {
+    const out = {} as Record<Lane, LaneSnapshot>;
+    for (const lane of LANES) {
+      let queued = 0;
+      for (const e of this.pending.values()) if (e.job.lane === lane) queued++;
+      out[lane] = { concurrency: this.lanes.concurrency(lane), running: this.count((r) => r.job.lane === lane), queued };
+    }
+    return out;
+  }
+
+  isRunning(jobId: string): boolean {
+    return this.running.has(jobId);
+  }
+
+  /**
+   * Stops starting jobs, lets running ones finish within `graceMs`, then stops
+   * the rest; those go back to `queued` and run again at the next start.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.timer);
+    const all = Promise.all([...this.running.values()].map((r) => r.done));
+    let graceTimer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, graceMs)));
+    await Promise.race([all, graceOver]);
+    clearTimeout(graceTimer);
+    for (const r of this.running.values()) r.controller.abort(new HopperError('E_SHUTDOWN', 'hopper is stopping'));
+    await all;
+  }
+}

@@ -1,0 +1,62 @@
+import type { Context } from '../context.js';
+import { signedLink } from '../delivery/links.js';
+import type { HopperError } from '../errors.js';
+import { planNotifications } from '../notify/plan.js';
+import type { Recipe } from '../recipes/recipe.js';
+import type { Job } from '../store/jobs.js';
+import type { Output } from '../store/outputs.js';
+import { backoffMs, isRetryable } from './retry.js';
+
+export type AttemptResult = { ok: true; outputs: Output[] } | { ok: false; error: HopperError };
+
+/** What became of the job after an attempt, so the dispatcher knows whether to queue it again. */
+export type Settled = 'succeeded' | 'failed' | 'canceled' | 'retrying' | 'requeued';
+
+function succeed(ctx: Context, job: Job, recipe: Recipe, outputs: Output[]): void {
+  const now = ctx.clock.now();
+  const expiresAt = now + ctx.config.retention.outputsMs;
+  const files = outputs.map((o) => ({ name: o.name, bytes: o.bytes, link: signedLink(ctx.publicUrl(), ctx.linkKey, job.id, o.name, expiresAt) }));
+  const notifications = planNotifications(job, recipe, { event: 'succeeded', files, expiresAt });
+  ctx.store.db.transaction(() => {
+    ctx.store.outputs.replace(job.id, outputs);
+    ctx.store.jobs.finish(job.id, now, { state: 'succeeded', notifications });
+  })();
+}
+
+/** Ends a job that will not run again (failed for good, or canceled). */
+export function endJob(ctx: Context, job: Job, recipe: Recipe, state: 'failed' | 'canceled', error: { code: string; message: string }): void {
+  const notifications = planNotifications(job, recipe, { event: state, error });
+  ctx.store.jobs.finish(job.id, ctx.clock.now(), { state, error, notifications });
+}
+
+/**
+ * Records the end of an attempt with its consequences: success with outputs,
+ * a retry after backoff, a final failure, a cancel, or a requeue when hopper
+ * itself is stopping (that attempt does not count).
+ */
+export function settleAttempt(ctx: Context, jobId: string, recipe: Recipe, result: AttemptResult): Settled {
+  const job = ctx.store.jobs.get(jobId);
+  if (!job) return 'failed';
+  if (result.ok) {
+    succeed(ctx, job, recipe, result.outputs);
+    return 'succeeded';
+  }
+  const { code, message } = result.error;
+  const error = { code, message };
+  if (code === 'E_SHUTDOWN') {
+    ctx.store.jobs.requeue(job.id, ctx.clock.now());
+    return 'requeued';
+  }
+  if (code === 'E_CANCELED' || job.cancelRequested) {
+    endJob(ctx, job, recipe, 'canceled', { code: 'E_CANCELED', message: 'canceled by request' });
+    return 'canceled';
+  }
+  if (isRetryable(code) && job.attempts < recipe.retries.attempts) {
+    const now = ctx.clock.now();
+    const nextAt = now + backoffMs(recipe.retries, job.attempts);
+    ctx.store.jobs.retryLater(job.id, now, nextAt, error, planNotifications(job, recipe, { event: 'retrying', error }));
+    return 'retrying';
+  }
+  endJob(ctx, job, recipe, 'failed', error);
+  return 'failed';
+}

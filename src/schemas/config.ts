@@ -1,0 +1,89 @@
+import { duration, NAME_PATTERN, size } from './common.js';
+
+const lane = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { concurrency: { type: 'integer', minimum: 1, maximum: 256 } },
+} as const;
+
+export const configSchema = {
+  $id: 'https://hopper.dev/schemas/config.json',
+  title: 'hopper configuration (hopper.yaml)',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    lanes: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { fast: lane, slow: lane },
+    },
+    resources: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { cpus: { type: 'number', exclusiveMinimum: 0 }, memory: size, disk: size },
+    },
+    groups: {
+      type: 'object',
+      propertyNames: { pattern: NAME_PATTERN },
+      additionalProperties: { type: 'integer', minimum: 1 },
+    },
+    http: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        host: { type: 'string', minLength: 1 },
+        port: { type: 'integer', minimum: 0, maximum: 65535 },
+        token: { type: 'string', minLength: 16, 'x-hint': 'must be at least 16 characters' },
+        publicUrl: { type: 'string', format: 'uri', pattern: '^https?://', 'x-hint': 'must be an http or https URL' },
+      },
+    },
+    smtp: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url'],
+      properties: {
+        url: { type: 'string', pattern: '^smtps?://', 'x-hint': 'must be an smtp:// or smtps:// URL' },
+        from: { type: 'string', minLength: 3 },
+      },
+    },
+    s3: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['bucket'],
+      properties: {
+        endpoint: { type: 'string', format: 'uri' },
+        region: { type: 'string' },
+        bucket: { type: 'string', minLength: 1 },
+        accessKeyId: { type: 'string' },
+        secretAccessKey: { type: 'string' },
+        forcePathStyle: { type: 'boolean' },
+        linkExpiry: duration,
+      },
+    },
+    docker: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { socketPath: { type: 'string', minLength: 1 } },
+    },
+    webhooks: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { secret: { type: 'string', minLength: 1 } },
+    },
+    inbox: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { acceptRecipes: { type: 'boolean' }, maxFileBytes: size },
+    },
+    retention: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { outputs: duration, jobs: duration },
+    },
+    shutdown: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { grace: duration },
+    },
+  },
+} as const;

@@ -1,0 +1,104 @@
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { HopperError } from '../errors.js';
+import type { Step } from '../recipes/recipe.js';
+import { scrub } from '../redact.js';
+import { render } from '../template.js';
+import { formatBytes, formatDuration } from '../units.js';
+import { throwIfJobAborted, type StepRunner } from './step.js';
+import { resolveInside } from './workdir.js';
+
+type FetchStep = Extract<Step, { kind: 'fetch' }>;
+
+function httpUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new HopperError('E_FETCH_URL', `not a URL: ${text.slice(0, 200)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new HopperError('E_FETCH_URL', `only http and https URLs can be fetched, not ${url.protocol}`);
+  }
+  return url;
+}
+
+/** A safe file name from a URL's last path segment, for a `to:` that names a folder. */
+export function nameFromUrl(url: URL): string {
+  let last = url.pathname.split('/').filter(Boolean).pop() ?? '';
+  try {
+    last = decodeURIComponent(last);
+  } catch {
+    /* keep it encoded */
+  }
+  const safe = last.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, 200);
+  return safe || 'download';
+}
+
+/** Counts bytes as they pass and stops the download at the limit. */
+function byteLimit(maxBytes: number, url: string): { counter: Transform; bytes: () => number } {
+  let bytes = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      bytes += chunk.length;
+      if (bytes > maxBytes) done(new HopperError('E_FETCH_TOO_LARGE', `${url} is larger than maxBytes (${formatBytes(maxBytes)})`));
+      else done(null, chunk);
+    },
+  });
+  return { counter, bytes: () => bytes };
+}
+
+/** GET a URL, following at most `maxRedirects`, streamed to a file (`.part` until complete). */
+export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
+  const first = httpUrl(render(step.url, env.scope, { strict: true }));
+  const headers = Object.fromEntries(Object.entries(step.headers).map(([k, v]) => [k, render(v, env.scope, { strict: true })]));
+  const to = render(step.to, env.scope, { strict: true });
+  const dest = await resolveInside(env.workDir, to.endsWith('/') ? `${to}${nameFromUrl(first)}` : to, true);
+  const shown = (u: URL): string => scrub(u.toString(), env.secrets);
+  const timeout = AbortSignal.timeout(step.timeoutMs);
+  const signal = AbortSignal.any([env.signal, timeout]);
+  const started = Date.now();
+  const part = `${dest}.part`;
+  try {
+    let url = first;
+    for (let hop = 0; ; hop++) {
+      const res = await fetch(url, { redirect: 'manual', headers, signal });
+      const location = res.headers.get('location');
+      if (res.status >= 300 && res.status < 400 && location) {
+        await res.body?.cancel();
+        if (hop >= step.maxRedirects) {
+          throw new HopperError('E_FETCH_REDIRECTS', `${shown(first)} redirected more than ${step.maxRedirects} times`);
+        }
+        url = httpUrl(new URL(location, url).toString());
+        env.log.note(`redirected to ${shown(url)}`);
+        continue;
+      }
+      if (!res.ok || !res.body) {
+        await res.body?.cancel();
+        throw new HopperError('E_FETCH_STATUS', `GET ${shown(url)} answered ${res.status} ${res.statusText}`.trim());
+      }
+      const declared = Number(res.headers.get('content-length') ?? NaN);
+      if (declared > step.maxBytes) {
+        await res.body.cancel();
+        throw new HopperError('E_FETCH_TOO_LARGE', `${shown(url)} is ${formatBytes(declared)}, more than maxBytes (${formatBytes(step.maxBytes)})`);
+      }
+      const limit = byteLimit(step.maxBytes, shown(url));
+      await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), limit.counter, createWriteStream(part), { signal });
+      await rename(part, dest);
+      env.log.note(`fetched ${formatBytes(limit.bytes())} from ${shown(url)} in ${formatDuration(Date.now() - started)}`);
+      return {};
+    }
+  } catch (err) {
+    await rm(part, { force: true });
+    throwIfJobAborted(env.signal);
+    if (timeout.aborted) {
+      throw new HopperError('E_FETCH_TIMEOUT', `${shown(first)} did not finish within ${formatDuration(step.timeoutMs)}`);
+    }
+    if (err instanceof HopperError) throw err;
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new HopperError('E_FETCH_NETWORK', `GET ${shown(first)} failed: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+  }
+};

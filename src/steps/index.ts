@@ -1,0 +1,16 @@
+import type { Step } from '../recipes/recipe.js';
+import { fetchStep } from './fetch.js';
+import { runStep } from './run.js';
+import type { StepEnv, StepResult } from './step.js';
+import { zipStep } from './zip.js';
+
+export function runOneStep(step: Step, env: StepEnv): Promise<StepResult> {
+  switch (step.kind) {
+    case 'fetch':
+      return fetchStep(step, env);
+    case 'run':
+      return runStep(step, env);
+    case 'zip':
+      return zipStep(step, env);
+  }
+}

@@ -1,0 +1,74 @@
+import { ZipArchive } from 'archiver';
+import { createWriteStream } from 'node:fs';
+import { lstat, readdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { glob, isDynamicPattern } from 'tinyglobby';
+import { HopperError } from '../errors.js';
+import type { Step } from '../recipes/recipe.js';
+import { render } from '../template.js';
+import { formatBytes } from '../units.js';
+import { throwIfJobAborted, type StepRunner } from './step.js';
+import { resolveInside } from './workdir.js';
+
+type ZipStep = Extract<Step, { kind: 'zip' }>;
+
+interface Entry {
+  file: string;
+  name: string;
+}
+
+/** Regular files under `dir`, named relative to it. Symlinks are skipped: they could point anywhere. */
+async function filesUnder(dir: string, prefix = ''): Promise<Entry[]> {
+  const out: Entry[] = [];
+  for (const d of await readdir(dir, { withFileTypes: true })) {
+    const file = path.join(dir, d.name);
+    const name = prefix ? `${prefix}/${d.name}` : d.name;
+    if (d.isDirectory()) out.push(...(await filesUnder(file, name)));
+    else if (d.isFile()) out.push({ file, name });
+  }
+  return out;
+}
+
+async function entriesFor(from: string, workDir: string): Promise<Entry[]> {
+  if (isDynamicPattern(from)) {
+    const names = await glob(from, { cwd: workDir, onlyFiles: true, followSymbolicLinks: false, dot: true, expandDirectories: false });
+    const entries: Entry[] = [];
+    for (const name of names.sort()) {
+      const file = await resolveInside(workDir, name);
+      if ((await lstat(file)).isFile()) entries.push({ file, name });
+    }
+    return entries;
+  }
+  const source = await resolveInside(workDir, from);
+  const st = await lstat(source).catch(() => null);
+  if (!st) throw new HopperError('E_ZIP_SOURCE', `nothing to zip: "${from}" does not exist in the work dir`);
+  if (st.isDirectory()) return filesUnder(source);
+  if (st.isFile()) return [{ file: source, name: path.basename(source) }];
+  throw new HopperError('E_ZIP_SOURCE', `"${from}" is neither a file nor a folder`);
+}
+
+/** Zips a folder or a glob into one file, streamed, written as `.part` until complete. */
+export const zipStep: StepRunner<ZipStep> = async (step, env) => {
+  const from = render(step.from, env.scope, { strict: true });
+  const toRel = render(step.to, env.scope, { strict: true });
+  const dest = await resolveInside(env.workDir, toRel, true);
+  const part = `${dest}.part`;
+  const entries = (await entriesFor(from, env.workDir)).filter((e) => e.file !== dest && e.file !== part);
+  if (entries.length === 0) throw new HopperError('E_ZIP_EMPTY', `nothing to zip: "${from}" matched no files`);
+  const zip = new ZipArchive({ zlib: { level: step.level }, store: step.level === 0 });
+  for (const e of entries) zip.file(e.file, { name: e.name });
+  try {
+    const done = pipeline(zip, createWriteStream(part), { signal: env.signal });
+    await zip.finalize();
+    await done;
+    await rename(part, dest);
+  } catch (err) {
+    zip.abort();
+    await rm(part, { force: true });
+    throwIfJobAborted(env.signal);
+    throw err instanceof HopperError ? err : new HopperError('E_ZIP', `zip ${toRel} failed: ${(err as Error).message}`);
+  }
+  env.log.note(`zip: ${entries.length} file(s) into ${toRel} (${formatBytes(zip.pointer())})`);
+  return { zips: [toRel] };
+};

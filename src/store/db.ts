@@ -1,0 +1,121 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+
+export type Db = Database.Database;
+
+/**
+ * Migrations, in order; `PRAGMA user_version` records how many ran. Never edit
+ * one that has shipped: add the next.
+ */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    request_id TEXT UNIQUE,
+    request_hash TEXT NOT NULL,
+    recipe TEXT NOT NULL,
+    recipe_version TEXT NOT NULL,
+    recipe_json TEXT NOT NULL,
+    params_json TEXT NOT NULL,
+    notify_json TEXT NOT NULL,
+    email TEXT,
+    lane TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    not_before INTEGER,
+    next_attempt_at INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    wait_reason TEXT,
+    created_at INTEGER NOT NULL,
+    started_at INTEGER,
+    finished_at INTEGER,
+    error_code TEXT,
+    error_message TEXT,
+    source_file TEXT
+  );
+  CREATE INDEX jobs_pending ON jobs(state, lane, priority DESC, created_at);
+  CREATE INDEX jobs_recipe ON jobs(recipe, created_at);
+  CREATE INDEX jobs_created ON jobs(created_at);
+
+  CREATE TABLE intake (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    job_id TEXT,
+    file TEXT NOT NULL,
+    at INTEGER NOT NULL
+  );
+
+  CREATE TABLE attempts (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    n INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    outcome TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    PRIMARY KEY (job_id, n)
+  );
+
+  CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    event TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    detail TEXT
+  );
+  CREATE INDEX events_job ON events(job_id, id);
+
+  CREATE TABLE outputs (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    location TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    PRIMARY KEY (job_id, name)
+  );
+
+  CREATE TABLE notifications (
+    id INTEGER PRIMARY KEY,
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    event TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    target TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    sent_at INTEGER
+  );
+  CREATE INDEX notifications_due ON notifications(state, next_at);
+  `,
+];
+
+export function openDb(file: string, options: { readonly?: boolean } = {}): Db {
+  if (!options.readonly) mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+  db.pragma('busy_timeout = 5000');
+  if (options.readonly) return db;
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`the database was written by a newer hopper (schema ${current}, this one knows ${MIGRATIONS.length})`);
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

@@ -1,0 +1,356 @@
+import { randomBytes } from 'node:crypto';
+import type { Lane, RecipeDoc } from '../recipes/recipe.js';
+import type { JobEvent } from '../schemas/common.js';
+import type { Db } from './db.js';
+import type { NewNotification } from './notifications.js';
+
+export type JobState = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'canceled';
+export const END_STATES: readonly JobState[] = ['succeeded', 'failed', 'canceled'];
+
+export interface RequestNotify {
+  email?: string;
+  webhook?: string;
+}
+
+export interface Job {
+  id: string;
+  requestId: string | null;
+  recipe: string;
+  recipeVersion: string;
+  recipeSource: RecipeDoc;
+  params: Record<string, unknown>;
+  notify: RequestNotify;
+  email: string | null;
+  lane: Lane;
+  priority: number;
+  state: JobState;
+  notBefore: number | null;
+  nextAttemptAt: number | null;
+  attempts: number;
+  cancelRequested: boolean;
+  waitReason: string | null;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+}
+
+interface JobRow {
+  id: string;
+  request_id: string | null;
+  request_hash: string;
+  recipe: string;
+  recipe_version: string;
+  recipe_json: string;
+  params_json: string;
+  notify_json: string;
+  email: string | null;
+  lane: Lane;
+  priority: number;
+  state: JobState;
+  not_before: number | null;
+  next_attempt_at: number | null;
+  attempts: number;
+  cancel_requested: number;
+  wait_reason: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  error_code: string | null;
+  error_message: string | null;
+}
+
+function fromRow(r: JobRow): Job {
+  return {
+    id: r.id,
+    requestId: r.request_id,
+    recipe: r.recipe,
+    recipeVersion: r.recipe_version,
+    recipeSource: JSON.parse(r.recipe_json) as RecipeDoc,
+    params: JSON.parse(r.params_json) as Record<string, unknown>,
+    notify: JSON.parse(r.notify_json) as RequestNotify,
+    email: r.email,
+    lane: r.lane,
+    priority: r.priority,
+    state: r.state,
+    notBefore: r.not_before,
+    nextAttemptAt: r.next_attempt_at,
+    attempts: r.attempts,
+    cancelRequested: r.cancel_requested === 1,
+    waitReason: r.wait_reason,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+  };
+}
+
+/** Sortable, readable, unique: `20261124-103355-3f9a1c`. */
+export function newJobId(now: number): string {
+  const iso = new Date(now).toISOString();
+  return `${iso.slice(0, 10).replace(/-/g, '')}-${iso.slice(11, 19).replace(/:/g, '')}-${randomBytes(3).toString('hex')}`;
+}
+
+export interface NewJob {
+  requestId: string | null;
+  requestHash: string;
+  recipe: string;
+  recipeVersion: string;
+  recipeSource: RecipeDoc;
+  params: Record<string, unknown>;
+  notify: RequestNotify;
+  lane: Lane;
+  priority: number;
+  notBefore: number | null;
+  sourceFile: string;
+}
+
+export type AcceptOutcome =
+  | { kind: 'created'; job: Job }
+  | { kind: 'existing'; job: Job; reason: 'same file' | 'same id' }
+  | { kind: 'conflict'; job: Job };
+
+export interface Finish {
+  state: 'succeeded' | 'failed' | 'canceled';
+  error?: { code: string; message: string };
+  notifications: NewNotification[];
+}
+
+/** Jobs, their attempts and events. Each state change writes its event in the same transaction. */
+export class JobStore {
+  private readonly db: Db;
+  private readonly insertNotification: (n: NewNotification, jobId: string, at: number) => void;
+
+  constructor(db: Db, insertNotification: (n: NewNotification, jobId: string, at: number) => void) {
+    this.db = db;
+    this.insertNotification = insertNotification;
+  }
+
+  private readonly sql = {
+    byId: () => this.db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
+    byRequestId: () => this.db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE request_id = ?'),
+    intake: () => this.db.prepare<[string], { job_id: string | null }>('SELECT job_id FROM intake WHERE key = ?'),
+  };
+
+  get(id: string): Job | undefined {
+    const row = this.sql.byId().get(id);
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** A job by its id or by the request's own `id`. */
+  find(idOrRequestId: string): Job | undefined {
+    const row = this.sql.byId().get(idOrRequestId) ?? this.sql.byRequestId().get(idOrRequestId);
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** The job a file with this intake key became, if it was accepted before (a crash before the move). */
+  intakeSeen(key: string): { jobId: string | null } | undefined {
+    const row = this.sql.intake().get(key);
+    return row ? { jobId: row.job_id } : undefined;
+  }
+
+  recordIntake(key: string, kind: string, jobId: string | null, file: string, at: number): void {
+    this.db.prepare('INSERT OR IGNORE INTO intake (key, kind, job_id, file, at) VALUES (?, ?, ?, ?, ?)').run(key, kind, jobId, file, at);
+  }
+
+  private addEvent(jobId: string, event: JobEvent, at: number, detail?: string): void {
+    this.db.prepare('INSERT INTO events (job_id, event, at, detail) VALUES (?, ?, ?, ?)').run(jobId, event, at, detail ?? null);
+  }
+
+  /**
+   * Stores a request as a job in one transaction with its intake record and
+   * `requested` event, unless the same file or the same request id was seen.
+   */
+  accept(input: NewJob, intakeKey: string, at: number, notifications: (job: Job) => NewNotification[]): AcceptOutcome {
+    return this.db.transaction((): AcceptOutcome => {
+      const seen = this.intakeSeen(intakeKey);
+      if (seen?.jobId) {
+        const job = this.get(seen.jobId);
+        if (job) return { kind: 'existing', job, reason: 'same file' };
+      }
+      if (input.requestId) {
+        const row = this.sql.byRequestId().get(input.requestId);
+        if (row) {
+          this.recordIntake(intakeKey, 'request', row.id, input.sourceFile, at);
+          const job = fromRow(row);
+          return row.request_hash === input.requestHash ? { kind: 'existing', job, reason: 'same id' } : { kind: 'conflict', job };
+        }
+      }
+      const id = newJobId(at);
+      this.db
+        .prepare(
+          `INSERT INTO jobs (id, request_id, request_hash, recipe, recipe_version, recipe_json, params_json, notify_json,
+             email, lane, priority, state, not_before, created_at, source_file)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
+        )
+        .run(
+          id,
+          input.requestId,
+          input.requestHash,
+          input.recipe,
+          input.recipeVersion,
+          JSON.stringify(input.recipeSource),
+          JSON.stringify(input.params),
+          JSON.stringify(input.notify),
+          input.notify.email ?? null,
+          input.lane,
+          input.priority,
+          input.notBefore,
+          at,
+          input.sourceFile,
+        );
+      this.recordIntake(intakeKey, 'request', id, input.sourceFile, at);
+      this.addEvent(id, 'requested', at);
+      const job = this.get(id)!;
+      for (const n of notifications(job)) this.insertNotification(n, id, at);
+      return { kind: 'created', job };
+    })();
+  }
+
+  /** Queued or retrying jobs, in the order a lane takes them. */
+  pending(): Job[] {
+    return this.db
+      .prepare<[], JobRow>(`SELECT * FROM jobs WHERE state IN ('queued', 'retrying') ORDER BY priority DESC, created_at, id`)
+      .all()
+      .map(fromRow);
+  }
+
+  running(): Job[] {
+    return this.db.prepare<[], JobRow>(`SELECT * FROM jobs WHERE state = 'running'`).all().map(fromRow);
+  }
+
+  /** Start times of attempts since `since`, per recipe: what rate limits count. */
+  startsSince(since: number): Array<{ recipe: string; at: number }> {
+    return this.db
+      .prepare<[number], { recipe: string; at: number }>(
+        'SELECT j.recipe AS recipe, a.started_at AS at FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE a.started_at >= ? ORDER BY a.started_at',
+      )
+      .all(since);
+  }
+
+  markStarted(id: string, at: number, notifications: NewNotification[]): number {
+    return this.db.transaction(() => {
+      const n = (this.db.prepare<[string], { n: number | null }>('SELECT max(n) AS n FROM attempts WHERE job_id = ?').get(id)?.n ?? 0) + 1;
+      this.db
+        .prepare(
+          `UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = coalesce(started_at, ?),
+             next_attempt_at = NULL, wait_reason = NULL WHERE id = ?`,
+        )
+        .run(at, id);
+      this.db.prepare('INSERT INTO attempts (job_id, n, started_at) VALUES (?, ?, ?)').run(id, n, at);
+      this.addEvent(id, 'started', at, `attempt ${n}`);
+      for (const note of notifications) this.insertNotification(note, id, at);
+      return n;
+    })();
+  }
+
+  private closeAttempt(id: string, at: number, outcome: string, error?: { code: string; message: string }): void {
+    this.db
+      .prepare(
+        `UPDATE attempts SET finished_at = ?, outcome = ?, error_code = ?, error_message = ?
+         WHERE job_id = ? AND n = (SELECT max(n) FROM attempts WHERE job_id = ?) AND finished_at IS NULL`,
+      )
+      .run(at, outcome, error?.code ?? null, error?.message ?? null, id, id);
+  }
+
+  /** Ends a job: state, attempt, event and the notifications it causes, together. */
+  finish(id: string, at: number, f: Finish): void {
+    this.db.transaction(() => {
+      this.closeAttempt(id, at, f.state, f.error);
+      this.db
+        .prepare(
+          `UPDATE jobs SET state = ?, finished_at = ?, error_code = ?, error_message = ?, wait_reason = NULL,
+             next_attempt_at = NULL WHERE id = ?`,
+        )
+        .run(f.state, at, f.error?.code ?? null, f.error?.message ?? null, id);
+      this.addEvent(id, f.state, at, f.error?.message);
+      for (const n of f.notifications) this.insertNotification(n, id, at);
+    })();
+  }
+
+  /** A failed attempt with attempts left: wait, then run again. */
+  retryLater(id: string, at: number, nextAt: number, error: { code: string; message: string }, notifications: NewNotification[]): void {
+    this.db.transaction(() => {
+      this.closeAttempt(id, at, 'failed', error);
+      this.db
+        .prepare(`UPDATE jobs SET state = 'retrying', next_attempt_at = ?, error_code = ?, error_message = ? WHERE id = ?`)
+        .run(nextAt, error.code, error.message, id);
+      this.addEvent(id, 'retrying', at, error.message);
+      for (const n of notifications) this.insertNotification(n, id, at);
+    })();
+  }
+
+  /** An attempt cut short by hopper stopping: it does not count against the job's retries. */
+  requeue(id: string, at: number): void {
+    this.db.transaction(() => {
+      this.closeAttempt(id, at, 'interrupted', { code: 'E_SHUTDOWN', message: 'hopper stopped while the job ran' });
+      this.db.prepare(`UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0) WHERE id = ?`).run(id);
+    })();
+  }
+
+  /** A failed job sent back to the queue by hand (`hopper retry`): a fresh retry budget. */
+  resubmit(id: string): void {
+    this.db
+      .prepare(
+        `UPDATE jobs SET state = 'queued', attempts = 0, finished_at = NULL, error_code = NULL, error_message = NULL,
+           cancel_requested = 0 WHERE id = ? AND state IN ('failed', 'canceled')`,
+      )
+      .run(id);
+  }
+
+  requestCancel(id: string): void {
+    this.db.prepare('UPDATE jobs SET cancel_requested = 1 WHERE id = ?').run(id);
+  }
+
+  setWaitReason(id: string, reason: string | null): void {
+    this.db.prepare('UPDATE jobs SET wait_reason = ? WHERE id = ?').run(reason, id);
+  }
+
+  /** Where a queued job stands in its lane: 1 is next. */
+  position(job: Job): number {
+    const row = this.db
+      .prepare<[string, number, number, number, number, string], { n: number }>(
+        `SELECT count(*) AS n FROM jobs WHERE state IN ('queued', 'retrying') AND lane = ?
+           AND (priority > ? OR (priority = ? AND (created_at < ? OR (created_at = ? AND id < ?))))`,
+      )
+      .get(job.lane, job.priority, job.priority, job.createdAt, job.createdAt, job.id);
+    return (row?.n ?? 0) + 1;
+  }
+
+  events(id: string): Array<{ event: JobEvent; at: number; detail: string | null }> {
+    return this.db
+      .prepare<[string], { event: JobEvent; at: number; detail: string | null }>('SELECT event, at, detail FROM events WHERE job_id = ? ORDER BY id')
+      .all(id);
+  }
+
+  attemptsOf(id: string): Array<{ n: number; startedAt: number; finishedAt: number | null; outcome: string | null; errorCode: string | null; errorMessage: string | null }> {
+    return this.db
+      .prepare<[string], { n: number; started_at: number; finished_at: number | null; outcome: string | null; error_code: string | null; error_message: string | null }>(
+        'SELECT * FROM attempts WHERE job_id = ? ORDER BY n',
+      )
+      .all(id)
+      .map((a) => ({ n: a.n, startedAt: a.started_at, finishedAt: a.finished_at, outcome: a.outcome, errorCode: a.error_code, errorMessage: a.error_message }));
+  }
+
+  list(filter: { state?: string; recipe?: string; limit?: number; offset?: number } = {}): Job[] {
+    const where: string[] = [];
+    const args: Array<string | number> = [];
+    if (filter.state) {
+      where.push('state = ?');
+      args.push(filter.state);
+    }
+    if (filter.recipe) {
+      where.push('recipe = ?');
+      args.push(filter.recipe);
+    }
+    args.push(filter.limit ?? 50, filter.offset ?? 0);
+    return this.db
+      .prepare<Array<string | number>, JobRow>(
+        `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
+      )
+      .all(...args)
+      .map(fromRow);
+  }
+}

@@ -1,0 +1,98 @@
+import type { JobEvent } from '../schemas/common.js';
+import type { Db } from './db.js';
+
+export type Channel = 'email' | 'webhook';
+
+/** A message to send, rendered when its event happened (so later edits cannot change it). */
+export interface NewNotification {
+  event: JobEvent;
+  channel: Channel;
+  /** Where it goes: an address or a URL (shown to admins; never a secret). */
+  target: string;
+  payload: EmailPayload | Record<string, unknown>;
+}
+
+export interface EmailPayload {
+  to: string[];
+  subject: string;
+  text: string;
+}
+
+export interface Notification {
+  id: number;
+  jobId: string;
+  event: JobEvent;
+  channel: Channel;
+  target: string;
+  payload: unknown;
+  state: 'pending' | 'sent' | 'dead';
+  attempts: number;
+  nextAt: number;
+  lastError: string | null;
+}
+
+interface Row {
+  id: number;
+  job_id: string;
+  event: JobEvent;
+  channel: Channel;
+  target: string;
+  payload: string;
+  state: Notification['state'];
+  attempts: number;
+  next_at: number;
+  last_error: string | null;
+}
+
+const fromRow = (r: Row): Notification => ({
+  id: r.id,
+  jobId: r.job_id,
+  event: r.event,
+  channel: r.channel,
+  target: r.target,
+  payload: JSON.parse(r.payload) as unknown,
+  state: r.state,
+  attempts: r.attempts,
+  nextAt: r.next_at,
+  lastError: r.last_error,
+});
+
+/** The durable outbox: rows written with their job event, sent and retried by notify/. */
+export class NotificationStore {
+  private readonly db: Db;
+  constructor(db: Db) {
+    this.db = db;
+  }
+
+  insert(n: NewNotification, jobId: string, at: number): void {
+    this.db
+      .prepare('INSERT INTO notifications (job_id, event, channel, target, payload, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(jobId, n.event, n.channel, n.target, JSON.stringify(n.payload), at, at);
+  }
+
+  due(now: number, limit = 50): Notification[] {
+    return this.db
+      .prepare<[number, number], Row>(`SELECT * FROM notifications WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?`)
+      .all(now, limit)
+      .map(fromRow);
+  }
+
+  nextDueAt(): number | null {
+    const row = this.db.prepare<[], { t: number | null }>(`SELECT min(next_at) AS t FROM notifications WHERE state = 'pending'`).get();
+    return row?.t ?? null;
+  }
+
+  markSent(id: number, at: number): void {
+    this.db.prepare(`UPDATE notifications SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL WHERE id = ?`).run(at, id);
+  }
+
+  markFailed(id: number, error: string, nextAt: number | null): void {
+    this.db
+      .prepare(`UPDATE notifications SET attempts = attempts + 1, last_error = ?, next_at = coalesce(?, next_at), state = CASE WHEN ? IS NULL THEN 'dead' ELSE 'pending' END WHERE id = ?`)
+      .run(error, nextAt, nextAt, id);
+  }
+
+  forJob(jobId: string): Notification[] {
+    return this.db.prepare<[string], Row>('SELECT * FROM notifications WHERE job_id = ? ORDER BY id').all(jobId).map(fromRow);
+  }
+}

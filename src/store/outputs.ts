@@ -1,0 +1,31 @@
+import type { Db } from './db.js';
+
+export interface Output {
+  name: string;
+  bytes: number;
+  sha256: string;
+  /** `local`: `ref` is a path relative to outputs/; `s3`: `ref` is the object key. */
+  location: 'local' | 's3';
+  ref: string;
+}
+
+export class OutputStore {
+  private readonly db: Db;
+  constructor(db: Db) {
+    this.db = db;
+  }
+
+  replace(jobId: string, outputs: readonly Output[]): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM outputs WHERE job_id = ?').run(jobId);
+      const insert = this.db.prepare('INSERT INTO outputs (job_id, name, bytes, sha256, location, ref) VALUES (?, ?, ?, ?, ?, ?)');
+      for (const o of outputs) insert.run(jobId, o.name, o.bytes, o.sha256, o.location, o.ref);
+    })();
+  }
+
+  forJob(jobId: string): Output[] {
+    return this.db
+      .prepare<[string], Output>('SELECT name, bytes, sha256, location, ref FROM outputs WHERE job_id = ? ORDER BY name')
+      .all(jobId);
+  }
+}

@@ -1,0 +1,25 @@
+import { openDb, type Db } from './db.js';
+import { JobStore } from './jobs.js';
+import { NotificationStore } from './notifications.js';
+import { OutputStore } from './outputs.js';
+
+/** SQLite, the only truth: everything else is rebuilt from it at start. */
+export interface Store {
+  db: Db;
+  jobs: JobStore;
+  notifications: NotificationStore;
+  outputs: OutputStore;
+  close(): void;
+}
+
+export function openStore(file: string, options: { readonly?: boolean } = {}): Store {
+  const db = openDb(file, options);
+  const notifications = new NotificationStore(db);
+  return {
+    db,
+    jobs: new JobStore(db, (n, jobId, at) => notifications.insert(n, jobId, at)),
+    notifications,
+    outputs: new OutputStore(db),
+    close: () => db.close(),
+  };
+}

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { signedLink } from '../src/delivery/links.js';
+import { ended, testDaemon, type TestDaemon } from './helpers/daemon.js';
+import { httpServer, type TestServer } from './helpers/http.js';
+import { emlFiles, readEml } from './helpers/mail.js';
+import { waitFor } from './helpers/wait.js';
+import { readZip } from './helpers/zip.js';
+
+const recipeText = readFileSync(new URL('../recipes/package-url.yaml', import.meta.url), 'utf8');
+
+describe('end to end: package-url on embedded defaults', () => {
+  let d: TestDaemon;
+  let files: TestServer;
+  const payload = Buffer.concat([Buffer.from('id,value\n'), Buffer.from(randomBytes(150_000).toString('base64'))]);
+
+  before(async () => {
+    files = await httpServer((req, res) => {
+      if (req.url === '/data/big.csv') {
+        res.writeHead(200, { 'content-type': 'text/csv', 'content-length': payload.length });
+        res.end(payload);
+      } else {
+        res.writeHead(404).end('no');
+      }
+    });
+    d = await testDaemon({ recipes: { 'package-url': recipeText } });
+  });
+  after(async () => {
+    await d.cleanup();
+    await files.close();
+  });
+
+  it('turns a dropped request into a zip, an email with a link, and a download of the same bytes', async () => {
+    d.drop('order.yaml', {
+      kind: 'request',
+      recipe: 'package-url',
+      id: 'order-4711',
+      params: { url: `${files.url}/data/big.csv` },
+      notify: { email: 'someone@example.org' },
+    });
+    const job = await d.job('order-4711', ended);
+    assert.equal(job.state, 'succeeded', job.errorMessage ?? '');
+
+    const zipPath = path.join(d.root, 'outputs', job.id, `${job.id}.zip`);
+    const entries = await readZip(zipPath);
+    assert.deepEqual([...entries.keys()], ['big.csv']);
+    assert.ok(entries.get('big.csv')!.equals(payload), 'the zipped file has the fetched bytes');
+
+    const eml = await waitFor('the email', () => emlFiles(path.join(d.root, 'outbox')).find((f) => f.includes(`${job.id}-succeeded`)));
+    const mail = readEml(eml);
+    assert.match(mail.headers.to, /someone@example\.org/);
+    assert.match(mail.headers.subject, /package-url download is ready/);
+    const link = /https?:\/\/\S+\/downloads\/\S+/.exec(mail.body)?.[0];
+    assert.ok(link, `a download link in the email:\n${mail.body}`);
+    assert.doesNotMatch(mail.body, /\{\{/, 'every placeholder was filled');
+
+    const res = await fetch(link);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-disposition') ?? '', /attachment/);
+    assert.ok(Buffer.from(await res.arrayBuffer()).equals(readFileSync(zipPath)), 'the link downloads the zip byte for byte');
+
+    const ranged = await fetch(link, { headers: { range: 'bytes=10-19' } });
+    assert.equal(ranged.status, 206);
+    assert.ok(Buffer.from(await ranged.arrayBuffer()).equals(readFileSync(zipPath).subarray(10, 20)));
+
+    const tampered = link.replace(/sig=([0-9a-f])/, (_m, c: string) => `sig=${c === 'a' ? 'b' : 'a'}`);
+    assert.equal((await fetch(tampered)).status, 403);
+    const otherFile = link.replace(`${job.id}.zip`, 'other.zip');
+    assert.equal((await fetch(otherFile)).status, 403, 'a signature does not carry over to another file');
+
+    const expired = signedLink(d.ctx.publicUrl(), d.ctx.linkKey, job.id, `${job.id}.zip`, Date.now() - 1000);
+    const expiredRes = await fetch(expired);
+    assert.equal(expiredRes.status, 403);
+    assert.match(((await expiredRes.json()) as { error: string }).error, /expired/);
+  });
+});
