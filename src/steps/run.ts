@@ -8,6 +8,34 @@ import { throwIfJobAborted, type StepRunner } from './step.js';
 
 type RunStep = Extract<Step, { kind: 'run' }>;
 
+const KILL_AFTER_MS = 5000;
+
+/** Stops a process group: SIGTERM, then SIGKILL if it lingers. */
+function stopper(pid: number | undefined): { stop(): void; reap(): void } {
+  let hard: NodeJS.Timeout | undefined;
+  const kill = (signal: NodeJS.Signals): void => {
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      /* already gone */
+    }
+  };
+  return {
+    stop() {
+      if (hard) return;
+      kill('SIGTERM');
+      hard = setTimeout(() => kill('SIGKILL'), KILL_AFTER_MS);
+      hard.unref();
+    },
+    /** After the command ended: nothing it started may live on. */
+    reap() {
+      clearTimeout(hard);
+      kill('SIGKILL');
+    },
+  };
+}
+
 /**
  * Runs a command as an argv list in the work dir: no shell reads it, so a
  * parameter fills exactly one argument. The daemon's own environment (tokens,
@@ -19,7 +47,10 @@ export const runStep: StepRunner<RunStep> = async (step, env) => {
   const shown = scrub(argv.map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(' '), env.secrets);
   env.log.note(`run: ${shown}`);
   const started = Date.now();
+  // Its own process group, so a stop reaches everything it started (a `sleep`
+  // under `sh` would otherwise hold the output pipe open after `sh` is gone).
   const child = execa(argv[0], argv.slice(1), {
+    detached: true,
     cwd: env.workDir,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: env.workDir, LANG: 'C.UTF-8', ...vars },
     extendEnv: false,
@@ -27,16 +58,28 @@ export const runStep: StepRunner<RunStep> = async (step, env) => {
     all: true,
     buffer: false,
     reject: false,
-    cancelSignal: env.signal,
-    forceKillAfterDelay: 5000,
-    ...(step.timeoutMs !== undefined ? { timeout: step.timeoutMs } : {}),
   });
   child.all?.pipe(env.log.sink());
+  const group = stopper(child.pid);
+  const onAbort = (): void => group.stop();
+  env.signal.addEventListener('abort', onAbort, { once: true });
+  if (env.signal.aborted) group.stop();
+  let timedOut = false;
+  const timer =
+    step.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          group.stop();
+        }, step.timeoutMs);
   const result = await child;
+  clearTimeout(timer);
+  env.signal.removeEventListener('abort', onAbort);
+  group.reap();
   throwIfJobAborted(env.signal);
   const tail = env.log.lastLines();
   const quote = tail.length ? `; last output:\n${tail.join('\n')}` : '';
-  if (result.timedOut) {
+  if (timedOut) {
     throw new HopperError('E_RUN_TIMEOUT', `\`${shown}\` ran longer than ${formatDuration(step.timeoutMs ?? 0)} and was stopped${quote}`);
   }
   if (result.failed && result.exitCode === undefined) {

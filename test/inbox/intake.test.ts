@@ -1,0 +1,236 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { drop, ended, tempRoot, testDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { echoRecipe, request } from '../helpers/recipes.js';
+import { waitFor } from '../helpers/wait.js';
+
+const escapeRecipe = {
+  kind: 'recipe',
+  name: 'named',
+  params: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } },
+  steps: [{ run: { command: ['sh', '-c', 'echo hi > "$1"', 'sh', '{{params.name}}'] } }, { zip: { from: '{{params.name}}', to: 'out.zip' } }],
+};
+
+function rejection(d: TestDaemon, name: string): Promise<string> {
+  const errFile = path.join(d.inboxDir, 'rejected', `${name}.error.txt`);
+  return waitFor(`${name} to be rejected`, () => existsSync(path.join(d.inboxDir, 'rejected', name)) && readFileSync(errFile, 'utf8'));
+}
+
+describe('inbox: rejections', () => {
+  let d: TestDaemon;
+  before(async () => {
+    d = await testDaemon({ recipes: { echo: echoRecipe(), named: escapeRecipe, fetcher: fetchRecipe() }, config: { inbox: { maxFileBytes: '4KiB' } } });
+  });
+  after(() => d.cleanup());
+
+  it('bad YAML is rejected with the line and column of the syntax error', async () => {
+    d.drop('bad-yaml.yaml', 'kind: request\nrecipe: echo\nparams: { text: [unclosed\n');
+    const text = await rejection(d, 'bad-yaml.yaml');
+    assert.match(text, /bad-yaml\.yaml:\d+:\d+: YAML syntax/);
+    assert.doesNotMatch(text, /at .*\.ts:\d+/, 'no stack trace');
+  });
+
+  it('an unknown kind is rejected naming the kinds there are', async () => {
+    d.drop('kind.yaml', 'kind: requets\nrecipe: echo\n');
+    const text = await rejection(d, 'kind.yaml');
+    assert.match(text, /kind\.yaml:1:\d+: kind: unknown kind "requets" \(expected one of request, cancel, recipe\)/);
+  });
+
+  it('a missing kind is rejected', async () => {
+    d.drop('nokind.yaml', 'recipe: echo\n');
+    assert.match(await rejection(d, 'nokind.yaml'), /kind: is required/);
+  });
+
+  it('an unknown recipe is rejected naming the loaded ones', async () => {
+    d.drop('recipe.yaml', request('no-such-recipe'));
+    assert.match(await rejection(d, 'recipe.yaml'), /recipe\.yaml:2:9: recipe: no recipe named "no-such-recipe" is loaded \(loaded: echo, fetcher, named\)/);
+  });
+
+  it('a schema failure names the field, in words, at its line and column', async () => {
+    d.drop('schema.yaml', 'kind: request\nrecipe: fetcher\nparams:\n  url: not a url\npriority: high\nrecipie: x\n');
+    const text = await rejection(d, 'schema.yaml');
+    assert.match(text, /schema\.yaml:5:11: priority: must be a whole number/);
+    assert.match(text, /schema\.yaml:6:1: recipie: unknown key \(did you mean "recipe"\?\)/);
+    // params are checked once the request itself is well formed
+    d.drop('params.yaml', 'kind: request\nrecipe: fetcher\nparams:\n  url: not a url\n');
+    assert.match(await rejection(d, 'params.yaml'), /params\.yaml:4:8: params\.url: must be a URI/);
+  });
+
+  it('a parameter that would lead out of the work dir is rejected before it becomes a job', async () => {
+    d.drop('escape.yaml', request('named', { name: '../../etc/passwd' }));
+    const text = await rejection(d, 'escape.yaml');
+    assert.match(text, /params\.name: steps\[1\]\.zip\.from \(recipe named\): must not contain "\.\."/);
+    d.drop('absolute.yaml', request('named', { name: '/etc/passwd' }));
+    assert.match(await rejection(d, 'absolute.yaml'), /must be relative to the job's work dir/);
+    assert.equal(d.ctx.store.jobs.list().length, 0, 'no job was made');
+  });
+
+  it('a file over inbox.maxFileBytes is rejected unread', async () => {
+    d.drop('huge.yaml', `kind: request\nrecipe: echo\n# ${'x'.repeat(10_000)}\n`);
+    assert.match(await rejection(d, 'huge.yaml'), /takes files up to 4\.0 KiB/);
+  });
+
+  it('binary and hostile files are rejected without harming the daemon', async () => {
+    d.drop('binary.yaml', Buffer.from([0, 1, 2, 255, 254, 0]).toString('latin1'));
+    assert.match(await rejection(d, 'binary.yaml'), /binary file/);
+    d.drop('bomb.yaml', 'a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n');
+    assert.match(await rejection(d, 'bomb.yaml'), /alias/i);
+    d.drop('list.yaml', '- kind: request\n');
+    assert.match(await rejection(d, 'list.yaml'), /must be a mapping/);
+    d.drop('two.yaml', 'kind: request\nrecipe: echo\n---\nkind: request\nrecipe: echo\n');
+    assert.match(await rejection(d, 'two.yaml'), /more than one YAML document/);
+  });
+
+  it('a rejected file harms no other file dropped with it', async () => {
+    d.drop('good-1.yaml', request('echo', { text: 'one' }, { id: 'good-1' }));
+    d.drop('bad-1.yaml', '{{{{');
+    d.drop('good-2.yaml', request('echo', { text: 'two' }, { id: 'good-2' }));
+    await rejection(d, 'bad-1.yaml');
+    assert.equal((await d.job('good-1', ended)).state, 'succeeded');
+    assert.equal((await d.job('good-2', ended)).state, 'succeeded');
+  });
+
+  it('a second rejected file of the same name keeps both, each with its reason', async () => {
+    d.drop('twice.yaml', 'kind: nope\n');
+    await rejection(d, 'twice.yaml');
+    d.drop('twice.yaml', 'kind: nope2\n');
+    const second = await waitFor('second rejection', () => existsSync(path.join(d.inboxDir, 'rejected', 'twice-2.yaml.error.txt')) && readFileSync(path.join(d.inboxDir, 'rejected', 'twice-2.yaml.error.txt'), 'utf8'));
+    assert.match(second, /nope2/);
+  });
+
+  it('files with ignored names stay in the inbox untouched', async () => {
+    for (const name of ['.hidden.yaml', 'draft.yaml.tmp', 'upload.yaml.part', 'backup.yaml~']) writeFileSync(path.join(d.inboxDir, name), 'kind: nope\n');
+    d.drop('marker.yaml', 'kind: nope\n');
+    await rejection(d, 'marker.yaml');
+    await sleep(300);
+    for (const name of ['.hidden.yaml', 'draft.yaml.tmp', 'upload.yaml.part', 'backup.yaml~']) assert.ok(existsSync(path.join(d.inboxDir, name)), name);
+  });
+});
+
+function fetchRecipe(): Record<string, unknown> {
+  return {
+    kind: 'recipe',
+    name: 'fetcher',
+    params: { type: 'object', required: ['url'], properties: { url: { type: 'string', format: 'uri' } } },
+    steps: [{ fetch: { url: '{{params.url}}', to: 'in/' } }, { zip: { from: 'in', to: 'out.zip' } }],
+  };
+}
+
+describe('inbox: acceptance', () => {
+  let d: TestDaemon;
+  before(async () => {
+    d = await testDaemon({ recipes: { echo: echoRecipe() }, config: { lanes: { fast: { concurrency: 4 } } } });
+  });
+  after(() => d.cleanup());
+
+  it('an accepted file is moved to state/archive and its job stored', async () => {
+    d.drop('a.yaml', request('echo', { text: 'abc' }, { id: 'acc-a' }));
+    const job = await d.job('acc-a', ended);
+    assert.equal(job.state, 'succeeded');
+    assert.ok(!existsSync(path.join(d.inboxDir, 'a.yaml')));
+    assert.ok(readdirSync(path.join(d.root, 'state', 'archive')).some((n) => n === `${job.id}-a.yaml`));
+    assert.equal(readFileSync(path.join(d.root, 'outputs', job.id, 'result.txt'), 'utf8'), 'abc');
+  });
+
+  it('the same request id again returns the existing job; different content under it is rejected', async () => {
+    d.drop('idem-1.yaml', request('echo', { text: 'same' }, { id: 'idem' }));
+    const first = await d.job('idem');
+    d.drop('idem-2.yaml', request('echo', { text: 'same' }, { id: 'idem' }));
+    await waitFor('idem-2 archived', () => readdirSync(path.join(d.root, 'state', 'archive')).includes(`${first.id}-idem-2.yaml`));
+    assert.equal(d.ctx.store.jobs.list({ limit: 1000 }).filter((j) => j.requestId === 'idem').length, 1);
+    d.drop('idem-3.yaml', request('echo', { text: 'different' }, { id: 'idem' }));
+    const text = await rejection(d, 'idem-3.yaml');
+    assert.match(text, new RegExp(`id: id "idem" is already job ${first.id}, with different content`));
+  });
+
+  it('a file written slowly in place is taken only once complete', async () => {
+    const file = path.join(d.inboxDir, 'slow.yaml');
+    const text = Buffer.from(`kind: request\nrecipe: echo\nid: slow-writer\nparams:\n  text: "${'z'.repeat(200)}"\n`);
+    const fd = openSync(file, 'w');
+    // Chunks 40 ms apart: less than the settle time, so the file never looks finished early.
+    for (let i = 0; i < text.length; i += 16) {
+      writeSync(fd, text.subarray(i, i + 16));
+      await sleep(i % 64 === 0 ? 40 : 5);
+    }
+    closeSync(fd);
+    const job = await d.job('slow-writer', ended);
+    assert.equal(job.state, 'succeeded');
+    assert.equal(job.params.text, 'z'.repeat(200));
+    assert.ok(!existsSync(path.join(d.inboxDir, 'rejected', 'slow.yaml')));
+  });
+
+  it('a recipe dropped into the inbox is installed into recipes/ and usable', async () => {
+    d.drop('new-recipe.yaml', echoRecipe('dropped'));
+    await waitFor('recipe installed', () => existsSync(path.join(d.root, 'recipes', 'dropped.yaml')));
+    d.drop('use-dropped.yaml', request('dropped', { text: 'via inbox' }, { id: 'use-dropped' }));
+    assert.equal((await d.job('use-dropped', ended)).state, 'succeeded');
+  });
+});
+
+describe('inbox: many files and restarts', () => {
+  it('200 files dropped at once become 200 jobs, each once', { timeout: 120_000 }, async () => {
+    const { root, cleanup } = tempRoot();
+    const d = await testDaemon({ root, recipes: { echo: echoRecipe() }, config: { lanes: { fast: { concurrency: 8 } } } });
+    try {
+      // Written by another process: a process writing into a folder it watches slows chokidar down.
+      const script = `
+        const fs = require('fs'), path = require('path');
+        const dir = process.argv[1];
+        for (let i = 0; i < 200; i++) {
+          const tmp = path.join(dir, '.r' + i + '.tmp');
+          fs.writeFileSync(tmp, 'kind: request\\nrecipe: echo\\nid: bulk-' + i + '\\nparams: { text: "n' + i + '" }\\n');
+          fs.renameSync(tmp, path.join(dir, 'r' + i + '.yaml'));
+        }`;
+      await new Promise<void>((resolve, reject) => {
+        const child = spawn(process.execPath, ['-e', script, d.inboxDir], { stdio: 'inherit' });
+        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`writer exited ${code}`))));
+      });
+      const succeeded = (): number => (d.ctx.store.db.prepare(`SELECT count(*) AS n FROM jobs WHERE state = 'succeeded'`).get() as { n: number }).n;
+      await waitFor('200 jobs to end', () => succeeded() === 200, 90_000, 200);
+      const rows = d.ctx.store.db.prepare('SELECT request_id FROM jobs').all() as Array<{ request_id: string }>;
+      assert.equal(new Set(rows.map((r) => r.request_id)).size, 200);
+      assert.deepEqual(readdirSync(d.inboxDir).filter((n) => n.endsWith('.yaml')), []);
+      assert.deepEqual(readdirSync(path.join(d.inboxDir, 'rejected')), []);
+    } finally {
+      await d.cleanup();
+      cleanup();
+    }
+  });
+
+  it('files already in the inbox at start are taken', async () => {
+    const { root, cleanup } = tempRoot();
+    drop(path.join(root, 'recipes'), 'echo.yaml', echoRecipe());
+    drop(path.join(root, 'inbox'), 'early-1.yaml', request('echo', { text: '1' }, { id: 'early-1' }));
+    drop(path.join(root, 'inbox'), 'early-2.yaml', request('echo', { text: '2' }, { id: 'early-2' }));
+    const d = await testDaemon({ root });
+    try {
+      assert.equal((await d.job('early-1', ended)).state, 'succeeded');
+      assert.equal((await d.job('early-2', ended)).state, 'succeeded');
+    } finally {
+      await d.cleanup();
+      cleanup();
+    }
+  });
+
+  it('a file stored but not yet moved when hopper died is not made twice', async () => {
+    const { root, cleanup } = tempRoot();
+    let d = await testDaemon({ root, recipes: { echo: echoRecipe() } });
+    const file = d.drop('once.yaml', request('echo', { text: 'once' }));
+    const job = await waitFor('the job to end', () => d.ctx.store.jobs.list().find(ended));
+    await d.stop();
+    // Put the very same file (same inode and times) back: as if the move never happened.
+    renameSync(path.join(root, 'state', 'archive', `${job.id}-once.yaml`), file);
+    d = await testDaemon({ root });
+    try {
+      await waitFor('the file to leave the inbox', () => !existsSync(file));
+      assert.equal(d.ctx.store.jobs.list().length, 1, 'still one job');
+    } finally {
+      await d.cleanup();
+      cleanup();
+    }
+  });
+});
