@@ -148,7 +148,9 @@ function fromDoc(doc: ConfigDoc): Config {
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
   let parsed: ParsedFile;
   try {
-    parsed = text.trim() === '' ? { value: {}, locate: () => undefined, place: (p) => [...p] } : parseYaml(text);
+    // A file of comments only (as `hopper init` writes it) means all defaults.
+    const blank = text.replace(/^\s*#.*$/gm, '').trim() === '';
+    parsed = blank ? { value: {}, locate: () => undefined, place: (p) => [...p] } : parseYaml(text);
   } catch (err) {
     if (err instanceof InvalidFileError) throw new ConfigError(file, err.problems);
     throw err;

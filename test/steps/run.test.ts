@@ -149,14 +149,10 @@ describe('runStep', () => {
     });
   });
 
-  it(
-    'quotes a last output line that has no trailing newline in the E_RUN_EXIT message',
-    { todo: 'BUG: src/steps/run.ts reads env.log.lastLines() right after `await child`, before the job-log sink has flushed its final partial line' },
-    async () => {
-      const h = harness();
-      await assert.rejects(runStep(runOf(nodeScript("process.stderr.write('error: no trailing newline'); process.exitCode = 2")), h.env), isCode('E_RUN_EXIT', /no trailing newline/));
-    },
-  );
+  it('quotes a last output line that has no trailing newline in the E_RUN_EXIT message', async () => {
+    const h = harness();
+    await assert.rejects(runStep(runOf(nodeScript("process.stderr.write('error: no trailing newline'); process.exitCode = 2")), h.env), isCode('E_RUN_EXIT', /code 2/, /no trailing newline/));
+  });
 
   it('fails with E_RUN_NOT_FOUND for an unknown command', async () => {
     const h = harness();
@@ -194,6 +190,7 @@ describe('runStep', () => {
     const reason = new Error('shutdown');
     h.abort.abort(reason);
     await assert.rejects(runStep(runOf(nodeScript("require('fs').writeFileSync('ran', '')")), h.env), (err) => err === reason);
+    assert.equal(existsSync(path.join(h.workDir, 'ran')), false);
   });
 
   it("hides the daemon's environment from the command but passes the step's env values", async () => {

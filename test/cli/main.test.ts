@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { stringify } from 'yaml';
+import { parseConfig } from '../../src/config/config.js';
+import { tempRoot } from '../helpers/daemon.js';
+import { hopper } from '../helpers/cli.js';
+import { echoRecipe } from '../helpers/recipes.js';
+
+describe('cli: usage', () => {
+  it('--help works on every command and exits 0', async () => {
+    for (const cmd of [[], ['start'], ['init'], ['validate'], ['submit'], ['schema']]) {
+      const r = await hopper([...cmd, '--help']);
+      assert.equal(r.code, 0, `${cmd.join(' ')} --help: ${r.stderr}`);
+      assert.match(r.stdout, /Usage: hopper/);
+    }
+  });
+
+  it('an unknown command or option is bad usage: exit 2', async () => {
+    assert.equal((await hopper(['frobnicate'])).code, 2);
+    assert.equal((await hopper(['validate', '--bogus', 'x'])).code, 2);
+    const r = await hopper(['schema', 'nonsense']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown kind "nonsense"/);
+  });
+});
+
+describe('cli: schema', () => {
+  it('prints each JSON Schema', async () => {
+    for (const kind of ['recipe', 'request', 'cancel', 'config']) {
+      const r = await hopper(['schema', kind]);
+      assert.equal(r.code, 0);
+      const schema = JSON.parse(r.stdout) as Record<string, unknown>;
+      assert.equal(schema.$schema, 'https://json-schema.org/draft/2020-12/schema');
+      assert.doesNotMatch(r.stdout, /x-hint/);
+    }
+  });
+});
+
+describe('cli: init', () => {
+  it('makes the folders, a valid commented hopper.yaml and example recipes, and never overwrites', async () => {
+    const { root, cleanup } = tempRoot();
+    try {
+      const target = path.join(root, 'site');
+      const r = await hopper(['init', target]);
+      assert.equal(r.code, 0, r.stderr);
+      for (const dir of ['recipes', 'inbox', 'state', 'outputs', 'outbox']) assert.ok(existsSync(path.join(target, dir)), dir);
+      assert.ok(readdirSync(path.join(target, 'recipes')).includes('package-url.yaml'));
+      const config = readFileSync(path.join(target, 'hopper.yaml'), 'utf8');
+      assert.doesNotThrow(() => parseConfig(config, 'hopper.yaml'));
+      writeFileSync(path.join(target, 'hopper.yaml'), 'lanes: { fast: { concurrency: 9 } }\n');
+      const again = await hopper(['init', target]);
+      assert.match(again.stdout, /already set up/);
+      assert.match(readFileSync(path.join(target, 'hopper.yaml'), 'utf8'), /concurrency: 9/);
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('cli: validate', () => {
+  it('prints FILE:LINE:COL: message for each problem and exits 1; ok files exit 0', async () => {
+    const { root, cleanup } = tempRoot();
+    try {
+      mkdirSync(path.join(root, 'recipes'));
+      writeFileSync(path.join(root, 'recipes', 'echo.yaml'), stringify(echoRecipe()));
+      const good = path.join(root, 'good.yaml');
+      writeFileSync(good, 'kind: request\nrecipe: echo\nparams: { text: hi }\n');
+      const ok = await hopper(['validate', '--root', root, good]);
+      assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+      assert.match(ok.stdout, /good\.yaml: ok \(request for echo \(fast lane\)\)/);
+
+      const bad = path.join(root, 'bad.yaml');
+      writeFileSync(bad, 'kind: request\nrecipe: echo\nparams:\n  text: 5\n  extra: 1\n');
+      const r = await hopper(['validate', '--root', root, good, bad]);
+      assert.equal(r.code, 1);
+      assert.match(r.stdout, new RegExp(`${bad.replace(/[.]/g, '\\.')}:4:9: params\\.text: must be a string`));
+      assert.match(r.stdout, /bad\.yaml:5:3: params\.extra: unknown key/);
+
+      const missing = await hopper(['validate', '--root', root, path.join(root, 'nope.yaml')]);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stdout, /nope\.yaml: no such file/);
+
+      const recipe = path.join(root, 'new.yaml');
+      writeFileSync(recipe, stringify(echoRecipe('brand-new')));
+      const req = path.join(root, 'uses-new.yaml');
+      writeFileSync(req, 'kind: request\nrecipe: brand-new\n');
+      const both = await hopper(['validate', '--root', root, recipe, req]);
+      assert.equal(both.code, 0, both.stdout);
+
+      const cfg = path.join(root, 'hopper.yaml');
+      writeFileSync(cfg, 'lanes: { fast: { concurrency: 0 } }\n');
+      const badConfig = await hopper(['validate', '--root', root, good]);
+      assert.equal(badConfig.code, 2, 'a bad config is exit 2');
+      assert.match(badConfig.stderr, /hopper\.yaml:1:\d+: lanes\.fast\.concurrency: must be at least 1/);
+    } finally {
+      cleanup();
+    }
+  });
+});

@@ -1,0 +1,265 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, it } from 'node:test';
+import { HopperError } from '../../src/errors.js';
+import type { Step } from '../../src/recipes/recipe.js';
+import { JobLog } from '../../src/steps/joblog.js';
+import type { StepEnv } from '../../src/steps/step.js';
+import { zipStep } from '../../src/steps/zip.js';
+import { tempRoot } from '../helpers/daemon.js';
+import { readZip } from '../helpers/zip.js';
+
+type ZipStep = Extract<Step, { kind: 'zip' }>;
+
+interface Harness {
+  env: StepEnv;
+  root: string;
+  workDir: string;
+  abort: AbortController;
+  /** Writes a file (creating folders) relative to the work dir. */
+  put(rel: string, content: string | Buffer): void;
+  logText(): Promise<string>;
+}
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+function harness(scope: StepEnv['scope'] = { params: {} }): Harness {
+  const tmp = tempRoot('hopper-zip-');
+  const workDir = path.join(tmp.root, 'work');
+  mkdirSync(workDir);
+  const logFile = path.join(tmp.root, 'job.log');
+  const log = new JobLog(logFile, []);
+  const abort = new AbortController();
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (!closed) {
+      closed = true;
+      await log.close();
+    }
+  };
+  cleanups.push(async () => {
+    await close();
+    tmp.cleanup();
+  });
+  return {
+    env: { workDir, scope, signal: abort.signal, log, secrets: [] },
+    root: tmp.root,
+    workDir,
+    abort,
+    put: (rel, content) => {
+      const file = path.join(workDir, rel);
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, content);
+    },
+    logText: async () => {
+      await close();
+      return readFileSync(logFile, 'utf8');
+    },
+  };
+}
+
+const zipOf = (from: string, to: string, level = 6): ZipStep => ({ kind: 'zip', from, to, level });
+
+function isCode(code: string, ...mustMatch: RegExp[]) {
+  return (err: unknown): boolean => {
+    assert.ok(err instanceof HopperError, `expected a HopperError, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    for (const re of mustMatch) assert.match(err.message, re);
+    return true;
+  };
+}
+
+const names = (m: Map<string, Buffer>): string[] => [...m.keys()].sort();
+const text = (m: Map<string, Buffer>, name: string): string | undefined => m.get(name)?.toString('utf8');
+
+describe('zipStep', () => {
+  it('zips a folder with nested paths kept relative to it, and reports the zip it wrote', async () => {
+    const h = harness();
+    const blob = randomBytes(200_000);
+    h.put('out/a.txt', 'alpha');
+    h.put('out/sub/b.txt', 'beta');
+    h.put('out/sub/deeper/c.bin', blob);
+    h.put('out/.hidden', 'dot files count too');
+    h.put('elsewhere.txt', 'not in out');
+    const result = await zipStep(zipOf('out', 'result.zip'), h.env);
+    assert.deepEqual(result, { zips: ['result.zip'] });
+    const z = await readZip(path.join(h.workDir, 'result.zip'));
+    assert.deepEqual(names(z), ['.hidden', 'a.txt', 'sub/b.txt', 'sub/deeper/c.bin']);
+    assert.equal(text(z, 'a.txt'), 'alpha');
+    assert.equal(text(z, 'sub/b.txt'), 'beta');
+    assert.ok(z.get('sub/deeper/c.bin')!.equals(blob));
+    assert.equal(existsSync(path.join(h.workDir, 'result.zip.part')), false);
+    assert.match(await h.logText(), /zip: 4 file\(s\) into result\.zip/);
+  });
+
+  it('fills placeholders in from and to, and creates the folder of `to`', async () => {
+    const h = harness({ params: { dir: 'out' }, job: { id: 'job-1' } });
+    h.put('out/a.txt', 'a');
+    const result = await zipStep(zipOf('{{params.dir}}', 'dist/{{job.id}}.zip'), h.env);
+    assert.deepEqual(result, { zips: ['dist/job-1.zip'] });
+    assert.deepEqual(names(await readZip(path.join(h.workDir, 'dist/job-1.zip'))), ['a.txt']);
+  });
+
+  it('zips the files a glob matches, named by their path in the work dir', async () => {
+    const h = harness();
+    h.put('a.csv', 'a');
+    h.put('b.csv', 'b');
+    h.put('c.txt', 'c');
+    h.put('sub/d.csv', 'd');
+    await zipStep(zipOf('*.csv', 'top.zip'), h.env);
+    assert.deepEqual(names(await readZip(path.join(h.workDir, 'top.zip'))), ['a.csv', 'b.csv']);
+    await zipStep(zipOf('**/*.csv', 'all.zip'), h.env);
+    const all = await readZip(path.join(h.workDir, 'all.zip'));
+    assert.deepEqual(names(all), ['a.csv', 'b.csv', 'sub/d.csv']);
+    assert.equal(text(all, 'sub/d.csv'), 'd');
+  });
+
+  it('zips a single file under its base name', async () => {
+    const h = harness();
+    h.put('data/report 2024.csv', 'x,y\n1,2\n');
+    await zipStep(zipOf('data/report 2024.csv', 'one.zip'), h.env);
+    const z = await readZip(path.join(h.workDir, 'one.zip'));
+    assert.deepEqual(names(z), ['report 2024.csv']);
+    assert.equal(text(z, 'report 2024.csv'), 'x,y\n1,2\n');
+  });
+
+  it('fails with E_ZIP_EMPTY on an empty folder and writes no zip', async () => {
+    const h = harness();
+    mkdirSync(path.join(h.workDir, 'out/only/empty/dirs'), { recursive: true });
+    await assert.rejects(zipStep(zipOf('out', 'x.zip'), h.env), isCode('E_ZIP_EMPTY', /out/));
+    assert.equal(existsSync(path.join(h.workDir, 'x.zip')), false);
+    assert.equal(existsSync(path.join(h.workDir, 'x.zip.part')), false);
+  });
+
+  it('fails with E_ZIP_EMPTY on a glob that matches nothing', async () => {
+    const h = harness();
+    h.put('a.txt', 'a');
+    await assert.rejects(zipStep(zipOf('*.csv', 'x.zip'), h.env), isCode('E_ZIP_EMPTY'));
+    assert.equal(existsSync(path.join(h.workDir, 'x.zip')), false);
+  });
+
+  it('fails with E_ZIP_SOURCE when the source does not exist', async () => {
+    const h = harness();
+    await assert.rejects(zipStep(zipOf('missing', 'x.zip'), h.env), isCode('E_ZIP_SOURCE', /missing/));
+    assert.equal(existsSync(path.join(h.workDir, 'x.zip')), false);
+  });
+
+  it('refuses a from or to that leaves the work dir', async () => {
+    const h = harness();
+    writeFileSync(path.join(h.root, 'outside.txt'), 'outside');
+    await assert.rejects(zipStep(zipOf('../outside.txt', 'x.zip'), h.env), isCode('E_PATH'));
+    h.put('a.txt', 'a');
+    await assert.rejects(zipStep(zipOf('a.txt', '../x.zip'), h.env), isCode('E_PATH'));
+    await assert.rejects(zipStep(zipOf('a.txt', path.join(h.root, 'abs.zip')), h.env), isCode('E_PATH'));
+    assert.deepEqual(readdirSync(h.root).sort(), ['job.log', 'outside.txt', 'work']);
+  });
+
+  describe('symlinks', () => {
+    function withLinks(h: Harness): void {
+      mkdirSync(path.join(h.root, 'secret-dir'));
+      writeFileSync(path.join(h.root, 'secret-dir', 'loot.txt'), 'OUTSIDE-SECRET');
+      writeFileSync(path.join(h.root, 'secret.txt'), 'OUTSIDE-SECRET');
+      h.put('out/real.txt', 'real');
+      symlinkSync(path.join(h.root, 'secret.txt'), path.join(h.workDir, 'out/file-link.txt'));
+      symlinkSync(path.join(h.root, 'secret-dir'), path.join(h.workDir, 'out/dir-link'));
+      symlinkSync('real.txt', path.join(h.workDir, 'out/inside-link.txt'));
+      symlinkSync('/', path.join(h.workDir, 'out/root-link'));
+    }
+
+    it('skips symlinks inside a zipped folder instead of following them', async () => {
+      const h = harness();
+      withLinks(h);
+      await zipStep(zipOf('out', 'x.zip'), h.env);
+      const z = await readZip(path.join(h.workDir, 'x.zip'));
+      assert.deepEqual(names(z), ['real.txt']);
+      for (const [name, data] of z) assert.ok(!data.toString('latin1').includes('OUTSIDE-SECRET'), name);
+    });
+
+    it('fails with E_ZIP_EMPTY on a folder holding only symlinks', async () => {
+      const h = harness();
+      writeFileSync(path.join(h.root, 'secret.txt'), 'OUTSIDE-SECRET');
+      mkdirSync(path.join(h.workDir, 'out'));
+      symlinkSync(path.join(h.root, 'secret.txt'), path.join(h.workDir, 'out/link.txt'));
+      await assert.rejects(zipStep(zipOf('out', 'x.zip'), h.env), isCode('E_ZIP_EMPTY'));
+    });
+
+    it('never zips what a symlink matched by a glob points to', async () => {
+      const h = harness();
+      withLinks(h);
+      try {
+        await zipStep(zipOf('out/**', 'x.zip'), h.env);
+      } catch (err) {
+        // Refusing a link that leads out is as good as skipping it.
+        isCode('E_PATH')(err);
+        return;
+      }
+      const z = await readZip(path.join(h.workDir, 'x.zip'));
+      for (const [name, data] of z) assert.ok(!data.toString('latin1').includes('OUTSIDE-SECRET'), name);
+      assert.ok(names(z).includes('out/real.txt'));
+    });
+
+    it('refuses a source folder reached through a symlink out of the work dir', async () => {
+      const h = harness();
+      withLinks(h);
+      await assert.rejects(zipStep(zipOf('out/dir-link', 'x.zip'), h.env), isCode('E_PATH'));
+    });
+  });
+
+  describe('never includes itself', () => {
+    it('when zipping the whole work dir into it, even when the zip already exists', async () => {
+      const h = harness();
+      h.put('a.txt', 'a');
+      h.put('sub/b.txt', 'b');
+      await zipStep(zipOf('.', 'all.zip'), h.env);
+      assert.deepEqual(names(await readZip(path.join(h.workDir, 'all.zip'))), ['a.txt', 'sub/b.txt']);
+      await zipStep(zipOf('.', 'all.zip'), h.env); // all.zip is now in the folder
+      assert.deepEqual(names(await readZip(path.join(h.workDir, 'all.zip'))), ['a.txt', 'sub/b.txt']);
+    });
+
+    it('when the zip is written into the zipped folder', async () => {
+      const h = harness();
+      h.put('out/a.txt', 'a');
+      await zipStep(zipOf('out', 'out/packed.zip'), h.env);
+      await zipStep(zipOf('out', 'out/packed.zip'), h.env);
+      assert.deepEqual(names(await readZip(path.join(h.workDir, 'out/packed.zip'))), ['a.txt']);
+    });
+
+    it('when a glob matches the zip', async () => {
+      const h = harness();
+      h.put('a.txt', 'a');
+      await zipStep(zipOf('*', 'star.zip'), h.env);
+      await zipStep(zipOf('*', 'star.zip'), h.env);
+      assert.deepEqual(names(await readZip(path.join(h.workDir, 'star.zip'))), ['a.txt']);
+    });
+  });
+
+  it('level 0 stores the files uncompressed and they read back intact', async () => {
+    const h = harness();
+    const zeros = Buffer.alloc(200_000);
+    h.put('out/zeros.bin', zeros);
+    h.put('out/t.txt', 'text');
+    await zipStep(zipOf('out', 'stored.zip', 0), h.env);
+    await zipStep(zipOf('out', 'deflated.zip', 9), h.env);
+    const stored = await readZip(path.join(h.workDir, 'stored.zip'));
+    assert.ok(stored.get('zeros.bin')!.equals(zeros));
+    assert.equal(text(stored, 't.txt'), 'text');
+    assert.ok(statSync(path.join(h.workDir, 'stored.zip')).size > zeros.length, 'level 0 does not compress');
+    assert.ok(statSync(path.join(h.workDir, 'deflated.zip')).size < 10_000, 'level 9 does compress');
+    assert.ok((await readZip(path.join(h.workDir, 'deflated.zip'))).get('zeros.bin')!.equals(zeros));
+  });
+
+  it("rethrows the job signal's reason when the job is already aborted, leaving no zip or .part", async () => {
+    const h = harness();
+    h.put('out/a.bin', randomBytes(100_000));
+    const reason = new Error('canceled');
+    h.abort.abort(reason);
+    await assert.rejects(zipStep(zipOf('out', 'x.zip'), h.env), (err) => err === reason);
+    assert.equal(existsSync(path.join(h.workDir, 'x.zip')), false);
+    assert.equal(existsSync(path.join(h.workDir, 'x.zip.part')), false);
+  });
+});
