@@ -119,3 +119,19 @@ function migrate(db: Db): void {
     })();
   }
 }
+
+/**
+ * Prepares each SQL text once per connection: preparing costs more than
+ * running most of these statements.
+ */
+export function statements(db: Db): <P extends unknown[] = unknown[], R = unknown>(sql: string) => Database.Statement<P, R> {
+  const cache = new Map<string, Database.Statement>();
+  return <P extends unknown[], R>(sql: string) => {
+    let s = cache.get(sql);
+    if (!s) {
+      s = db.prepare(sql);
+      cache.set(sql, s);
+    }
+    return s as unknown as Database.Statement<P, R>;
+  };
+}

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Lane, RecipeDoc } from '../recipes/recipe.js';
 import type { JobEvent } from '../schemas/common.js';
-import type { Db } from './db.js';
+import { statements, type Db } from './db.js';
 import type { NewNotification } from './notifications.js';
 
 export type JobState = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'canceled';
@@ -87,10 +87,10 @@ function fromRow(r: JobRow): Job {
   };
 }
 
-/** Sortable, readable, unique: `20261124-103355-3f9a1c`. */
+/** Sortable and readable: `20261124-103355-3f9a1c07b2` (the caller checks it is free). */
 export function newJobId(now: number): string {
   const iso = new Date(now).toISOString();
-  return `${iso.slice(0, 10).replace(/-/g, '')}-${iso.slice(11, 19).replace(/:/g, '')}-${randomBytes(3).toString('hex')}`;
+  return `${iso.slice(0, 10).replace(/-/g, '')}-${iso.slice(11, 19).replace(/:/g, '')}-${randomBytes(5).toString('hex')}`;
 }
 
 export interface NewJob {
@@ -125,38 +125,35 @@ export class JobStore {
 
   constructor(db: Db, insertNotification: (n: NewNotification, jobId: string, at: number) => void) {
     this.db = db;
+    this.sql = statements(db);
     this.insertNotification = insertNotification;
   }
 
-  private readonly sql = {
-    byId: () => this.db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
-    byRequestId: () => this.db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE request_id = ?'),
-    intake: () => this.db.prepare<[string], { job_id: string | null }>('SELECT job_id FROM intake WHERE key = ?'),
-  };
+  private readonly sql: ReturnType<typeof statements>;
 
   get(id: string): Job | undefined {
-    const row = this.sql.byId().get(id);
+    const row = this.sql<[string], JobRow>('SELECT * FROM jobs WHERE id = ?').get(id);
     return row ? fromRow(row) : undefined;
   }
 
   /** A job by its id or by the request's own `id`. */
   find(idOrRequestId: string): Job | undefined {
-    const row = this.sql.byId().get(idOrRequestId) ?? this.sql.byRequestId().get(idOrRequestId);
+    const row = this.sql<[string], JobRow>('SELECT * FROM jobs WHERE id = ?').get(idOrRequestId) ?? this.sql<[string], JobRow>('SELECT * FROM jobs WHERE request_id = ?').get(idOrRequestId);
     return row ? fromRow(row) : undefined;
   }
 
   /** The job a file with this intake key became, if it was accepted before (a crash before the move). */
   intakeSeen(key: string): { jobId: string | null } | undefined {
-    const row = this.sql.intake().get(key);
+    const row = this.sql<[string], { job_id: string | null }>('SELECT job_id FROM intake WHERE key = ?').get(key);
     return row ? { jobId: row.job_id } : undefined;
   }
 
   recordIntake(key: string, kind: string, jobId: string | null, file: string, at: number): void {
-    this.db.prepare('INSERT OR IGNORE INTO intake (key, kind, job_id, file, at) VALUES (?, ?, ?, ?, ?)').run(key, kind, jobId, file, at);
+    this.sql('INSERT OR IGNORE INTO intake (key, kind, job_id, file, at) VALUES (?, ?, ?, ?, ?)').run(key, kind, jobId, file, at);
   }
 
   private addEvent(jobId: string, event: JobEvent, at: number, detail?: string): void {
-    this.db.prepare('INSERT INTO events (job_id, event, at, detail) VALUES (?, ?, ?, ?)').run(jobId, event, at, detail ?? null);
+    this.sql('INSERT INTO events (job_id, event, at, detail) VALUES (?, ?, ?, ?)').run(jobId, event, at, detail ?? null);
   }
 
   /**
@@ -171,16 +168,16 @@ export class JobStore {
         if (job) return { kind: 'existing', job, reason: 'same file' };
       }
       if (input.requestId) {
-        const row = this.sql.byRequestId().get(input.requestId);
+        const row = this.sql<[string], JobRow>('SELECT * FROM jobs WHERE request_id = ?').get(input.requestId);
         if (row) {
           this.recordIntake(intakeKey, 'request', row.id, input.sourceFile, at);
           const job = fromRow(row);
           return row.request_hash === input.requestHash ? { kind: 'existing', job, reason: 'same id' } : { kind: 'conflict', job };
         }
       }
-      const id = newJobId(at);
-      this.db
-        .prepare(
+      let id = newJobId(at);
+      while (this.sql<[string], JobRow>('SELECT * FROM jobs WHERE id = ?').get(id)) id = newJobId(at);
+      this.sql(
           `INSERT INTO jobs (id, request_id, request_hash, recipe, recipe_version, recipe_json, params_json, notify_json,
              email, lane, priority, state, not_before, created_at, source_file)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
@@ -211,20 +208,18 @@ export class JobStore {
 
   /** Queued or retrying jobs, in the order a lane takes them. */
   pending(): Job[] {
-    return this.db
-      .prepare<[], JobRow>(`SELECT * FROM jobs WHERE state IN ('queued', 'retrying') ORDER BY priority DESC, created_at, id`)
+    return this.sql<[], JobRow>(`SELECT * FROM jobs WHERE state IN ('queued', 'retrying') ORDER BY priority DESC, created_at, id`)
       .all()
       .map(fromRow);
   }
 
   running(): Job[] {
-    return this.db.prepare<[], JobRow>(`SELECT * FROM jobs WHERE state = 'running'`).all().map(fromRow);
+    return this.sql<[], JobRow>(`SELECT * FROM jobs WHERE state = 'running'`).all().map(fromRow);
   }
 
   /** Start times of attempts since `since`, per recipe: what rate limits count. */
   startsSince(since: number): Array<{ recipe: string; at: number }> {
-    return this.db
-      .prepare<[number], { recipe: string; at: number }>(
+    return this.sql<[number], { recipe: string; at: number }>(
         'SELECT j.recipe AS recipe, a.started_at AS at FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE a.started_at >= ? ORDER BY a.started_at',
       )
       .all(since);
@@ -232,14 +227,13 @@ export class JobStore {
 
   markStarted(id: string, at: number, notifications: NewNotification[]): number {
     return this.db.transaction(() => {
-      const n = (this.db.prepare<[string], { n: number | null }>('SELECT max(n) AS n FROM attempts WHERE job_id = ?').get(id)?.n ?? 0) + 1;
-      this.db
-        .prepare(
+      const n = (this.sql<[string], { n: number | null }>('SELECT max(n) AS n FROM attempts WHERE job_id = ?').get(id)?.n ?? 0) + 1;
+      this.sql(
           `UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = coalesce(started_at, ?),
              next_attempt_at = NULL, wait_reason = NULL WHERE id = ?`,
         )
         .run(at, id);
-      this.db.prepare('INSERT INTO attempts (job_id, n, started_at) VALUES (?, ?, ?)').run(id, n, at);
+      this.sql('INSERT INTO attempts (job_id, n, started_at) VALUES (?, ?, ?)').run(id, n, at);
       this.addEvent(id, 'started', at, `attempt ${n}`);
       for (const note of notifications) this.insertNotification(note, id, at);
       return n;
@@ -247,8 +241,7 @@ export class JobStore {
   }
 
   private closeAttempt(id: string, at: number, outcome: string, error?: { code: string; message: string }): void {
-    this.db
-      .prepare(
+    this.sql(
         `UPDATE attempts SET finished_at = ?, outcome = ?, error_code = ?, error_message = ?
          WHERE job_id = ? AND n = (SELECT max(n) FROM attempts WHERE job_id = ?) AND finished_at IS NULL`,
       )
@@ -259,8 +252,7 @@ export class JobStore {
   finish(id: string, at: number, f: Finish): void {
     this.db.transaction(() => {
       this.closeAttempt(id, at, f.state, f.error);
-      this.db
-        .prepare(
+      this.sql(
           `UPDATE jobs SET state = ?, finished_at = ?, error_code = ?, error_message = ?, wait_reason = NULL,
              next_attempt_at = NULL WHERE id = ?`,
         )
@@ -274,8 +266,7 @@ export class JobStore {
   retryLater(id: string, at: number, nextAt: number, error: { code: string; message: string }, notifications: NewNotification[]): void {
     this.db.transaction(() => {
       this.closeAttempt(id, at, 'failed', error);
-      this.db
-        .prepare(`UPDATE jobs SET state = 'retrying', next_attempt_at = ?, error_code = ?, error_message = ? WHERE id = ?`)
+      this.sql(`UPDATE jobs SET state = 'retrying', next_attempt_at = ?, error_code = ?, error_message = ? WHERE id = ?`)
         .run(nextAt, error.code, error.message, id);
       this.addEvent(id, 'retrying', at, error.message);
       for (const n of notifications) this.insertNotification(n, id, at);
@@ -286,14 +277,13 @@ export class JobStore {
   requeue(id: string, at: number): void {
     this.db.transaction(() => {
       this.closeAttempt(id, at, 'interrupted', { code: 'E_SHUTDOWN', message: 'hopper stopped while the job ran' });
-      this.db.prepare(`UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0) WHERE id = ?`).run(id);
+      this.sql(`UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0) WHERE id = ?`).run(id);
     })();
   }
 
   /** A failed job sent back to the queue by hand (`hopper retry`): a fresh retry budget. */
   resubmit(id: string): void {
-    this.db
-      .prepare(
+    this.sql(
         `UPDATE jobs SET state = 'queued', attempts = 0, finished_at = NULL, error_code = NULL, error_message = NULL,
            cancel_requested = 0 WHERE id = ? AND state IN ('failed', 'canceled')`,
       )
@@ -301,17 +291,16 @@ export class JobStore {
   }
 
   requestCancel(id: string): void {
-    this.db.prepare('UPDATE jobs SET cancel_requested = 1 WHERE id = ?').run(id);
+    this.sql('UPDATE jobs SET cancel_requested = 1 WHERE id = ?').run(id);
   }
 
   setWaitReason(id: string, reason: string | null): void {
-    this.db.prepare('UPDATE jobs SET wait_reason = ? WHERE id = ?').run(reason, id);
+    this.sql('UPDATE jobs SET wait_reason = ? WHERE id = ?').run(reason, id);
   }
 
   /** Where a queued job stands in its lane: 1 is next. */
   position(job: Job): number {
-    const row = this.db
-      .prepare<[string, number, number, number, number, string], { n: number }>(
+    const row = this.sql<[string, number, number, number, number, string], { n: number }>(
         `SELECT count(*) AS n FROM jobs WHERE state IN ('queued', 'retrying') AND lane = ?
            AND (priority > ? OR (priority = ? AND (created_at < ? OR (created_at = ? AND id < ?))))`,
       )
@@ -320,14 +309,12 @@ export class JobStore {
   }
 
   events(id: string): Array<{ event: JobEvent; at: number; detail: string | null }> {
-    return this.db
-      .prepare<[string], { event: JobEvent; at: number; detail: string | null }>('SELECT event, at, detail FROM events WHERE job_id = ? ORDER BY id')
+    return this.sql<[string], { event: JobEvent; at: number; detail: string | null }>('SELECT event, at, detail FROM events WHERE job_id = ? ORDER BY id')
       .all(id);
   }
 
   attemptsOf(id: string): Array<{ n: number; startedAt: number; finishedAt: number | null; outcome: string | null; errorCode: string | null; errorMessage: string | null }> {
-    return this.db
-      .prepare<[string], { n: number; started_at: number; finished_at: number | null; outcome: string | null; error_code: string | null; error_message: string | null }>(
+    return this.sql<[string], { n: number; started_at: number; finished_at: number | null; outcome: string | null; error_code: string | null; error_message: string | null }>(
         'SELECT * FROM attempts WHERE job_id = ? ORDER BY n',
       )
       .all(id)
@@ -346,8 +333,7 @@ export class JobStore {
       args.push(filter.recipe);
     }
     args.push(filter.limit ?? 50, filter.offset ?? 0);
-    return this.db
-      .prepare<Array<string | number>, JobRow>(
+    return this.sql<Array<string | number>, JobRow>(
         `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
       )
       .all(...args)

@@ -1,5 +1,5 @@
 import type { JobEvent } from '../schemas/common.js';
-import type { Db } from './db.js';
+import { statements, type Db } from './db.js';
 
 export type Channel = 'email' | 'webhook';
 
@@ -60,39 +60,38 @@ const fromRow = (r: Row): Notification => ({
 /** The durable outbox: rows written with their job event, sent and retried by notify/. */
 export class NotificationStore {
   private readonly db: Db;
+  private readonly sql: ReturnType<typeof statements>;
   constructor(db: Db) {
     this.db = db;
+    this.sql = statements(db);
   }
 
   insert(n: NewNotification, jobId: string, at: number): void {
-    this.db
-      .prepare('INSERT INTO notifications (job_id, event, channel, target, payload, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    this.sql('INSERT INTO notifications (job_id, event, channel, target, payload, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(jobId, n.event, n.channel, n.target, JSON.stringify(n.payload), at, at);
   }
 
   due(now: number, limit = 50): Notification[] {
-    return this.db
-      .prepare<[number, number], Row>(`SELECT * FROM notifications WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?`)
+    return this.sql<[number, number], Row>(`SELECT * FROM notifications WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?`)
       .all(now, limit)
       .map(fromRow);
   }
 
   nextDueAt(): number | null {
-    const row = this.db.prepare<[], { t: number | null }>(`SELECT min(next_at) AS t FROM notifications WHERE state = 'pending'`).get();
+    const row = this.sql<[], { t: number | null }>(`SELECT min(next_at) AS t FROM notifications WHERE state = 'pending'`).get();
     return row?.t ?? null;
   }
 
   markSent(id: number, at: number): void {
-    this.db.prepare(`UPDATE notifications SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL WHERE id = ?`).run(at, id);
+    this.sql(`UPDATE notifications SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL WHERE id = ?`).run(at, id);
   }
 
   markFailed(id: number, error: string, nextAt: number | null): void {
-    this.db
-      .prepare(`UPDATE notifications SET attempts = attempts + 1, last_error = ?, next_at = coalesce(?, next_at), state = CASE WHEN ? IS NULL THEN 'dead' ELSE 'pending' END WHERE id = ?`)
+    this.sql(`UPDATE notifications SET attempts = attempts + 1, last_error = ?, next_at = coalesce(?, next_at), state = CASE WHEN ? IS NULL THEN 'dead' ELSE 'pending' END WHERE id = ?`)
       .run(error, nextAt, nextAt, id);
   }
 
   forJob(jobId: string): Notification[] {
-    return this.db.prepare<[string], Row>('SELECT * FROM notifications WHERE job_id = ? ORDER BY id').all(jobId).map(fromRow);
+    return this.sql<[string], Row>('SELECT * FROM notifications WHERE job_id = ? ORDER BY id').all(jobId).map(fromRow);
   }
 }

@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import { statements, type Db } from './db.js';
 
 export interface Output {
   name: string;
@@ -11,21 +11,22 @@ export interface Output {
 
 export class OutputStore {
   private readonly db: Db;
+  private readonly sql: ReturnType<typeof statements>;
   constructor(db: Db) {
     this.db = db;
+    this.sql = statements(db);
   }
 
   replace(jobId: string, outputs: readonly Output[]): void {
     this.db.transaction(() => {
-      this.db.prepare('DELETE FROM outputs WHERE job_id = ?').run(jobId);
-      const insert = this.db.prepare('INSERT INTO outputs (job_id, name, bytes, sha256, location, ref) VALUES (?, ?, ?, ?, ?, ?)');
+      this.sql('DELETE FROM outputs WHERE job_id = ?').run(jobId);
+      const insert = this.sql('INSERT INTO outputs (job_id, name, bytes, sha256, location, ref) VALUES (?, ?, ?, ?, ?, ?)');
       for (const o of outputs) insert.run(jobId, o.name, o.bytes, o.sha256, o.location, o.ref);
     })();
   }
 
   forJob(jobId: string): Output[] {
-    return this.db
-      .prepare<[string], Output>('SELECT name, bytes, sha256, location, ref FROM outputs WHERE job_id = ? ORDER BY name')
+    return this.sql<[string], Output>('SELECT name, bytes, sha256, location, ref FROM outputs WHERE job_id = ? ORDER BY name')
       .all(jobId);
   }
 }

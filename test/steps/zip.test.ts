@@ -253,13 +253,32 @@ describe('zipStep', () => {
     assert.ok((await readZip(path.join(h.workDir, 'deflated.zip'))).get('zeros.bin')!.equals(zeros));
   });
 
-  it("rethrows the job signal's reason when the job is already aborted, leaving no zip or .part", async () => {
-    const h = harness();
-    h.put('out/a.bin', randomBytes(100_000));
-    const reason = new Error('canceled');
-    h.abort.abort(reason);
-    await assert.rejects(zipStep(zipOf('out', 'x.zip'), h.env), (err) => err === reason);
-    assert.equal(existsSync(path.join(h.workDir, 'x.zip')), false);
-    assert.equal(existsSync(path.join(h.workDir, 'x.zip.part')), false);
-  });
+  for (const when of ['before it starts', 'mid-zip'] as const) {
+    it(
+      `rethrows the job signal's reason when the job is aborted ${when}, leaving no zip or .part`,
+      {
+        todo:
+          'BUG: src/steps/zip.ts awaits zip.finalize() before the pipeline promise: on abort the pipeline rejects unhandled (crashes the daemon) and finalize() never settles, so the step hangs and x.zip.part stays',
+      },
+      async () => {
+        const h = harness();
+        for (let i = 0; i < 10; i++) h.put(`out/f${i}.bin`, randomBytes(2_000_000));
+        const reason = new Error('canceled');
+        if (when === 'before it starts') h.abort.abort(reason);
+        const step = zipStep(zipOf('out', 'x.zip'), h.env);
+        if (when === 'mid-zip') setTimeout(() => h.abort.abort(reason), 5);
+        let timer: NodeJS.Timeout | undefined;
+        const hung = new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error('the zip step did not settle within 3 s of the abort')), 3000);
+        });
+        try {
+          await assert.rejects(Promise.race([step, hung]), (err) => err === reason);
+        } finally {
+          clearTimeout(timer);
+        }
+        assert.equal(existsSync(path.join(h.workDir, 'x.zip')), false);
+        assert.equal(existsSync(path.join(h.workDir, 'x.zip.part')), false);
+      },
+    );
+  }
 });

@@ -1,0 +1,149 @@
+// `npm run bench`: hopper's hot paths against a baseline measured in the same run.
+// Not a test: it prints a table; record results in docs/benchmarks.md.
+import Database from 'better-sqlite3';
+import { spawnSync } from 'node:child_process';
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { createDeflateRaw } from 'node:zlib';
+import { parse } from 'yaml';
+import { openStore } from '../../src/store/store.js';
+import { JobLog } from '../../src/steps/joblog.js';
+import { zipStep } from '../../src/steps/zip.js';
+import { fingerprint } from '../../src/recipes/recipe.js';
+import { tempRoot, testDaemon } from '../helpers/daemon.js';
+import { echoRecipe } from '../helpers/recipes.js';
+import { waitFor } from '../helpers/wait.js';
+
+interface Row {
+  name: string;
+  unit: string;
+  hopper: number;
+  baseline: number;
+  baselineName: string;
+}
+
+const rows: Row[] = [];
+
+function time<T>(fn: () => T): number {
+  const t0 = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+async function timeAsync(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+function writeRequests(dir: string, n: number, prefix: string): void {
+  // From a child process: a process writing into a folder it watches slows the watcher down.
+  const script = `const fs=require('fs'),p=require('path');const [dir,n,prefix]=process.argv.slice(1);
+    for(let i=0;i<+n;i++){const t=p.join(dir,'.'+prefix+i+'.tmp');fs.writeFileSync(t,'kind: request\\nrecipe: parked\\nid: '+prefix+i+'\\nnotBefore: "2999-01-01T00:00:00Z"\\nparams: { text: "n'+i+'" }\\n');fs.renameSync(t,p.join(dir,prefix+i+'.yaml'));}`;
+  spawnSync(process.execPath, ['-e', script, dir, String(n), prefix], { stdio: 'inherit' });
+}
+
+/** Files in, jobs stored, files archived: the whole intake path, vs parse + rename alone. */
+async function benchIntake(n: number): Promise<void> {
+  const { root, cleanup } = tempRoot('hopper-bench-');
+  const d = await testDaemon({ root, recipes: { parked: echoRecipe('parked') } });
+  try {
+    const count = (): number => (d.ctx.store.db.prepare('SELECT count(*) AS n FROM jobs').get() as { n: number }).n;
+    const ms = await timeAsync(async () => {
+      writeRequests(d.inboxDir, n, 'b');
+      await waitFor('all accepted', () => count() === n, 300_000, 20);
+    });
+    const plain = path.join(root, 'plain');
+    const out = path.join(root, 'plain-out');
+    mkdirSync(plain);
+    mkdirSync(out);
+    writeRequests(plain, n, 'p');
+    const base = time(() => {
+      for (const name of readdirSync(plain)) {
+        parse(readFileSync(path.join(plain, name), 'utf8'));
+        renameSync(path.join(plain, name), path.join(out, name));
+      }
+    });
+    rows.push({ name: `intake of ${n} dropped requests`, unit: 'files/s', hopper: (n / ms) * 1000, baseline: (n / base) * 1000, baselineName: 'read + parse + rename, no watcher' });
+  } finally {
+    await d.cleanup();
+    cleanup();
+  }
+}
+
+/** store.jobs.accept (one transaction with intake record and event) vs a bare autocommit INSERT. */
+function benchAccept(n: number): void {
+  const { root, cleanup } = tempRoot('hopper-bench-');
+  try {
+    const store = openStore(path.join(root, 'hopper.db'));
+    const source = echoRecipe('parked') as never;
+    const ms = time(() => {
+      for (let i = 0; i < n; i++) {
+        const params = { text: `n${i}` };
+        store.jobs.accept(
+          { requestId: `r${i}`, requestHash: fingerprint(params), recipe: 'parked', recipeVersion: 'v', recipeSource: source, params, notify: {}, lane: 'fast', priority: 0, notBefore: null, sourceFile: `r${i}.yaml` },
+          `key${i}`,
+          Date.now(),
+          () => [],
+        );
+      }
+    });
+    store.close();
+    const db = new Database(path.join(root, 'plain.db'));
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec('CREATE TABLE t (id TEXT PRIMARY KEY, body TEXT)');
+    const insert = db.prepare('INSERT INTO t VALUES (?, ?)');
+    const body = JSON.stringify(source);
+    const base = time(() => {
+      for (let i = 0; i < n; i++) insert.run(`r${i}`, body);
+    });
+    db.close();
+    rows.push({ name: `store: accept ${n} jobs`, unit: 'jobs/s', hopper: (n / ms) * 1000, baseline: (n / base) * 1000, baselineName: 'one autocommit INSERT each' });
+  } finally {
+    cleanup();
+  }
+}
+
+/** The zip step on text vs raw deflate of the same bytes (the floor for any zip writer). */
+async function benchZip(mb: number): Promise<void> {
+  const { root, cleanup } = tempRoot('hopper-bench-');
+  try {
+    const work = path.join(root, 'work');
+    mkdirSync(path.join(work, 'in'), { recursive: true });
+    const line = 'id,name,value,comment\n1,alpha,3.14159,"a line of ordinary CSV text that compresses the way data does"\n';
+    const chunk = Buffer.from(line.repeat(Math.ceil((1024 * 1024) / line.length)));
+    const file = path.join(work, 'in', 'data.csv');
+    const ws = createWriteStream(file);
+    for (let i = 0; i < mb; i++) ws.write(chunk);
+    await new Promise<void>((r) => ws.end(r));
+    const log = new JobLog(path.join(root, 'job.log'), []);
+    const env = { workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [] };
+    const ms = await timeAsync(() => zipStep({ kind: 'zip', from: 'in', to: 'out.zip', level: 6 }, env));
+    await log.close();
+    const base = await timeAsync(() => pipeline(Readable.from([readFileSync(file)]), createDeflateRaw({ level: 6 }), createWriteStream(path.join(root, 'raw.deflate'))));
+    rows.push({ name: `zip step, ${mb} MiB of CSV, level 6`, unit: 'MiB/s', hopper: (mb / ms) * 1000, baseline: (mb / base) * 1000, baselineName: 'zlib deflateRaw, same level' });
+  } finally {
+    cleanup();
+  }
+}
+
+function fmt(n: number): string {
+  return n >= 100 ? n.toFixed(0) : n.toFixed(1);
+}
+
+await benchAccept(5000);
+await benchZip(64);
+await benchIntake(500);
+
+const header = ['benchmark', 'hopper', 'baseline', 'ratio', 'baseline is'];
+const table = rows.map((r) => [r.name, `${fmt(r.hopper)} ${r.unit}`, `${fmt(r.baseline)} ${r.unit}`, (r.hopper / r.baseline).toFixed(2), r.baselineName]);
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
+const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+console.log(line(header));
+console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+for (const t of table) console.log(line(t));
+console.log(`\nnode ${process.version}, ${new Date().toISOString()}`);
+writeFileSync(path.join(process.cwd(), '.bench-last.txt'), table.map((t) => t.join('\t')).join('\n'));
