@@ -1,57 +1,125 @@
 /**
  * The one place secrets are masked. A secret is a request parameter whose
- * schema says `writeOnly: true` (at any depth of `properties`). Stored params
- * keep the value (the job needs it); every view, log line, email and webhook
- * goes through here first.
+ * schema says `writeOnly: true`, wherever the schema puts it: under
+ * `properties`, `patternProperties`, `additionalProperties`, `items`, behind a
+ * local `$ref`, or in an `allOf`/`anyOf`/`oneOf` branch. Stored params keep the
+ * value (the job needs it); every view, log line, email and webhook goes
+ * through here first.
  */
 export const MASK = '***';
 
 type Schema = Record<string, unknown>;
+const MAX_DEPTH = 32;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** A copy of `params` with every writeOnly value replaced by the mask. */
-export function maskParams(params: Record<string, unknown>, schema: unknown): Record<string, unknown> {
-  return maskValue(params, schema) as Record<string, unknown>;
+/** Follows a local `$ref` (`#/$defs/x`); anything else is taken as it stands. */
+function resolve(schema: unknown, root: unknown, depth = 0): Schema | undefined {
+  if (!isObject(schema)) return undefined;
+  const ref = schema.$ref;
+  if (typeof ref !== 'string' || !ref.startsWith('#') || depth > MAX_DEPTH) return schema;
+  let target: unknown = root;
+  for (const part of ref.slice(1).split('/').filter(Boolean)) {
+    const key = decodeURIComponent(part).replace(/~1/g, '/').replace(/~0/g, '~');
+    target = isObject(target) && Object.hasOwn(target, key) ? target[key] : undefined;
+  }
+  const resolved = resolve(target, root, depth + 1);
+  // Keywords beside a $ref still apply (draft 2020-12).
+  return resolved ? { ...resolved, ...schema, $ref: undefined } : schema;
 }
 
-function maskValue(value: unknown, schema: unknown): unknown {
-  if (!isObject(schema)) return value;
-  if (schema.writeOnly === true) return MASK;
-  if (Array.isArray(value) && isObject(schema.items)) return value.map((v) => maskValue(v, schema.items));
-  if (!isObject(value)) return value;
-  const props = isObject(schema.properties) ? (schema.properties as Record<string, Schema>) : {};
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = Object.hasOwn(props, k) ? maskValue(v, props[k]) : v;
+/** The schema itself and every branch it combines with allOf/anyOf/oneOf. */
+function branches(schema: unknown, root: unknown, depth = 0): Schema[] {
+  const s = resolve(schema, root);
+  if (!s || depth > MAX_DEPTH) return [];
+  const out = [s];
+  for (const key of ['allOf', 'anyOf', 'oneOf'] as const) {
+    const list = s[key];
+    if (Array.isArray(list)) for (const sub of list) out.push(...branches(sub, root, depth + 1));
+  }
   return out;
+}
+
+function isSecret(schema: unknown, root: unknown): boolean {
+  return branches(schema, root).some((b) => b.writeOnly === true);
+}
+
+/** The schemas that apply to `value[key]` under `schema`. */
+function childSchemas(schema: unknown, key: string, root: unknown): unknown[] {
+  const out: unknown[] = [];
+  for (const b of branches(schema, root)) {
+    const props = isObject(b.properties) ? b.properties : {};
+    let named = false;
+    if (Object.hasOwn(props, key)) {
+      out.push(props[key]);
+      named = true;
+    }
+    if (isObject(b.patternProperties)) {
+      for (const [pattern, sub] of Object.entries(b.patternProperties)) {
+        try {
+          if (new RegExp(pattern, 'u').test(key)) {
+            out.push(sub);
+            named = true;
+          }
+        } catch {
+          /* a pattern ajv would have refused */
+        }
+      }
+    }
+    if (!named && isObject(b.additionalProperties)) out.push(b.additionalProperties);
+  }
+  return out;
+}
+
+function itemSchemas(schema: unknown, index: number, root: unknown): unknown[] {
+  const out: unknown[] = [];
+  for (const b of branches(schema, root)) {
+    if (Array.isArray(b.prefixItems) && index < b.prefixItems.length) out.push(b.prefixItems[index]);
+    else if (isObject(b.items)) out.push(b.items);
+  }
+  return out;
+}
+
+function maskValue(value: unknown, schemas: unknown[], root: unknown, depth: number): unknown {
+  if (schemas.length === 0 || depth > MAX_DEPTH) return value;
+  if (schemas.some((s) => isSecret(s, root))) return MASK;
+  if (Array.isArray(value)) {
+    return value.map((v, i) => maskValue(v, schemas.flatMap((s) => itemSchemas(s, i, root)), root, depth + 1));
+  }
+  if (!isObject(value)) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [k, maskValue(v, schemas.flatMap((s) => childSchemas(s, k, root)), root, depth + 1)]),
+  );
+}
+
+/** A copy of `params` with every writeOnly value replaced by the mask. */
+export function maskParams(params: Record<string, unknown>, schema: unknown): Record<string, unknown> {
+  return maskValue(params, [schema], schema, 0) as Record<string, unknown>;
 }
 
 /** The secret values themselves, so text (command output, error messages) can be scrubbed. */
 export function secretValues(params: unknown, schema: unknown): string[] {
   const found: string[] = [];
-  const walk = (value: unknown, s: unknown): void => {
-    if (!isObject(s) || value === undefined || value === null) return;
-    if (s.writeOnly === true) {
+  const walk = (value: unknown, schemas: unknown[], depth: number): void => {
+    if (value === undefined || value === null || schemas.length === 0 || depth > MAX_DEPTH) return;
+    if (schemas.some((s) => isSecret(s, schema))) {
       const text = typeof value === 'string' ? value : JSON.stringify(value);
       // Very short secrets would mask ordinary words; they still never reach a view as params.
       if (text.length >= 4) found.push(text);
       return;
     }
-    if (Array.isArray(value) && isObject(s.items)) value.forEach((v) => walk(v, s.items));
-    if (isObject(value) && isObject(s.properties)) {
-      const props = s.properties as Record<string, Schema>;
-      for (const [k, v] of Object.entries(value)) if (Object.hasOwn(props, k)) walk(v, props[k]);
-    }
+    if (Array.isArray(value)) value.forEach((v, i) => walk(v, schemas.flatMap((s) => itemSchemas(s, i, schema)), depth + 1));
+    else if (isObject(value)) for (const [k, v] of Object.entries(value)) walk(v, schemas.flatMap((s) => childSchemas(s, k, schema)), depth + 1);
   };
-  walk(params, schema);
+  walk(params, [schema], 0);
   return found;
 }
 
-/** Replaces every occurrence of each secret in `text` with the mask. */
+/** Replaces every occurrence of each secret in `text` with the mask, longest first (a secret may contain another). */
 export function scrub(text: string, secrets: readonly string[]): string {
   let out = text;
-  for (const s of secrets) out = out.split(s).join(MASK);
+  for (const s of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(s).join(MASK);
   return out;
 }

@@ -9,12 +9,13 @@ export const TEMPLATE_ROOTS = ['params', 'request', 'recipe', 'job', 'output'] a
 export type TemplateRoot = (typeof TEMPLATE_ROOTS)[number];
 export type TemplateScope = Partial<Record<TemplateRoot, unknown>>;
 
-const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
+// No nested quantifiers: linear on any input (an unclosed "{{" cannot make it backtrack).
+const PLACEHOLDER = /\{\{([^{}]*)\}\}/g;
 const PATH = /^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$/;
 
 /** Every placeholder path in a template string, e.g. `params.url`. */
 export function placeholders(template: string): string[] {
-  return [...template.matchAll(PLACEHOLDER)].map((m) => m[1]);
+  return [...template.matchAll(PLACEHOLDER)].map((m) => m[1].trim());
 }
 
 /** Why a placeholder cannot work, or null when it can. */
@@ -49,7 +50,8 @@ export interface RenderOptions {
 }
 
 export function render(template: string, scope: TemplateScope, options: RenderOptions = {}): string {
-  return template.replace(PLACEHOLDER, (_all, path: string) => {
+  return template.replace(PLACEHOLDER, (_all, raw: string) => {
+    const path = raw.trim();
     const value = lookup(scope, path);
     if (value === undefined || value === null) {
       if (options.strict) throw new HopperError('E_TEMPLATE', `{{${path}}} has no value`);
@@ -64,9 +66,8 @@ export function renderDeep<T>(value: T, scope: TemplateScope, options: RenderOpt
   if (typeof value === 'string') return render(value, scope, options) as T;
   if (Array.isArray(value)) return value.map((v) => renderDeep(v, scope, options)) as T;
   if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = renderDeep(v, scope, options);
-    return out as T;
+    // fromEntries defines own properties: a "__proto__" key stays data.
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderDeep(v, scope, options)])) as T;
   }
   return value;
 }

@@ -2,10 +2,10 @@ import { HopperError } from './errors.js';
 
 const SIZE_UNITS: Record<string, number> = {
   b: 1,
-  k: 1e3, kb: 1e3, kib: 1024,
-  m: 1e6, mb: 1e6, mib: 1024 ** 2,
-  g: 1e9, gb: 1e9, gib: 1024 ** 3,
-  t: 1e12, tb: 1e12, tib: 1024 ** 4,
+  k: 1e3, kb: 1e3, ki: 1024, kib: 1024,
+  m: 1e6, mb: 1e6, mi: 1024 ** 2, mib: 1024 ** 2,
+  g: 1e9, gb: 1e9, gi: 1024 ** 3, gib: 1024 ** 3,
+  t: 1e12, tb: 1e12, ti: 1024 ** 4, tib: 1024 ** 4,
 };
 
 export const SIZE_PATTERN = '^\\s*\\d+(\\.\\d+)?\\s*([kKmMgGtT]i?[bB]?|[bB])?\\s*$';
@@ -14,7 +14,7 @@ export const DURATION_PATTERN = '^\\s*(\\d+(\\.\\d+)?\\s*(ms|s|m|h|d|w)\\s*)+$';
 /** `512MiB`, `2GiB`, `64KiB`, `1000` (bytes) → bytes. */
 export function parseSize(value: string | number): number {
   if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) throw new HopperError('E_SIZE', `not a size: ${value}`);
+    if (!Number.isSafeInteger(Math.floor(value)) || value < 0) throw new HopperError('E_SIZE', `not a size: ${value}`);
     return Math.floor(value);
   }
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
@@ -22,7 +22,12 @@ export function parseSize(value: string | number): number {
   if (!m || unit === undefined) {
     throw new HopperError('E_SIZE', `not a size: "${value}" (write it like 512MiB, 2GiB or 1000)`);
   }
-  return Math.floor(Number(m[1]) * unit);
+  return safe(Math.floor(Number(m[1]) * unit), value, 'E_SIZE');
+}
+
+function safe(n: number, value: string, code: string): number {
+  if (!Number.isSafeInteger(n)) throw new HopperError(code, `"${value.slice(0, 40)}" is too large`);
+  return n;
 }
 
 const DURATION_UNITS: Record<string, number> = {
@@ -32,7 +37,7 @@ const DURATION_UNITS: Record<string, number> = {
 /** `30m`, `1h30m`, `7d`, `250ms`, or a number of milliseconds → milliseconds. */
 export function parseDuration(value: string | number): number {
   if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) throw new HopperError('E_DURATION', `not a duration: ${value}`);
+    if (!Number.isSafeInteger(Math.floor(value)) || value < 0) throw new HopperError('E_DURATION', `not a duration: ${value}`);
     return Math.floor(value);
   }
   const text = value.trim();
@@ -46,7 +51,7 @@ export function parseDuration(value: string | number): number {
   if (!text || consumed !== text.length) {
     throw new HopperError('E_DURATION', `not a duration: "${value}" (write it like 30s, 10m, 24h or 7d)`);
   }
-  return Math.floor(total);
+  return safe(Math.floor(total), value, 'E_DURATION');
 }
 
 export function formatBytes(bytes: number): string {

@@ -89,6 +89,7 @@ async function waitFor(paths: Paths, requestId: string, fileName: string, timeou
   let seenEvents = 0;
   let logOffset = 0;
   let warned = false;
+  let lastWait = '';
   const started = Date.now();
   try {
     while (Date.now() < deadline) {
@@ -106,6 +107,9 @@ async function waitFor(paths: Paths, requestId: string, fileName: string, timeou
         }
         seenEvents = events.length;
         logOffset = follow(path.join(paths.jobs, job.id, 'job.log'), logOffset);
+        const waiting = job.waitReason && (job.state === 'queued' || job.state === 'retrying') ? `waiting: ${job.waitReason} (position ${store!.jobs.position(job)} in the ${job.lane} lane)` : '';
+        if (waiting && waiting !== lastWait) process.stdout.write(`${waiting}\n`);
+        lastWait = waiting;
         if (END_STATES.includes(job.state)) {
           if (job.state === 'succeeded') {
             for (const o of store!.outputs.forJob(job.id)) {
@@ -129,6 +133,14 @@ async function waitFor(paths: Paths, requestId: string, fileName: string, timeou
   }
 }
 
+function durationOption(text: string): number {
+  try {
+    return parseDuration(text);
+  } catch (err) {
+    throw new CliError(`--timeout: ${(err as Error).message}`, EXIT.usage);
+  }
+}
+
 export function registerSubmit(program: Command): void {
   program
     .command('submit')
@@ -144,6 +156,7 @@ export function registerSubmit(program: Command): void {
     .description('write a request into the inbox (atomically)')
     .action(async (recipeName: string, o: SubmitOptions, cmd: Command) => {
       configFor(cmd);
+      const timeoutMs = o.timeout ? durationOption(o.timeout) : undefined;
       const paths = rootPaths(cmd);
       const registry = new RecipeRegistry(paths.recipes, silentLogger());
       registry.loadAll();
@@ -163,6 +176,6 @@ export function registerSubmit(program: Command): void {
       await writeFile(tmp, text);
       await rename(tmp, path.join(paths.inbox, fileName));
       process.stdout.write(`submitted ${id} (${path.join(paths.inbox, fileName)})\n`);
-      if (o.wait) process.exitCode = await waitFor(paths, id, fileName, o.timeout ? parseDuration(o.timeout) : undefined);
+      if (o.wait) process.exitCode = await waitFor(paths, id, fileName, timeoutMs);
     });
 }

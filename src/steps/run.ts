@@ -44,7 +44,8 @@ function stopper(pid: number | undefined): { stop(): void; reap(): void } {
 export const runStep: StepRunner<RunStep> = async (step, env) => {
   const argv = step.command.map((a) => render(a, env.scope, { strict: true }));
   const vars = Object.fromEntries(Object.entries(step.env).map(([k, v]) => [k, render(v, env.scope, { strict: true })]));
-  const shown = scrub(argv.map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(' '), env.secrets);
+  // Scrubbed before quoting: quoting would escape a secret's quotes and hide it from the scrub.
+  const shown = argv.map((a) => scrub(a, env.secrets)).map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(' ');
   env.log.note(`run: ${shown}`);
   const started = Date.now();
   // Its own process group, so a stop reaches everything it started (a `sleep`

@@ -59,9 +59,11 @@ export const zipStep: StepRunner<ZipStep> = async (step, env) => {
   const zip = new ZipArchive({ zlib: { level: step.level }, store: step.level === 0 });
   for (const e of entries) zip.file(e.file, { name: e.name });
   try {
-    const done = pipeline(zip, createWriteStream(part), { signal: env.signal });
-    await zip.finalize();
-    await done;
+    const written = pipeline(zip, createWriteStream(part), { signal: env.signal });
+    const finalized = zip.finalize();
+    // On abort the pipeline rejects and finalize() may never settle: wait for whichever ends first badly.
+    finalized.catch(() => {});
+    await Promise.all([written, finalized]);
     await rename(part, dest);
   } catch (err) {
     zip.abort();
