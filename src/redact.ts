@@ -117,9 +117,20 @@ export function secretValues(params: unknown, schema: unknown): string[] {
   return found;
 }
 
-/** Replaces every occurrence of each secret in `text` with the mask, longest first (a secret may contain another). */
+/**
+ * Replaces every occurrence of each secret in `text` with the mask: as it is,
+ * and percent-encoded as it appears inside a URL. Longest first, since one
+ * secret may contain another.
+ */
 export function scrub(text: string, secrets: readonly string[]): string {
+  const forms = new Set<string>();
+  for (const s of secrets) {
+    if (!s) continue;
+    forms.add(s);
+    forms.add(encodeURIComponent(s));
+    forms.add(encodeURI(s));
+  }
   let out = text;
-  for (const s of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(s).join(MASK);
+  for (const f of [...forms].sort((a, b) => b.length - a.length)) out = out.split(f).join(MASK);
   return out;
 }

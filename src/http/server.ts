@@ -28,8 +28,13 @@ export async function startHttpServer(ctx: Context, routes: readonly Route[]): P
   const token = ctx.config.http.token;
   const server = createServer((req, res) => {
     const respond = async (): Promise<void> => {
-      const url = new URL(req.url ?? '/', 'http://localhost');
       if ((req.url ?? '').length > 8192) throw new HttpError(414, 'the URL is too long');
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', 'http://localhost');
+      } catch {
+        throw new HttpError(400, 'the request URL is not valid');
+      }
       const { route, params } = match(compiled, req.method ?? 'GET', url.pathname);
       if (token && !route.public && !tokenOk(req.headers.authorization, token)) {
         res.setHeader('WWW-Authenticate', 'Bearer');

@@ -13,17 +13,35 @@ import { resolveInside } from './workdir.js';
 
 type FetchStep = Extract<Step, { kind: 'fetch' }>;
 
-function httpUrl(text: string): URL {
+function httpUrl(text: string, secrets: readonly string[]): URL {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new HopperError('E_FETCH_URL', `not a URL: ${text.slice(0, 200)}`);
+    throw new HopperError('E_FETCH_URL', `not a URL: ${scrub(text, secrets).slice(0, 200)}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new HopperError('E_FETCH_URL', `only http and https URLs can be fetched, not ${url.protocol}`);
   }
   return url;
+}
+
+/** Credentials in a URL travel as a Basic Authorization header (fetch refuses them in the URL). */
+function splitCredentials(url: URL): { url: URL; authorization?: string } {
+  if (!url.username && !url.password) return { url };
+  const bare = new URL(url);
+  bare.username = '';
+  bare.password = '';
+  const user = decodeURIComponent(url.username);
+  const pass = decodeURIComponent(url.password);
+  return { url: bare, authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}` };
+}
+
+/** Headers that must not follow a redirect to another origin (as browsers' fetch does). */
+const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
+
+function withoutCredentials(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([k]) => !CREDENTIAL_HEADERS.includes(k.toLowerCase())));
 }
 
 /** A safe file name from a URL's last path segment, for a `to:` that names a folder. */
@@ -53,8 +71,10 @@ function byteLimit(maxBytes: number, url: string): { counter: Transform; bytes: 
 
 /** GET a URL, following at most `maxRedirects`, streamed to a file (`.part` until complete). */
 export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
-  const first = httpUrl(render(step.url, env.scope, { strict: true }));
-  const headers = Object.fromEntries(Object.entries(step.headers).map(([k, v]) => [k, render(v, env.scope, { strict: true })]));
+  const split = splitCredentials(httpUrl(render(step.url, env.scope, { strict: true }), env.secrets));
+  const first = split.url;
+  let headers: Record<string, string> = Object.fromEntries(Object.entries(step.headers).map(([k, v]) => [k, render(v, env.scope, { strict: true })]));
+  if (split.authorization) headers.authorization = split.authorization;
   const to = render(step.to, env.scope, { strict: true });
   const dest = await resolveInside(env.workDir, to.endsWith('/') ? `${to}${nameFromUrl(first)}` : to, true);
   const shown = (u: URL): string => scrub(u.toString(), env.secrets);
@@ -72,7 +92,9 @@ export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
         if (hop >= step.maxRedirects) {
           throw new HopperError('E_FETCH_REDIRECTS', `${shown(first)} redirected more than ${step.maxRedirects} times`);
         }
-        url = httpUrl(new URL(location, url).toString());
+        const next = httpUrl(new URL(location, url).toString(), env.secrets);
+        if (next.origin !== url.origin) headers = withoutCredentials(headers);
+        url = next;
         env.log.note(`redirected to ${shown(url)}`);
         continue;
       }
@@ -99,6 +121,7 @@ export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
     }
     if (err instanceof HopperError) throw err;
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new HopperError('E_FETCH_NETWORK', `GET ${shown(first)} failed: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+    const why = scrub(cause?.code ?? cause?.message ?? (err as Error).message, env.secrets);
+    throw new HopperError('E_FETCH_NETWORK', `GET ${shown(first)} failed: ${why}`);
   }
 };
