@@ -15,29 +15,41 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** Follows a local `$ref` (`#/$defs/x`); anything else is taken as it stands. */
-function resolve(schema: unknown, root: unknown, depth = 0): Schema | undefined {
-  if (!isObject(schema)) return undefined;
-  const ref = schema.$ref;
-  if (typeof ref !== 'string' || !ref.startsWith('#') || depth > MAX_DEPTH) return schema;
+const MAX_BRANCHES = 256;
+/** Stands for a schema too tangled to follow: what it covers is treated as secret. */
+const TOO_COMPLEX: Schema = { writeOnly: true };
+
+/** The target of a local `$ref` (`#/$defs/x`), or undefined. */
+function refTarget(ref: string, root: unknown): unknown {
+  if (!ref.startsWith('#')) return undefined;
   let target: unknown = root;
   for (const part of ref.slice(1).split('/').filter(Boolean)) {
     const key = decodeURIComponent(part).replace(/~1/g, '/').replace(/~0/g, '~');
     target = isObject(target) && Object.hasOwn(target, key) ? target[key] : undefined;
   }
-  const resolved = resolve(target, root, depth + 1);
-  // Keywords beside a $ref still apply (draft 2020-12).
-  return resolved ? { ...resolved, ...schema, $ref: undefined } : schema;
+  return target;
 }
 
-/** The schema itself and every branch it combines with allOf/anyOf/oneOf. */
-function branches(schema: unknown, root: unknown, depth = 0): Schema[] {
-  const s = resolve(schema, root);
-  if (!s || depth > MAX_DEPTH) return [];
-  const out = [s];
-  for (const key of ['allOf', 'anyOf', 'oneOf'] as const) {
-    const list = s[key];
-    if (Array.isArray(list)) for (const sub of list) out.push(...branches(sub, root, depth + 1));
+/**
+ * The schema and every schema that applies beside it: its `$ref` target and
+ * its allOf/anyOf/oneOf branches, each visited once (a schema can be small and
+ * still branch exponentially), at most MAX_BRANCHES of them.
+ */
+function branches(schema: unknown, root: unknown): Schema[] {
+  const out: Schema[] = [];
+  const seen = new Set<unknown>();
+  const stack = [schema];
+  while (stack.length > 0) {
+    const s = stack.pop();
+    if (!isObject(s) || seen.has(s)) continue;
+    if (out.length >= MAX_BRANCHES) return [...out, TOO_COMPLEX];
+    seen.add(s);
+    out.push(s);
+    if (typeof s.$ref === 'string') stack.push(refTarget(s.$ref, root));
+    for (const key of ['allOf', 'anyOf', 'oneOf'] as const) {
+      const list = s[key];
+      if (Array.isArray(list)) stack.push(...list);
+    }
   }
   return out;
 }
@@ -83,7 +95,9 @@ function itemSchemas(schema: unknown, index: number, root: unknown): unknown[] {
 }
 
 function maskValue(value: unknown, schemas: unknown[], root: unknown, depth: number): unknown {
-  if (schemas.length === 0 || depth > MAX_DEPTH) return value;
+  if (schemas.length === 0) return value;
+  // Deeper than we look, a secret could hide: show nothing rather than too much.
+  if (depth > MAX_DEPTH) return MASK;
   if (schemas.some((s) => isSecret(s, root))) return MASK;
   if (Array.isArray(value)) {
     return value.map((v, i) => maskValue(v, schemas.flatMap((s) => itemSchemas(s, i, root)), root, depth + 1));
@@ -103,8 +117,8 @@ export function maskParams(params: Record<string, unknown>, schema: unknown): Re
 export function secretValues(params: unknown, schema: unknown): string[] {
   const found: string[] = [];
   const walk = (value: unknown, schemas: unknown[], depth: number): void => {
-    if (value === undefined || value === null || schemas.length === 0 || depth > MAX_DEPTH) return;
-    if (schemas.some((s) => isSecret(s, schema))) {
+    if (value === undefined || value === null || schemas.length === 0) return;
+    if (depth > MAX_DEPTH || schemas.some((s) => isSecret(s, schema))) {
       const text = typeof value === 'string' ? value : JSON.stringify(value);
       // Very short secrets would mask ordinary words; they still never reach a view as params.
       if (text.length >= 4) found.push(text);

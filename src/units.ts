@@ -77,3 +77,8 @@ export function formatDuration(ms: number): string {
   }
   return parts.join('');
 }
+
+/** Node fires a timer longer than 2^31-1 ms (about 24.8 days) at once; longer waits are cut to that. */
+export function timerMs(ms: number): number {
+  return Math.min(Math.max(ms, 0), 2 ** 31 - 1);
+}

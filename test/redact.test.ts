@@ -119,33 +119,139 @@ describe('maskParams', () => {
     assert.deepEqual(out, { constructor: 'c', toString: 't' });
   });
 
+  it('maskParams - masks writeOnly values declared under additionalProperties (a map of secrets)', () => {
+    const s = { type: 'object', properties: { headers: { type: 'object', additionalProperties: { type: 'string', writeOnly: true } } } };
+    const p = { headers: { Authorization: 'Bearer top-secret' } };
+    assert.deepEqual(maskParams(p, s), { headers: { Authorization: MASK } });
+    assert.deepEqual(secretValues(p, s), ['Bearer top-secret']);
+  });
+
+  it('maskParams - masks writeOnly values reached through $ref or allOf', () => {
+    const s = {
+      $defs: { secret: { type: 'string', writeOnly: true } },
+      properties: { a: { $ref: '#/$defs/secret' }, b: { allOf: [{ type: 'string' }, { writeOnly: true }] } },
+    };
+    const out = maskParams({ a: 'ref-secret', b: 'allof-secret' }, s);
+    assert.deepEqual(out, { a: MASK, b: MASK });
+  });
+});
+
+describe('maskParams: where a schema can put writeOnly', () => {
+  it('maskParams - masks values matched by patternProperties', () => {
+    const s = { patternProperties: { '^key_': { writeOnly: true } } };
+    assert.deepEqual(maskParams({ key_a: 'secret-a', other: 'shown' }, s), { key_a: MASK, other: 'shown' });
+  });
+
+  it('maskParams - additionalProperties only applies to keys that properties and patternProperties do not name', () => {
+    const s = { properties: { name: { type: 'string' } }, additionalProperties: { writeOnly: true } };
+    assert.deepEqual(maskParams({ name: 'ann', token: 'secret-t' }, s), { name: 'ann', token: MASK });
+  });
+
+  it('maskParams - masks by position with prefixItems and by items after them', () => {
+    const s = { properties: { list: { prefixItems: [{ type: 'string' }, { writeOnly: true }], items: { writeOnly: true } } } };
+    assert.deepEqual(maskParams({ list: ['shown', 'secret-1', 'secret-2'] }, s), { list: ['shown', MASK, MASK] });
+  });
+
+  it('maskParams - masks when any anyOf or oneOf branch says writeOnly', () => {
+    const s = {
+      properties: {
+        a: { anyOf: [{ type: 'number' }, { type: 'string', writeOnly: true }] },
+        b: { oneOf: [{ writeOnly: true }, { type: 'null' }] },
+      },
+    };
+    assert.deepEqual(maskParams({ a: 'secret-a', b: 'secret-b' }, s), { a: MASK, b: MASK });
+  });
+
+  it('maskParams - follows a $ref into $defs', () => {
+    const s = {
+      $defs: { creds: { type: 'object', properties: { password: { writeOnly: true } } } },
+      properties: { login: { $ref: '#/$defs/creds' } },
+    };
+    assert.deepEqual(maskParams({ login: { user: 'u', password: 'secret-p' } }, s), { login: { user: 'u', password: MASK } });
+  });
+
+  it('maskParams - keywords beside a $ref apply too (writeOnly next to the $ref)', () => {
+    const s = { $defs: { str: { type: 'string' } }, properties: { a: { $ref: '#/$defs/str', writeOnly: true } } };
+    assert.deepEqual(maskParams({ a: 'secret-a' }, s), { a: MASK });
+  });
+
   it(
-    'maskParams - masks writeOnly values declared under additionalProperties (a map of secrets)',
-    {
-      todo:
-        'BUG: src/redact.ts maskValue/secretValues only descend through properties and items; a schema like {additionalProperties: {writeOnly: true}} (e.g. a map of API tokens) is shown unmasked in views, emails and webhooks, and never scrubbed from logs. Also handle patternProperties.',
-    },
+    'maskParams - properties beside a $ref add to the referenced properties instead of replacing them',
     () => {
-      const s = { type: 'object', properties: { headers: { type: 'object', additionalProperties: { type: 'string', writeOnly: true } } } };
-      const p = { headers: { Authorization: 'Bearer top-secret' } };
-      assert.deepEqual(maskParams(p, s), { headers: { Authorization: MASK } });
-      assert.deepEqual(secretValues(p, s), ['Bearer top-secret']);
+      const s = {
+        $defs: { creds: { type: 'object', properties: { password: { writeOnly: true } } } },
+        properties: { login: { $ref: '#/$defs/creds', properties: { otp: { writeOnly: true } } } },
+      };
+      assert.deepEqual(maskParams({ login: { user: 'u', password: 'secret-p', otp: 'secret-o' } }, s), {
+        login: { user: 'u', password: MASK, otp: MASK },
+      });
+      assert.deepEqual(secretValues({ login: { password: 'secret-p', otp: 'secret-o' } }, s).sort(), ['secret-o', 'secret-p']);
+    },
+  );
+
+  it('maskParams - a $ref with an escaped pointer (~1, %25) is followed', () => {
+    const s = { $defs: { 'a/b': { writeOnly: true }, 'c%d': { writeOnly: true } }, properties: { x: { $ref: '#/$defs/a~1b' }, y: { $ref: '#/$defs/c%25d' } } };
+    assert.deepEqual(maskParams({ x: 'secret-x', y: 'secret-y' }, s), { x: MASK, y: MASK });
+  });
+
+  it('maskParams - a $ref that points nowhere or outside the document is ignored, not thrown on', () => {
+    const s = { properties: { a: { $ref: '#/$defs/missing' }, b: { $ref: 'https://example.org/schema.json' } } };
+    assert.deepEqual(maskParams({ a: 'x', b: 'y' }, s), { a: 'x', b: 'y' });
+  });
+
+  it('maskParams - a $ref cycle terminates', () => {
+    const s = { $defs: { loop: { $ref: '#/$defs/loop' } }, properties: { a: { $ref: '#/$defs/loop' } } };
+    const started = Date.now();
+    assert.deepEqual(maskParams({ a: 'x' }, s), { a: 'x' });
+    assert.ok(Date.now() - started < 1000);
+  });
+
+  it('maskParams - a recursive schema masks secrets at each level', () => {
+    const s = {
+      $defs: { node: { type: 'object', properties: { pin: { writeOnly: true }, child: { $ref: '#/$defs/node' } } } },
+      $ref: '#/$defs/node',
+    };
+    const out = maskParams({ pin: 'secret-0', child: { pin: 'secret-1', child: { pin: 'secret-2' } } }, s);
+    assert.deepEqual(out, { pin: MASK, child: { pin: MASK, child: { pin: MASK } } });
+  });
+
+  it('maskParams - a patternProperties regex that does not compile is skipped, not thrown on', () => {
+    assert.deepEqual(maskParams({ a: 'x' }, { patternProperties: { '(': { writeOnly: true } } }), { a: 'x' });
+  });
+
+  it('maskParams - an own "__proto__" key in params stays data in the masked copy', () => {
+    const p = JSON.parse('{"__proto__": {"x": 1}, "apiKey": "secret-k"}') as Record<string, unknown>;
+    const out = maskParams(p, schema);
+    assert.ok(Object.hasOwn(out, '__proto__'));
+    assert.equal(Object.getPrototypeOf(out), Object.prototype);
+    assert.equal(out.apiKey, MASK);
+  });
+
+  it(
+    'maskParams - a secret deeper than the depth limit is masked (fail closed), not shown',
+    () => {
+      const s = {
+        $defs: { node: { type: 'object', properties: { pin: { type: 'string', writeOnly: true }, child: { $ref: '#/$defs/node' } } } },
+        $ref: '#/$defs/node',
+      };
+      let p: Record<string, unknown> = { pin: 'deepest-secret' };
+      for (let i = 0; i < 40; i++) p = { child: p, pin: `level-${i}-secret` };
+      const text = JSON.stringify(maskParams(p, s));
+      assert.ok(!text.includes('deepest-secret'), 'the deepest secret leaked');
+      assert.ok(!/level-\d+-secret/.test(text), 'a level secret leaked');
     },
   );
 
   it(
-    'maskParams - masks writeOnly values reached through $ref or allOf',
-    {
-      todo:
-        'BUG: src/redact.ts does not follow $ref (to $defs) or allOf/anyOf/oneOf, so {apiKey: {$ref: "#/$defs/secret"}} with $defs.secret.writeOnly leaks the key in every view. Resolve local $refs and treat writeOnly in any applicator subschema as a secret.',
-    },
+    'maskParams - a small schema whose allOf branches double through $ref is masked quickly and without throwing',
     () => {
-      const s = {
-        $defs: { secret: { type: 'string', writeOnly: true } },
-        properties: { a: { $ref: '#/$defs/secret' }, b: { allOf: [{ type: 'string' }, { writeOnly: true }] } },
-      };
-      const out = maskParams({ a: 'ref-secret', b: 'allof-secret' }, s);
-      assert.deepEqual(out, { a: MASK, b: MASK });
+      const $defs: Record<string, unknown> = { s0: { type: 'string', writeOnly: true } };
+      for (let i = 1; i <= 20; i++) $defs[`s${i}`] = { allOf: [{ $ref: `#/$defs/s${i - 1}` }, { $ref: `#/$defs/s${i - 1}` }] };
+      const s = { $defs, properties: { a: { $ref: '#/$defs/s20' }, b: { type: 'string' } } };
+      const started = Date.now();
+      assert.deepEqual(maskParams({ a: 'secret-a', b: 'shown' }, s), { a: MASK, b: 'shown' });
+      assert.deepEqual(secretValues({ a: 'secret-a', b: 'shown' }, s), ['secret-a']);
+      assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
     },
   );
 });
@@ -204,6 +310,15 @@ describe('scrub', () => {
     assert.ok(clean.includes('https://example.org/data.csv'));
   });
 
+  it('scrub - masks a secret as it appears percent-encoded in a URL', () => {
+    assert.equal(scrub('https://x.org/?k=a%20b%2Fc', ['a b/c']), `https://x.org/?k=${MASK}`);
+    assert.equal(scrub('https://x.org/a%20b/c', ['a b/c']), `https://x.org/${MASK}`);
+  });
+
+  it('scrub - an empty secret is ignored instead of masking between every character', () => {
+    assert.equal(scrub('abc', ['']), 'abc');
+  });
+
   it('scrub - handles a 1 MB text with many occurrences quickly', () => {
     const text = 'prefix sk-1234 '.repeat(70_000);
     const started = Date.now();
@@ -212,14 +327,7 @@ describe('scrub', () => {
     assert.ok(Date.now() - started < 2000);
   });
 
-  it(
-    'scrub - masks a secret fully even when a shorter secret is a prefix of it',
-    {
-      todo:
-        'BUG: src/redact.ts scrub replaces secrets in the given order, so with ["abcd", "abcdef"] the text "abcdef" becomes "***ef" and the tail of the longer secret leaks. Sort secrets by length, longest first, before replacing.',
-    },
-    () => {
-      assert.equal(scrub('token abcdef', ['abcd', 'abcdef']), `token ${MASK}`);
-    },
-  );
+  it('scrub - masks a secret fully even when a shorter secret is a prefix of it', () => {
+    assert.equal(scrub('token abcdef', ['abcd', 'abcdef']), `token ${MASK}`);
+  });
 });

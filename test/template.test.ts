@@ -61,20 +61,17 @@ describe('placeholders', () => {
     assert.ok(Date.now() - started < 2000);
   });
 
-  it(
-    'placeholders - an unclosed "{{" followed by many spaces is scanned in linear time',
-    {
-      todo:
-        'BUG: src/template.ts:12 PLACEHOLDER /\\{\\{\\s*([^{}]*?)\\s*\\}\\}/ backtracks catastrophically (about cubic) on "{{" + spaces with no "}}": 1000 spaces take ~0.3 s, 2000 ~3 s, so a recipe string of a few kB stalls the daemon. Use /\\{\\{([^{}]*)\\}\\}/g and trim the capture.',
-    },
-    () => {
-      const text = `{{${' '.repeat(1200)}`;
-      const started = Date.now();
-      assert.deepEqual(placeholders(text), []);
-      assert.equal(render(text, scope), text);
-      assert.ok(Date.now() - started < 200, `took ${Date.now() - started} ms`);
-    },
-  );
+  it('placeholders - an unclosed "{{" followed by many spaces is scanned in linear time', () => {
+    // Regression: the old pattern /\{\{\s*([^{}]*?)\s*\}\}/ took ~3 s on 2000 spaces.
+    const hostile = [`{{${' '.repeat(200_000)}`, `{{${'a '.repeat(100_000)}`, '{{ '.repeat(70_000), `{{${' '.repeat(100_000)}}${' '.repeat(100_000)}`];
+    const started = Date.now();
+    for (const text of hostile) {
+      placeholders(text);
+      render(text, scope);
+    }
+    assert.deepEqual(placeholders(`{{${' '.repeat(200_000)}`), []);
+    assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+  });
 });
 
 describe('placeholderProblem', () => {
@@ -236,21 +233,14 @@ describe('renderDeep', () => {
     templateError(() => renderDeep({ a: ['ok', { b: '{{params.missing}}' }] }, scope, { strict: true }), 'params.missing');
   });
 
-  it(
-    'renderDeep - keeps an own "__proto__" key as data and never changes the prototype of the result',
-    {
-      todo:
-        'BUG: src/template.ts renderDeep copies with out[k] = ..., so an own "__proto__" key (YAML and JSON.parse create them) sets the prototype of the copy instead: the key vanishes and its fields become inherited. Build the copy with Object.fromEntries or Object.defineProperty.',
-    },
-    () => {
-      const value = JSON.parse('{"__proto__": {"polluted": "{{params.n}}"}, "a": "b"}') as Record<string, unknown>;
-      const out = renderDeep(value, scope);
-      assert.equal(Object.getPrototypeOf(out), Object.prototype);
-      assert.equal((out as Record<string, unknown>).polluted, undefined);
-      assert.ok(Object.hasOwn(out, '__proto__'));
-      assert.deepEqual(Object.keys(out), ['__proto__', 'a']);
-    },
-  );
+  it('renderDeep - keeps an own "__proto__" key as data and never changes the prototype of the result', () => {
+    const value = JSON.parse('{"__proto__": {"polluted": "{{params.n}}"}, "a": "b"}') as Record<string, unknown>;
+    const out = renderDeep(value, scope);
+    assert.equal(Object.getPrototypeOf(out), Object.prototype);
+    assert.equal((out as Record<string, unknown>).polluted, undefined);
+    assert.ok(Object.hasOwn(out, '__proto__'));
+    assert.deepEqual(Object.keys(out), ['__proto__', 'a']);
+  });
 
   it('renderDeep - returns primitives as they are', () => {
     assert.equal(renderDeep(5, scope), 5);

@@ -3,7 +3,7 @@ import { HopperError, toHopperError } from '../errors.js';
 import { planNotifications } from '../notify/plan.js';
 import { recipeFromSnapshot, type Lane, type Recipe } from '../recipes/recipe.js';
 import type { Job } from '../store/jobs.js';
-import { formatDuration } from '../units.js';
+import { formatDuration, timerMs } from '../units.js';
 import { runAttempt } from './attempt.js';
 import { LANES, Lanes } from './lanes.js';
 import { endJob, settleAttempt, type AttemptResult } from './settle.js';
@@ -202,7 +202,7 @@ export class Dispatcher {
     const controller = new AbortController();
     const timeout = setTimeout(
       () => controller.abort(new HopperError('E_TIMEOUT', `the job ran longer than its timeout (${formatDuration(recipe.timeoutMs)})`)),
-      recipe.timeoutMs,
+      timerMs(recipe.timeoutMs),
     );
     let finished!: () => void;
     const done = new Promise<void>((resolve) => (finished = resolve));
@@ -265,7 +265,7 @@ export class Dispatcher {
     clearTimeout(this.timer);
     const all = Promise.all([...this.running.values()].map((r) => r.done));
     let graceTimer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, graceMs)));
+    const graceOver = new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, timerMs(graceMs))));
     await Promise.race([all, graceOver]);
     clearTimeout(graceTimer);
     for (const r of this.running.values()) r.controller.abort(new HopperError('E_SHUTDOWN', 'hopper is stopping'));

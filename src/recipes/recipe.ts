@@ -204,13 +204,11 @@ export function recipeFromFile(parsed: ParsedFile): Recipe {
     problems.push({ path: 'slowWhen', message: 'is required with lane: auto', ...parsed.locate(['lane']) });
   }
   problems.push(...templateProblems(source, parsed));
-  assertNoProblems(problems);
-  const recipe = normalizeRecipe(source, (compiledParams as { validate: ValidateFunction }).validate);
   // Literal paths (no placeholders) are checked now; templated ones per request.
-  assertNoProblems(
-    stepPathProblems(recipe.steps, null).map((p) => ({ ...p, ...parsed.locate(pathToSegments(p.path)) })),
-  );
-  return recipe;
+  const literal = stepPathProblems(source.steps.map(normalizeStep), null);
+  problems.push(...literal.map((p) => ({ ...p, ...parsed.locate(pathToSegments(p.path)) })));
+  assertNoProblems(problems);
+  return normalizeRecipe(source, (compiledParams as { validate: ValidateFunction }).validate);
 }
 
 /** Rebuilds a recipe from the snapshot stored with a job. */

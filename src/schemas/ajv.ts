@@ -1,9 +1,18 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import { DURATION_PATTERN, SIZE_PATTERN } from '../units.js';
+import { parseDuration, parseSize } from '../units.js';
 
 // ajv-formats is CommonJS; under NodeNext its callable sits on `.default`.
 const addFormats = addFormatsModule as unknown as { default: (ajv: Ajv2020) => void };
+
+function parses(parse: (s: string) => number, s: string): boolean {
+  try {
+    parse(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * An ajv for hopper's own file formats and for recipe param schemas (draft
@@ -12,8 +21,9 @@ const addFormats = addFormatsModule as unknown as { default: (ajv: Ajv2020) => v
 export function createAjv(): Ajv2020 {
   const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: false, allowUnionTypes: true, useDefaults: true });
   addFormats.default(ajv);
-  ajv.addFormat('size', new RegExp(SIZE_PATTERN));
-  ajv.addFormat('duration', new RegExp(DURATION_PATTERN));
+  // The formats are what the parsers accept, so a valid file never fails to convert later.
+  ajv.addFormat('size', { type: 'string', validate: (s: string) => parses(parseSize, s) });
+  ajv.addFormat('duration', { type: 'string', validate: (s: string) => parses(parseDuration, s) });
   ajv.addKeyword({ keyword: 'x-hint', schemaType: 'string' });
   return ajv;
 }

@@ -2,12 +2,14 @@
 export const size = {
   type: ['string', 'integer'],
   minimum: 0,
+  maximum: Number.MAX_SAFE_INTEGER,
   format: 'size',
 } as const;
 
 export const duration = {
   type: ['string', 'integer'],
   minimum: 0,
+  maximum: Number.MAX_SAFE_INTEGER,
   format: 'duration',
 } as const;
 

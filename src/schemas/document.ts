@@ -21,11 +21,65 @@ function depth(value: unknown, limit: number): number {
   return max + 1;
 }
 
+const MAX_INDENT = 512;
+
+/** A quote starts a quoted scalar only where a value can start (not the apostrophe in "it's"). */
+function opensScalar(text: string, i: number): boolean {
+  let j = i - 1;
+  while (j >= 0 && (text[j] === ' ' || text[j] === '\t')) j--;
+  return j < 0 || '\n:-[{,?'.includes(text[j]);
+}
+
+/**
+ * How deeply the text nests, judged before the YAML parser sees it: a parser
+ * fed tens of thousands of `[` can exhaust the stack or abort the process. Flow
+ * brackets are counted outside quotes and comments; block nesting is bounded
+ * by indentation.
+ */
+function nestingProblem(text: string): Problem | null {
+  let depth = 0;
+  let line = 1;
+  let quote: string | null = null;
+  let lineStart = true;
+  let indent = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\n') {
+      line++;
+      lineStart = true;
+      indent = 0;
+      continue;
+    }
+    if (lineStart) {
+      if (c === ' ') {
+        if (++indent > MAX_INDENT) return { path: '', message: `is indented deeper than ${MAX_INDENT} columns`, line, col: indent };
+        continue;
+      }
+      lineStart = false;
+    }
+    if (quote) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) quote = null;
+      continue;
+    }
+    if (c === '#' && (i === 0 || /\s/.test(text[i - 1]))) {
+      const end = text.indexOf('\n', i);
+      i = (end === -1 ? text.length : end) - 1;
+    } else if ((c === '"' || c === "'") && opensScalar(text, i)) quote = c;
+    else if (c === '[' || c === '{') {
+      if (++depth > MAX_DEPTH) return { path: '', message: `nests deeper than ${MAX_DEPTH} levels`, line };
+    } else if ((c === ']' || c === '}') && depth > 0) depth--;
+  }
+  return null;
+}
+
 /** Parses one YAML document; every syntax problem is reported with its line and column. */
 export function parseYaml(text: string): ParsedFile {
   if (text.includes('\u0000')) {
     throw new InvalidFileError([{ path: '', message: 'this is a binary file, not YAML text' }]);
   }
+  const tooDeep = nestingProblem(text);
+  if (tooDeep) throw new InvalidFileError([tooDeep]);
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: true, uniqueKeys: true, version: '1.2' });
   if (!Array.isArray(docs)) {

@@ -36,24 +36,24 @@ const FORMAT_WORDS: Record<string, string> = {
   duration: 'a duration like 30s, 10m, 24h or 7d',
 };
 
+/** Optimal string alignment distance: a swap of two neighbouring letters counts as one edit. */
 function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    let prev = row[0];
-    row[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
-  return row[b.length];
+  return d[a.length][b.length];
 }
 
 function suggestion(key: string, schema: unknown): string {
   const props = (schema as { properties?: Record<string, unknown> } | undefined)?.properties;
   if (!props) return '';
   const names = Object.keys(props);
+  if (key.length > 100) return ` (known keys: ${names.join(', ')})`;
   const best = names
     .map((n) => ({ n, d: editDistance(key.toLowerCase(), n.toLowerCase()) }))
     .sort((x, y) => x.d - y.d)[0];

@@ -7,7 +7,7 @@ import { HopperError } from '../errors.js';
 import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
 import { render } from '../template.js';
-import { formatBytes, formatDuration } from '../units.js';
+import { formatBytes, formatDuration, timerMs } from '../units.js';
 import { throwIfJobAborted, type StepRunner } from './step.js';
 import { resolveInside } from './workdir.js';
 
@@ -78,7 +78,7 @@ export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
   const to = render(step.to, env.scope, { strict: true });
   const dest = await resolveInside(env.workDir, to.endsWith('/') ? `${to}${nameFromUrl(first)}` : to, true);
   const shown = (u: URL): string => scrub(u.toString(), env.secrets);
-  const timeout = AbortSignal.timeout(step.timeoutMs);
+  const timeout = AbortSignal.timeout(timerMs(step.timeoutMs));
   const signal = AbortSignal.any([env.signal, timeout]);
   const started = Date.now();
   const part = `${dest}.part`;

@@ -3,7 +3,7 @@ import { HopperError } from '../errors.js';
 import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
 import { render } from '../template.js';
-import { formatDuration } from '../units.js';
+import { formatDuration, timerMs } from '../units.js';
 import { throwIfJobAborted, type StepRunner } from './step.js';
 
 type RunStep = Extract<Step, { kind: 'run' }>;
@@ -72,7 +72,7 @@ export const runStep: StepRunner<RunStep> = async (step, env) => {
       : setTimeout(() => {
           timedOut = true;
           group.stop();
-        }, step.timeoutMs);
+        }, timerMs(step.timeoutMs));
   const result = await child;
   clearTimeout(timer);
   env.signal.removeEventListener('abort', onAbort);

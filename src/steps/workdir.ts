@@ -27,33 +27,48 @@ async function realOrNull(p: string): Promise<string | null> {
 
 function inside(root: string, p: string): boolean {
   const rel = path.relative(root, p);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+}
+
+/** The real path of the deepest part of `p` that exists (a symlink anywhere above resolves outside). */
+async function deepestReal(root: string, p: string): Promise<string | null> {
+  let probe = p;
+  let real = await realOrNull(probe);
+  while (real === null && probe !== root && probe !== path.dirname(probe)) {
+    probe = path.dirname(probe);
+    real = await realOrNull(probe);
+  }
+  return real;
+}
+
+function leadsOut(rel: string): HopperError {
+  return new HopperError('E_PATH', `path "${rel}" leads out of the job's work dir (through a symlink)`);
 }
 
 /**
  * The absolute path for `rel` inside `workDir`, after checking that no existing
  * part of it is a symlink leading out. With `forWrite`, parent folders are
- * created and an existing symlink at the target itself is refused.
+ * created (only after that check) and a symlink at the target itself is refused.
  */
 export async function resolveInside(workDir: string, rel: string, forWrite = false): Promise<string> {
   const problem = pathProblem(rel);
   if (problem) throw new HopperError('E_PATH', `path ${problem}`);
   const root = await realpath(workDir);
   const target = path.resolve(root, rel);
-  if (forWrite) await mkdir(path.dirname(target), { recursive: true });
-  // The deepest existing ancestor decides: a symlink anywhere above resolves outside.
-  let probe = forWrite ? path.dirname(target) : target;
-  let real = await realOrNull(probe);
-  while (real === null && probe !== root) {
-    probe = path.dirname(probe);
-    real = await realOrNull(probe);
-  }
-  if (real === null || !inside(root, real)) {
-    throw new HopperError('E_PATH', `path "${rel}" leads out of the job's work dir (through a symlink)`);
+  const parent = path.dirname(target);
+  const before = await deepestReal(root, forWrite ? parent : target);
+  if (before === null || !inside(root, before)) throw leadsOut(rel);
+  const link = await lstat(target).catch(() => null);
+  if (link?.isSymbolicLink()) {
+    if (forWrite) throw new HopperError('E_PATH', `path "${rel}" is a symlink; hopper does not write through links`);
+    // A dangling link is judged by where it points, not taken for a missing file.
+    const real = await realOrNull(target);
+    if (real === null || !inside(root, real)) throw leadsOut(rel);
   }
   if (forWrite) {
-    const st = await lstat(target).catch(() => null);
-    if (st?.isSymbolicLink()) throw new HopperError('E_PATH', `path "${rel}" is a symlink; hopper does not write through links`);
+    await mkdir(parent, { recursive: true });
+    const after = await realOrNull(parent);
+    if (after === null || !inside(root, after)) throw leadsOut(rel);
   }
   return target;
 }
