@@ -2,7 +2,7 @@
 // Not a test: it prints a table; record results in docs/benchmarks.md.
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
-import { createWriteStream, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -146,4 +146,4 @@ console.log(line(header));
 console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
 for (const t of table) console.log(line(t));
 console.log(`\nnode ${process.version}, ${new Date().toISOString()}`);
-writeFileSync(path.join(process.cwd(), '.bench-last.txt'), table.map((t) => t.join('\t')).join('\n'));
+

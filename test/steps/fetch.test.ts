@@ -8,62 +8,21 @@ import { afterEach, describe, it } from 'node:test';
 import { HopperError } from '../../src/errors.js';
 import type { Step } from '../../src/recipes/recipe.js';
 import { fetchStep, nameFromUrl } from '../../src/steps/fetch.js';
-import { JobLog } from '../../src/steps/joblog.js';
 import type { StepEnv } from '../../src/steps/step.js';
-import { tempRoot } from '../helpers/daemon.js';
+import { afterStep, cleanupStepHarnesses, isCode, stepHarness, type StepHarness } from '../helpers/steps.js';
 import { httpServer, type TestServer } from '../helpers/http.js';
 
 type FetchStep = Extract<Step, { kind: 'fetch' }>;
 
 const SECRET = 'sekrit-Token-4711';
 
-interface Harness {
-  env: StepEnv;
-  workDir: string;
-  logFile: string;
-  abort: AbortController;
-  /** Closes the job log and returns what was written to it. */
-  logText(): Promise<string>;
-}
+afterEach(cleanupStepHarnesses);
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-
-function harness(params: Record<string, unknown> = {}, secrets: string[] = []): Harness {
-  const tmp = tempRoot('hopper-fetch-');
-  const workDir = path.join(tmp.root, 'work');
-  mkdirSync(workDir);
-  const logFile = path.join(tmp.root, 'job.log');
-  const log = new JobLog(logFile, secrets);
-  const abort = new AbortController();
-  let closed = false;
-  const close = async (): Promise<void> => {
-    if (!closed) {
-      closed = true;
-      await log.close();
-    }
-  };
-  cleanups.push(async () => {
-    await close();
-    tmp.cleanup();
-  });
-  return {
-    env: { workDir, scope: { params }, signal: abort.signal, log, secrets },
-    workDir,
-    logFile,
-    abort,
-    logText: async () => {
-      await close();
-      return existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
-    },
-  };
-}
+const harness = (params: Record<string, unknown> = {}, secrets: string[] = []): StepHarness => stepHarness({ scope: { params }, secrets });
 
 async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<TestServer> {
   const s = await httpServer(handler);
-  cleanups.push(() => s.close());
+  afterStep(() => s.close());
   return s;
 }
 
@@ -77,15 +36,6 @@ function filesIn(dir: string): string[] {
     .filter((d) => d.isFile())
     .map((d) => path.relative(dir, path.join(d.parentPath ?? d.path ?? dir, d.name)))
     .sort();
-}
-
-function isCode(code: string, ...mustMatch: RegExp[]) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof HopperError, `expected a HopperError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    for (const re of mustMatch) assert.match(err.message, re);
-    return true;
-  };
 }
 
 async function freePort(): Promise<number> {

@@ -4,10 +4,9 @@ import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { HopperError } from '../../src/errors.js';
 import type { Step } from '../../src/recipes/recipe.js';
-import { JobLog } from '../../src/steps/joblog.js';
 import { runStep } from '../../src/steps/run.js';
 import type { StepEnv } from '../../src/steps/step.js';
-import { tempRoot } from '../helpers/daemon.js';
+import { afterStep, cleanupStepHarnesses, isCode, stepHarness, type StepHarness } from '../helpers/steps.js';
 import { waitFor } from '../helpers/wait.js';
 
 type RunStep = Extract<Step, { kind: 'run' }>;
@@ -15,46 +14,9 @@ type RunStep = Extract<Step, { kind: 'run' }>;
 const NODE = process.execPath;
 const SECRET = 'sekrit-Token-4711';
 
-interface Harness {
-  env: StepEnv;
-  workDir: string;
-  abort: AbortController;
-  logText(): Promise<string>;
-}
+afterEach(cleanupStepHarnesses);
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-
-function harness(params: Record<string, unknown> = {}, secrets: string[] = []): Harness {
-  const tmp = tempRoot('hopper-run-');
-  const workDir = path.join(tmp.root, 'work');
-  mkdirSync(workDir);
-  const logFile = path.join(tmp.root, 'job.log');
-  const log = new JobLog(logFile, secrets);
-  const abort = new AbortController();
-  let closed = false;
-  const close = async (): Promise<void> => {
-    if (!closed) {
-      closed = true;
-      await log.close();
-    }
-  };
-  cleanups.push(async () => {
-    await close();
-    tmp.cleanup();
-  });
-  return {
-    env: { workDir, scope: { params }, signal: abort.signal, log, secrets },
-    workDir,
-    abort,
-    logText: async () => {
-      await close();
-      return existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
-    },
-  };
-}
+const harness = (params: Record<string, unknown> = {}, secrets: string[] = []): StepHarness => stepHarness({ scope: { params }, secrets });
 
 function runOf(command: string[], o: Partial<RunStep> = {}): RunStep {
   return { kind: 'run', command, timeoutMs: 20_000, env: {}, ...o };
@@ -62,15 +24,6 @@ function runOf(command: string[], o: Partial<RunStep> = {}): RunStep {
 
 /** A node one-liner as argv: no shell involved. */
 const nodeScript = (script: string, ...args: string[]): string[] => [NODE, '-e', script, ...args];
-
-function isCode(code: string, ...mustMatch: RegExp[]) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof HopperError, `expected a HopperError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    for (const re of mustMatch) assert.match(err.message, re);
-    return true;
-  };
-}
 
 function alive(pid: number): boolean {
   try {
@@ -195,7 +148,7 @@ describe('runStep', () => {
 
   it("hides the daemon's environment from the command but passes the step's env values", async () => {
     process.env.HOPPER_TOKEN_TEST_SECRET = 'daemon-only-value';
-    cleanups.push(() => {
+    afterStep(() => {
       delete process.env.HOPPER_TOKEN_TEST_SECRET;
     });
     const h = harness({ name: 'Ada; $(id)' });

@@ -3,76 +3,19 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import { HopperError } from '../../src/errors.js';
 import type { Step } from '../../src/recipes/recipe.js';
-import { JobLog } from '../../src/steps/joblog.js';
 import type { StepEnv } from '../../src/steps/step.js';
+import { cleanupStepHarnesses, isCode, stepHarness, type StepHarness } from '../helpers/steps.js';
 import { zipStep } from '../../src/steps/zip.js';
-import { tempRoot } from '../helpers/daemon.js';
 import { readZip } from '../helpers/zip.js';
 
 type ZipStep = Extract<Step, { kind: 'zip' }>;
 
-interface Harness {
-  env: StepEnv;
-  root: string;
-  workDir: string;
-  abort: AbortController;
-  /** Writes a file (creating folders) relative to the work dir. */
-  put(rel: string, content: string | Buffer): void;
-  logText(): Promise<string>;
-}
+afterEach(cleanupStepHarnesses);
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-
-function harness(scope: StepEnv['scope'] = { params: {} }): Harness {
-  const tmp = tempRoot('hopper-zip-');
-  const workDir = path.join(tmp.root, 'work');
-  mkdirSync(workDir);
-  const logFile = path.join(tmp.root, 'job.log');
-  const log = new JobLog(logFile, []);
-  const abort = new AbortController();
-  let closed = false;
-  const close = async (): Promise<void> => {
-    if (!closed) {
-      closed = true;
-      await log.close();
-    }
-  };
-  cleanups.push(async () => {
-    await close();
-    tmp.cleanup();
-  });
-  return {
-    env: { workDir, scope, signal: abort.signal, log, secrets: [] },
-    root: tmp.root,
-    workDir,
-    abort,
-    put: (rel, content) => {
-      const file = path.join(workDir, rel);
-      mkdirSync(path.dirname(file), { recursive: true });
-      writeFileSync(file, content);
-    },
-    logText: async () => {
-      await close();
-      return readFileSync(logFile, 'utf8');
-    },
-  };
-}
+const harness = (scope: StepEnv['scope'] = { params: {} }): StepHarness => stepHarness({ scope });
 
 const zipOf = (from: string, to: string, level = 6): ZipStep => ({ kind: 'zip', from, to, level });
-
-function isCode(code: string, ...mustMatch: RegExp[]) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof HopperError, `expected a HopperError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    for (const re of mustMatch) assert.match(err.message, re);
-    return true;
-  };
-}
 
 const names = (m: Map<string, Buffer>): string[] => [...m.keys()].sort();
 const text = (m: Map<string, Buffer>, name: string): string | undefined => m.get(name)?.toString('utf8');
@@ -160,7 +103,7 @@ describe('zipStep', () => {
   });
 
   describe('symlinks', () => {
-    function withLinks(h: Harness): void {
+    function withLinks(h: StepHarness): void {
       mkdirSync(path.join(h.root, 'secret-dir'));
       writeFileSync(path.join(h.root, 'secret-dir', 'loot.txt'), 'OUTSIDE-SECRET');
       writeFileSync(path.join(h.root, 'secret.txt'), 'OUTSIDE-SECRET');
