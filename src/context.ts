@@ -1,4 +1,5 @@
 import type { Config } from './config/config.js';
+import type { DockerEngine } from './docker/engine.js';
 import type { Logger } from './log.js';
 import type { Paths } from './paths.js';
 import type { Store } from './store/store.js';
@@ -18,6 +19,8 @@ export interface Context {
   clock: Clock;
   /** Key for signing local download links (state/link.key, made on first start). */
   linkKey: Buffer;
+  /** The Docker engine (it may be down; container jobs then wait). */
+  docker: DockerEngine | undefined;
   /** Base of download links, e.g. `http://localhost:8765` (known once the server listens). */
   publicUrl: () => string;
 }

@@ -3,6 +3,8 @@ import path from 'node:path';
 import { loadConfig, type Config } from './config/config.js';
 import { systemClock, type Clock, type Context } from './context.js';
 import { loadLinkKey } from './delivery/links.js';
+import { DockerEngine } from './docker/engine.js';
+import { removeOrphans } from './docker/orphans.js';
 import { downloadRoute } from './http/downloads.js';
 import { healthRoute } from './http/health.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
@@ -27,6 +29,11 @@ export interface DaemonOptions {
   settleMs?: number;
   /** Safety-net rescan of the inbox. @default 10000 */
   rescanMs?: number;
+  /** How often the Docker engine is asked whether it answers. @default 5000 */
+  dockerPingMs?: number;
+  /** See DispatcherOptions. */
+  resourceHoldMs?: number;
+  diskCheckMs?: number;
 }
 
 export interface Daemon {
@@ -53,6 +60,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const releaseLock = acquireLock(path.join(paths.state, 'hopper.lock'));
   const store = openStore(paths.db);
   let publicUrl = config.http.publicUrl ?? '';
+  let onDockerChange = (): void => {};
+  const docker = new DockerEngine(config.docker.socketPath, log, () => onDockerChange());
   const ctx: Context = {
     paths,
     config,
@@ -60,6 +69,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log,
     clock: options.clock ?? systemClock,
     linkKey: loadLinkKey(paths.linkKey),
+    docker,
     publicUrl: () => publicUrl,
   };
   try {
@@ -80,8 +90,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     });
     await recipeWatcher.start();
 
+    await docker.watch(options.dockerPingMs ?? 5000);
+    await removeOrphans(docker, paths.root, log);
     const notifier = new Notifier(ctx);
-    const dispatcher = new Dispatcher(ctx, () => notifier.kick());
+    const dispatcher = new Dispatcher(ctx, () => notifier.kick(), { resourceHoldMs: options.resourceHoldMs, diskCheckMs: options.diskCheckMs });
+    onDockerChange = () => dispatcher.tick();
     dispatcher.start();
     notifier.kick();
 
@@ -114,6 +127,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           await recipeWatcher.stop();
           await dispatcher.stop(graceMs);
           await notifier.stop();
+          docker.stop();
           await http.close();
           store.close();
           releaseLock();
@@ -121,6 +135,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         })()),
     };
   } catch (err) {
+    docker.stop();
     store.close();
     releaseLock();
     throw err;

@@ -14,7 +14,7 @@ export function healthRoute(ctx: Context): Route {
       } catch {
         db = 'down';
       }
-      sendJson(res, db === 'ok' ? 200 : 503, { status: db === 'ok' ? 'ok' : 'degraded', db, docker: 'unused' });
+      sendJson(res, db === 'ok' ? 200 : 503, { status: db === 'ok' ? 'ok' : 'degraded', db, docker: ctx.docker?.up ? 'up' : 'down' });
     },
   };
 }

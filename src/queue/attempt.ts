@@ -37,7 +37,16 @@ export async function runAttempt(ctx: Context, job: Job, recipe: Recipe, attempt
     for (const [i, step] of recipe.steps.entries()) {
       throwIfJobAborted(signal);
       log.note(`step ${i + 1}/${recipe.steps.length}: ${step.kind}`);
-      const result = await runOneStep(step, { workDir, scope, signal, log, secrets });
+      const result = await runOneStep(step, {
+        workDir,
+        scope,
+        signal,
+        log,
+        secrets,
+        job: { id: job.id, attempt, root: ctx.paths.root },
+        resources: recipe.resources,
+        docker: ctx.docker,
+      });
       lastZip = result.zips?.at(-1) ?? lastZip;
     }
     throwIfJobAborted(signal);

@@ -3,7 +3,9 @@ import { HopperError, toHopperError } from '../errors.js';
 import { planNotifications } from '../notify/plan.js';
 import { recipeFromSnapshot, type Lane, type Recipe } from '../recipes/recipe.js';
 import type { Job } from '../store/jobs.js';
-import { formatDuration, timerMs } from '../units.js';
+import { formatBytes, formatDuration, timerMs } from '../units.js';
+import { add, freeDiskBytes, needOf, NOTHING, resourceBlocker, watchDisk } from './resources.js';
+import path from 'node:path';
 import { runAttempt } from './attempt.js';
 import { LANES, Lanes } from './lanes.js';
 import { endJob, settleAttempt, type AttemptResult } from './settle.js';
@@ -11,6 +13,18 @@ import { endJob, settleAttempt, type AttemptResult } from './settle.js';
 interface Entry {
   job: Job;
   recipe: Recipe;
+  /** Since when the job has waited for resources only: after the hold time they are promised to it. */
+  resourceWaitSince?: number;
+}
+
+export interface DispatcherOptions {
+  /**
+   * How long a job that does not fit lets smaller jobs pass it; after that,
+   * resources are kept free for it, so it is never starved. @default 120000
+   */
+  resourceHoldMs?: number;
+  /** How often a running job's work dir is measured against its disk reservation. @default 2000 */
+  diskCheckMs?: number;
 }
 
 interface Running extends Entry {
@@ -22,6 +36,12 @@ interface Blocker {
   reason: string;
   /** When the blocker lifts by itself (a time), so the dispatcher wakes then. */
   until?: number;
+  /** Waiting for the Docker engine: at `until` the job has waited its whole timeout and fails. */
+  docker?: boolean;
+}
+
+function usesDocker(recipe: Recipe): boolean {
+  return recipe.steps.some((s) => s.kind === 'container');
 }
 
 export interface LaneSnapshot {
@@ -50,6 +70,7 @@ export class Dispatcher {
   private readonly ctx: Context;
   private readonly lanes: Lanes;
   private readonly afterSettle: () => void;
+  private readonly options: Required<DispatcherOptions>;
   private readonly pending = new Map<string, Entry>();
   private readonly running = new Map<string, Running>();
   private readonly starts = new Map<string, number[]>();
@@ -58,8 +79,9 @@ export class Dispatcher {
   private scheduled = false;
   private stopping = false;
 
-  constructor(ctx: Context, afterSettle: () => void = () => {}) {
+  constructor(ctx: Context, afterSettle: () => void = () => {}, options: DispatcherOptions = {}) {
     this.ctx = ctx;
+    this.options = { resourceHoldMs: options.resourceHoldMs ?? 120_000, diskCheckMs: options.diskCheckMs ?? 2000 };
     this.lanes = new Lanes(ctx.config.lanes);
     this.afterSettle = afterSettle;
   }
@@ -145,6 +167,10 @@ export class Dispatcher {
     if (job.state === 'retrying' && job.nextAttemptAt !== null && job.nextAttemptAt > now) {
       return { reason: `retry ${job.attempts + 1} of ${recipe.retries.attempts} at ${iso(job.nextAttemptAt)}`, until: job.nextAttemptAt };
     }
+    if (usesDocker(recipe) && !this.ctx.docker?.up) {
+      const since = Math.max(job.createdAt, job.notBefore ?? 0);
+      return { reason: `waiting for the Docker engine (it does not answer at ${this.ctx.config.docker.socketPath})`, until: since + recipe.timeoutMs, docker: true };
+    }
     if (recipe.concurrency !== undefined) {
       const n = this.count((r) => r.recipe.name === recipe.name);
       if (n >= recipe.concurrency) return { reason: `recipe ${recipe.name} is at its concurrency (${n} of ${recipe.concurrency} running)` };
@@ -175,22 +201,52 @@ export class Dispatcher {
     if (this.stopping) return;
     const now = this.ctx.clock.now();
     let wakeAt = Infinity;
+    let inUse = NOTHING;
+    for (const r of this.running.values()) inUse = add(inUse, needOf(r.recipe));
+    let promised = NOTHING;
+    let free: number | undefined;
+    const freeDisk = (): number => (free ??= freeDiskBytes(this.ctx.paths.state));
     for (const e of [...this.pending.values()].sort(byTurn)) {
       const b = this.blocker(e, now);
+      if (b?.docker && b.until !== undefined && b.until <= now) {
+        this.giveUpWaitingForDocker(e);
+        continue;
+      }
       if (b) {
         if (b.until !== undefined) wakeAt = Math.min(wakeAt, b.until);
         this.setReason(e, b.reason);
-      } else if (this.lanes.free(e.job.lane) === 0) {
-        this.setReason(e, `the ${e.job.lane} lane is full (${this.lanes.busy(e.job.lane)} running)`);
-      } else {
-        this.begin(e, now);
+        continue;
       }
+      if (this.lanes.free(e.job.lane) === 0) {
+        this.setReason(e, `the ${e.job.lane} lane is full (${this.lanes.busy(e.job.lane)} running)`);
+        continue;
+      }
+      const need = needOf(e.recipe);
+      const short = resourceBlocker(this.ctx.config.resources, inUse, promised, need, freeDisk);
+      if (short) {
+        e.resourceWaitSince ??= now;
+        const held = now - e.resourceWaitSince >= this.options.resourceHoldMs;
+        if (held) promised = add(promised, need);
+        else wakeAt = Math.min(wakeAt, e.resourceWaitSince + this.options.resourceHoldMs);
+        this.setReason(e, held ? `${short}; resources are kept for it` : short);
+        continue;
+      }
+      inUse = add(inUse, need);
+      this.begin(e, now);
     }
     clearTimeout(this.timer);
     if (wakeAt !== Infinity) {
       this.timer = setTimeout(() => this.tick(), Math.min(Math.max(wakeAt - this.ctx.clock.now(), 0), MAX_TIMER_MS));
       this.timer.unref();
     }
+  }
+
+  private giveUpWaitingForDocker(e: Entry): void {
+    this.pending.delete(e.job.id);
+    const message = `the Docker engine did not answer for the job's whole timeout (${formatDuration(e.recipe.timeoutMs)})`;
+    endJob(this.ctx, e.job, e.recipe, 'failed', { code: 'E_DOCKER_DOWN', message });
+    this.ctx.log.warn({ job: e.job.id, recipe: e.recipe.name }, 'job failed: docker did not come back');
+    this.afterSettle();
   }
 
   private begin(e: Entry, now: number): void {
@@ -204,6 +260,13 @@ export class Dispatcher {
       () => controller.abort(new HopperError('E_TIMEOUT', `the job ran longer than its timeout (${formatDuration(recipe.timeoutMs)})`)),
       timerMs(recipe.timeoutMs),
     );
+    const need = needOf(recipe);
+    const stopWatch =
+      need.disk > 0
+        ? watchDisk(path.join(this.ctx.paths.jobs, job.id, 'work'), need.disk, this.options.diskCheckMs, (bytes) =>
+            controller.abort(new HopperError('E_DISK', `the job wrote ${formatBytes(bytes)}, more than its disk reservation (${formatBytes(need.disk)}), and was stopped`)),
+          )
+        : () => {};
     let finished!: () => void;
     const done = new Promise<void>((resolve) => (finished = resolve));
     this.running.set(job.id, { job, recipe, controller, done });
@@ -217,6 +280,7 @@ export class Dispatcher {
           result = { ok: false, error: toHopperError(err) };
         } finally {
           clearTimeout(timeout);
+          stopWatch();
         }
         try {
           this.afterAttempt(job.id, recipe, result);

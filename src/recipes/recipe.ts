@@ -13,7 +13,21 @@ export type Lane = 'fast' | 'slow';
 export type Step =
   | { kind: 'fetch'; url: string; to: string; maxBytes: number; timeoutMs: number; maxRedirects: number; headers: Record<string, string> }
   | { kind: 'run'; command: string[]; timeoutMs: number | undefined; env: Record<string, string> }
-  | { kind: 'zip'; from: string; to: string; level: number };
+  | { kind: 'zip'; from: string; to: string; level: number }
+  | {
+      kind: 'container';
+      image: string;
+      command: string[] | undefined;
+      entrypoint: string[] | undefined;
+      env: Record<string, string>;
+      network: 'none' | 'bridge';
+      capAdd: string[];
+      shmBytes: number | undefined;
+      user: string | undefined;
+      pull: 'never' | 'missing' | 'always';
+      idleTimeoutMs: number | undefined;
+      timeoutMs: number | undefined;
+    };
 
 export interface Recipe {
   name: string;
@@ -83,7 +97,22 @@ export interface RecipeDoc {
 type StepDoc =
   | { fetch: { url: string; to: string; maxBytes?: Size; timeout?: Size; maxRedirects?: number; headers?: Record<string, string> } }
   | { run: { command: string[]; timeout?: Size; env?: Record<string, string> } }
-  | { zip: { from: string; to: string; level?: number } };
+  | { zip: { from: string; to: string; level?: number } }
+  | {
+      container: {
+        image: string;
+        command?: string[];
+        entrypoint?: string[];
+        env?: Record<string, string>;
+        network?: 'none' | 'bridge';
+        capAdd?: string[];
+        shm?: Size;
+        user?: string;
+        pull?: 'never' | 'missing' | 'always';
+        idleTimeout?: Size;
+        timeout?: Size;
+      };
+    };
 
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
@@ -114,6 +143,24 @@ function normalizeStep(raw: StepDoc): Step {
   if ('run' in raw) {
     const r = raw.run;
     return { kind: 'run', command: r.command, timeoutMs: r.timeout === undefined ? undefined : parseDuration(r.timeout), env: r.env ?? {} };
+  }
+  if ('container' in raw) {
+    const c = raw.container;
+    const ms = (v: Size | undefined): number | undefined => (v === undefined ? undefined : parseDuration(v));
+    return {
+      kind: 'container',
+      image: c.image,
+      command: c.command,
+      entrypoint: c.entrypoint,
+      env: c.env ?? {},
+      network: c.network ?? 'none',
+      capAdd: c.capAdd ?? [],
+      shmBytes: c.shm === undefined ? undefined : parseSize(c.shm),
+      user: c.user,
+      pull: c.pull ?? 'missing',
+      idleTimeoutMs: ms(c.idleTimeout),
+      timeoutMs: ms(c.timeout),
+    };
   }
   const z = raw.zip;
   return { kind: 'zip', from: z.from, to: z.to, level: z.level ?? DEFAULTS.zipLevel };

@@ -36,7 +36,32 @@ const zipStep = {
   },
 } as const;
 
-export const STEP_KINDS = ['fetch', 'run', 'zip'] as const;
+const CAPABILITY = '^(?!ALL$)(CAP_)?[A-Z_]{2,32}$';
+
+const containerStep = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['image'],
+  properties: {
+    image: nonEmptyString,
+    command: { type: 'array', items: { type: 'string' } },
+    entrypoint: { type: 'array', items: { type: 'string' } },
+    env: stringMap,
+    network: { enum: ['none', 'bridge'] },
+    capAdd: {
+      type: 'array',
+      uniqueItems: true,
+      items: { type: 'string', pattern: CAPABILITY, 'x-hint': 'must be one Linux capability like SYS_ADMIN (ALL is not allowed)' },
+    },
+    shm: size,
+    user: { type: 'string', pattern: '^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$', 'x-hint': 'must be USER or USER:GROUP (names or numbers)' },
+    pull: { enum: ['never', 'missing', 'always'] },
+    idleTimeout: duration,
+    timeout: duration,
+  },
+} as const;
+
+export const STEP_KINDS = ['fetch', 'run', 'zip', 'container'] as const;
 
 const step = {
   type: 'object',
@@ -44,7 +69,7 @@ const step = {
   maxProperties: 1,
   'x-hint': `a step is exactly one of: ${STEP_KINDS.join(', ')}`,
   additionalProperties: false,
-  properties: { fetch: fetchStep, run: runStep, zip: zipStep },
+  properties: { fetch: fetchStep, run: runStep, zip: zipStep, container: containerStep },
 } as const;
 
 export const recipeSchema = {

@@ -1,4 +1,5 @@
 import type { Step } from '../recipes/recipe.js';
+import { containerStep } from './container.js';
 import { fetchStep } from './fetch.js';
 import { runStep } from './run.js';
 import type { StepEnv, StepResult } from './step.js';
@@ -12,5 +13,7 @@ export function runOneStep(step: Step, env: StepEnv): Promise<StepResult> {
       return runStep(step, env);
     case 'zip':
       return zipStep(step, env);
+    case 'container':
+      return containerStep(step, env);
   }
 }

@@ -5,6 +5,13 @@ import { scrub } from '../redact.js';
 
 const TAIL_LINES = 20;
 
+export interface JobLogLimits {
+  /** Bytes written as they come; after that only the tail is kept. @default 4 MiB */
+  headBytes?: number;
+  /** Bytes of the latest output kept for the end of the file. @default 1 MiB */
+  tailBytes?: number;
+}
+
 /**
  * A job's `job.log`: what each step did and everything its commands printed,
  * with secrets scrubbed. Keeps the last lines in memory so a failure can quote them.
@@ -13,11 +20,37 @@ export class JobLog {
   private readonly out: WriteStream;
   private readonly secrets: readonly string[];
   private readonly tail: string[] = [];
+  private readonly headLimit: number;
+  private readonly tailLimit: number;
+  private written = 0;
+  /** Output past the head, newest last, at most tailLimit bytes; what falls off is counted. */
+  private readonly late: string[] = [];
+  private lateBytes = 0;
+  private skipped = 0;
 
-  constructor(file: string, secrets: readonly string[]) {
+  constructor(file: string, secrets: readonly string[], limits: JobLogLimits = {}) {
     mkdirSync(path.dirname(file), { recursive: true });
     this.out = createWriteStream(file, { flags: 'a' });
     this.secrets = secrets;
+    this.headLimit = limits.headBytes ?? 4 * 1024 * 1024;
+    this.tailLimit = limits.tailBytes ?? 1024 * 1024;
+  }
+
+  /** Writes within the head limit; beyond it keeps only the tail, so a chatty command cannot fill the disk. */
+  private emit(text: string): void {
+    const bytes = Buffer.byteLength(text);
+    if (this.late.length === 0 && this.written + bytes <= this.headLimit) {
+      this.written += bytes;
+      this.out.write(text);
+      return;
+    }
+    this.late.push(text);
+    this.lateBytes += bytes;
+    while (this.lateBytes > this.tailLimit && this.late.length > 1) {
+      const dropped = Buffer.byteLength(this.late.shift()!);
+      this.lateBytes -= dropped;
+      this.skipped += dropped;
+    }
   }
 
   private remember(line: string): void {
@@ -28,7 +61,7 @@ export class JobLog {
   /** A line of hopper's own, timestamped. */
   note(text: string): void {
     const line = scrub(text, this.secrets);
-    this.out.write(`[${new Date().toISOString()}] ${line}\n`);
+    this.emit(`[${new Date().toISOString()}] ${line}\n`);
   }
 
   /** A sink for a command's output: split into lines, scrubbed, kept for the tail. */
@@ -37,7 +70,7 @@ export class JobLog {
     const flushLine = (line: string): void => {
       const clean = scrub(line, this.secrets);
       this.remember(clean);
-      this.out.write(`${clean}\n`);
+      this.emit(`${clean}\n`);
     };
     return new Writable({
       write: (chunk: Buffer, _enc, done) => {
@@ -64,6 +97,8 @@ export class JobLog {
   }
 
   close(): Promise<void> {
+    if (this.skipped > 0) this.out.write(`[... ${this.skipped} bytes of output skipped: job.log keeps the first and the last part ...]\n`);
+    for (const text of this.late) this.out.write(text);
     return new Promise((resolve) => this.out.end(resolve));
   }
 }

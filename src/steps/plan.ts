@@ -20,6 +20,7 @@ function fieldsOf(step: Step, index: number): Array<{ at: string; text: string; 
         { at: `${at}.to`, text: step.to, type: 'path' },
       ];
     case 'run':
+    case 'container':
       return [];
   }
 }
@@ -63,11 +64,25 @@ export function stepPathProblems(steps: readonly Step[], scope: TemplateScope | 
   return problems;
 }
 
+/** The strings of a step that are rendered when it runs (paths and URLs are checked apart). */
+function templatedTexts(step: Step): string[] {
+  switch (step.kind) {
+    case 'run':
+      return [...step.command, ...Object.values(step.env)];
+    case 'fetch':
+      return Object.values(step.headers);
+    case 'container':
+      return [step.image, ...(step.command ?? []), ...(step.entrypoint ?? []), ...Object.values(step.env), step.user ?? ''];
+    case 'zip':
+      return [];
+  }
+}
+
 /** Every template in the steps must render with the request's values; names what is missing. */
 export function stepTemplateProblems(steps: readonly Step[], scope: TemplateScope): Problem[] {
   const problems: Problem[] = [];
   steps.forEach((step, i) => {
-    const texts = step.kind === 'run' ? [...step.command, ...Object.values(step.env)] : step.kind === 'fetch' ? Object.values(step.headers) : [];
+    const texts = templatedTexts(step);
     for (const text of texts) {
       try {
         render(text, scope, { strict: true });

@@ -1,4 +1,5 @@
-import type { Step } from '../recipes/recipe.js';
+import type { DockerEngine } from '../docker/engine.js';
+import type { Recipe, Step } from '../recipes/recipe.js';
 import type { TemplateScope } from '../template.js';
 import type { JobLog } from './joblog.js';
 
@@ -9,6 +10,11 @@ export interface StepEnv {
   signal: AbortSignal;
   log: JobLog;
   secrets: readonly string[];
+  /** Whom the step works for: names and labels its containers. */
+  job: { id: string; attempt: number; root: string };
+  /** The recipe's reservation: a container gets it as hard limits. */
+  resources: Recipe['resources'];
+  docker: DockerEngine | undefined;
 }
 
 export interface StepResult {

@@ -120,7 +120,7 @@ async function benchZip(mb: number): Promise<void> {
     for (let i = 0; i < mb; i++) ws.write(chunk);
     await new Promise<void>((r) => ws.end(r));
     const log = new JobLog(path.join(root, 'job.log'), []);
-    const env = { workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [] };
+    const env = { workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [], job: { id: 'bench', attempt: 1, root }, resources: {}, docker: undefined };
     const ms = await timeAsync(() => zipStep({ kind: 'zip', from: 'in', to: 'out.zip', level: 6 }, env));
     await log.close();
     const base = await timeAsync(() => pipeline(Readable.from([readFileSync(file)]), createDeflateRaw({ level: 6 }), createWriteStream(path.join(root, 'raw.deflate'))));

@@ -29,6 +29,11 @@ export interface TestDaemonOptions {
   recipes?: Record<string, string | object>;
   config?: Record<string, unknown>;
   settleMs?: number;
+  diskCheckMs?: number;
+  resourceHoldMs?: number;
+  dockerPingMs?: number;
+  /** Docker socket path in the config (tests of an engine that is away). */
+  dockerSocket?: string;
 }
 
 export interface TestDaemon extends Daemon {
@@ -45,10 +50,19 @@ export async function testDaemon(o: TestDaemonOptions = {}): Promise<TestDaemon>
   const tmp = o.root ? undefined : tempRoot();
   const root = o.root ?? tmp!.root;
   for (const [name, content] of Object.entries(o.recipes ?? {})) drop(path.join(root, 'recipes'), `${name}.yaml`, content);
-  const doc = { http: { port: 0 }, ...(o.config ?? {}) };
+  const doc = { http: { port: 0 }, ...(o.dockerSocket ? { docker: { socketPath: o.dockerSocket } } : {}), ...(o.config ?? {}) };
   const config = parseConfig(stringify(doc), path.join(root, 'hopper.yaml'));
   const log = process.env.HOPPER_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger();
-  const d = await startDaemon({ root, config, log, settleMs: o.settleMs ?? 80, rescanMs: 2000 });
+  const d = await startDaemon({
+    root,
+    config,
+    log,
+    settleMs: o.settleMs ?? 80,
+    rescanMs: 2000,
+    diskCheckMs: o.diskCheckMs,
+    resourceHoldMs: o.resourceHoldMs,
+    dockerPingMs: o.dockerPingMs ?? 500,
+  });
   return {
     ...d,
     root,

@@ -51,7 +51,7 @@ export function stepHarness(o: { scope?: StepEnv['scope']; secrets?: string[] } 
     tmp.cleanup();
   });
   return {
-    env: { workDir, scope: o.scope ?? { params: {} }, signal: abort.signal, log, secrets },
+    env: { workDir, scope: o.scope ?? { params: {} }, signal: abort.signal, log, secrets, job: { id: 'test-job', attempt: 1, root: tmp.root }, resources: {}, docker: undefined },
     root: tmp.root,
     workDir,
     logFile,

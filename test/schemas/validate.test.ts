@@ -433,7 +433,7 @@ describe('schemaProblems: cancel and recipe', () => {
 
   it('schemaProblems - a step with two kinds is refused with the step hint', () => {
     const problems = problemsOf('recipe', 'kind: recipe\nname: pkg\nsteps:\n  - fetch: {url: a, to: b}\n    zip: {from: a, to: b}\n');
-    assert.deepEqual(only(problems), { path: 'steps[0]', message: 'a step is exactly one of: fetch, run, zip', line: 4, col: 5 });
+    assert.deepEqual(only(problems), { path: 'steps[0]', message: 'a step is exactly one of: fetch, run, zip, container', line: 4, col: 5 });
   });
 
   it('schemaProblems - a missing step field is named with the step index', () => {

@@ -1,0 +1,90 @@
+import Docker from 'dockerode';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { LABEL_ROOT } from '../../src/steps/container.js';
+
+export const SOCKET = '/var/run/docker.sock';
+/** Built from Debian's busybox-static by `docker import`: no registry is needed (or reachable). */
+export const TEST_IMAGE = 'hopper-busybox:latest';
+
+export interface DockerForTests {
+  client: Docker;
+  /** Why Docker tests cannot run here, or undefined when they can. */
+  missing: string | undefined;
+  /** node:test's `skip` option: the reason, unless HOPPER_REQUIRE_DOCKER=1 makes a missing engine a failure. */
+  skip: string | false;
+}
+
+async function answers(client: Docker): Promise<boolean> {
+  try {
+    await Promise.race([client.ping(), new Promise((_, rej) => setTimeout(() => rej(new Error('timeout')), 3000).unref())]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function hasImage(client: Docker): Promise<boolean> {
+  return client
+    .getImage(TEST_IMAGE)
+    .inspect()
+    .then(
+      () => true,
+      () => false,
+    );
+}
+
+/** The image .ci/run makes, made here too when missing (so a developer's `npm test` works the same). */
+async function buildImage(client: Docker): Promise<void> {
+  const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
+  if (!busybox) throw new Error('no /bin/busybox here (apt-get install busybox-static)');
+  const root = mkdtempSync(path.join(os.tmpdir(), 'hopper-busybox-'));
+  try {
+    for (const d of ['bin', 'tmp', 'work']) mkdirSync(path.join(root, d));
+    copyFileSync(busybox, path.join(root, 'bin', 'busybox'));
+    for (const applet of execFileSync(busybox, ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
+      if (applet !== 'busybox') symlinkSync('busybox', path.join(root, 'bin', applet));
+    }
+    const tar = execFileSync('tar', ['-C', root, '-c', ...readdirSync(root)], { maxBuffer: 64 * 1024 * 1024 });
+    const { Readable } = await import('node:stream');
+    const out = await client.importImage(Readable.from([tar]), { repo: 'hopper-busybox', tag: 'latest', changes: ['ENV PATH=/bin'] } as object);
+    await new Promise<void>((resolve, reject) => client.modem.followProgress(out, (err) => (err ? reject(err) : resolve())));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+export async function dockerForTests(): Promise<DockerForTests> {
+  const client = new Docker({ socketPath: SOCKET });
+  let missing: string | undefined;
+  if (!(await answers(client))) missing = `no Docker engine answers at ${SOCKET}`;
+  else if (!(await hasImage(client))) {
+    try {
+      await buildImage(client);
+    } catch (err) {
+      missing = `the test image ${TEST_IMAGE} could not be made: ${(err as Error).message}`;
+    }
+  }
+  const required = process.env.HOPPER_REQUIRE_DOCKER === '1';
+  if (missing && !required) console.log(`# skipping Docker tests: ${missing} (set HOPPER_REQUIRE_DOCKER=1 to make this a failure)`);
+  return { client, missing, skip: missing && !required ? missing : false };
+}
+
+/** Containers this test root left behind (there should be none). */
+export async function containersOf(client: Docker, root: string): Promise<Docker.ContainerInfo[]> {
+  return client.listContainers({ all: true, filters: { label: [`${LABEL_ROOT}=${root}`] } });
+}
+
+/** A container recipe on the test image: `script` runs under sh with params as $1, $2, ... */
+export function containerRecipe(name: string, script: string, args: string[] = [], extra: Record<string, unknown> = {}, step: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    kind: 'recipe',
+    name,
+    params: { type: 'object' },
+    steps: [{ container: { image: TEST_IMAGE, pull: 'never', command: ['sh', '-c', script, 'sh', ...args], ...step } }],
+    output: { files: ['out/*'] },
+    ...extra,
+  };
+}
