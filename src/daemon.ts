@@ -72,9 +72,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     docker,
     publicUrl: () => publicUrl,
   };
+  // What has started so far, undone in reverse if a later part fails to start.
+  const undo: Array<() => Promise<void> | void> = [releaseLock, () => store.close(), () => docker.stop()];
   try {
     const http = await startHttpServer(ctx, [healthRoute(ctx), downloadRoute(ctx)]);
-    if (!publicUrl) publicUrl = http.address().replace('127.0.0.1', 'localhost');
+    undo.push(() => http.close());
+    // A wildcard or loopback bind is no address for a link in an email: say localhost.
+    if (!publicUrl) publicUrl = http.address().replace(/\/\/(127\.0\.0\.1|0\.0\.0\.0|\[::\]|\[::1\])/, '//localhost');
 
     const recipes = new RecipeRegistry(paths.recipes, log);
     recipes.loadAll();
@@ -89,12 +93,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       log,
     });
     await recipeWatcher.start();
+    undo.push(() => recipeWatcher.stop());
 
     await docker.watch(options.dockerPingMs ?? 5000);
     await removeOrphans(docker, paths.root, log);
     const notifier = new Notifier(ctx);
     const dispatcher = new Dispatcher(ctx, () => notifier.kick(), { resourceHoldMs: options.resourceHoldMs, diskCheckMs: options.diskCheckMs });
-    onDockerChange = () => dispatcher.tick();
+    onDockerChange = () => {
+      // Back after an outage: what hopper left running in the meantime is no job's any more.
+      if (docker.up) void removeOrphans(docker, paths.root, log, (jobId) => dispatcher.isRunning(jobId));
+      dispatcher.tick();
+    };
     dispatcher.start();
     notifier.kick();
 
@@ -108,6 +117,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       },
       log,
     });
+    undo.push(() => dispatcher.stop(0), () => notifier.stop());
     await inbox.start();
     log.info({ root: paths.root, http: http.address(), recipes: recipes.all().map((r) => r.name) }, 'hopper started');
 
@@ -135,9 +145,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         })()),
     };
   } catch (err) {
-    docker.stop();
-    store.close();
-    releaseLock();
+    for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => {});
     throw err;
   }
 }

@@ -113,22 +113,30 @@ export function maskParams(params: Record<string, unknown>, schema: unknown): Re
   return maskValue(params, [schema], schema, 0) as Record<string, unknown>;
 }
 
+function leaves(value: unknown, depth = 0): string[] {
+  if (typeof value === 'string' || typeof value === 'number') return [String(value)];
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return [];
+  return Object.values(value).flatMap((v) => leaves(v, depth + 1));
+}
+
 /** The secret values themselves, so text (command output, error messages) can be scrubbed. */
 export function secretValues(params: unknown, schema: unknown): string[] {
   const found: string[] = [];
   const walk = (value: unknown, schemas: unknown[], depth: number): void => {
     if (value === undefined || value === null || schemas.length === 0) return;
     if (depth > MAX_DEPTH || schemas.some((s) => isSecret(s, schema))) {
-      const text = typeof value === 'string' ? value : JSON.stringify(value);
-      // Very short secrets would mask ordinary words; they still never reach a view as params.
-      if (text.length >= 4) found.push(text);
+      // The whole value as text, and each string or number inside it: a template may use any of them.
+      for (const text of [typeof value === 'string' ? value : JSON.stringify(value), ...leaves(value)]) {
+        // Very short secrets would mask ordinary words; they still never reach a view as params.
+        if (text.length >= 4) found.push(text);
+      }
       return;
     }
     if (Array.isArray(value)) value.forEach((v, i) => walk(v, schemas.flatMap((s) => itemSchemas(s, i, schema)), depth + 1));
     else if (isObject(value)) for (const [k, v] of Object.entries(value)) walk(v, schemas.flatMap((s) => childSchemas(s, k, schema)), depth + 1);
   };
   walk(params, [schema], 0);
-  return found;
+  return [...new Set(found)];
 }
 
 /**
@@ -138,13 +146,25 @@ export function secretValues(params: unknown, schema: unknown): string[] {
  */
 export function scrub(text: string, secrets: readonly string[]): string {
   const forms = new Set<string>();
-  for (const s of secrets) {
-    if (!s) continue;
-    forms.add(s);
-    forms.add(encodeURIComponent(s));
-    forms.add(encodeURI(s));
-  }
+  for (const s of secrets) for (const f of formsOf(s)) if (f.length >= 4 || f === s) forms.add(f);
   let out = text;
-  for (const f of [...forms].sort((a, b) => b.length - a.length)) out = out.split(f).join(MASK);
+  for (const f of [...forms].sort((a, b) => b.length - a.length)) if (f) out = out.split(f).join(MASK);
   return out;
+}
+
+/**
+ * How a secret can show up in text: as it is, percent-encoded the ways URLs
+ * encode it (a path, a query, a form), and line by line (logs are written
+ * line by line, so a multi-line key never appears whole).
+ */
+function formsOf(secret: string): string[] {
+  const forms = [secret];
+  try {
+    const component = encodeURIComponent(secret);
+    forms.push(component, encodeURI(secret), component.replace(/'/g, '%27'), new URLSearchParams({ s: secret }).toString().slice(2));
+  } catch {
+    /* a lone surrogate cannot be encoded, so it cannot appear encoded either */
+  }
+  if (secret.includes('\n')) forms.push(...secret.split(/\r?\n/).filter((l) => l.trim().length >= 4));
+  return forms;
 }

@@ -22,6 +22,12 @@ export function registerStart(program: Command): void {
         throw err;
       }
       const d = daemon;
+      process.on('unhandledRejection', (err) => log.error({ err: (err as Error)?.stack ?? String(err) }, 'unhandled rejection'));
+      process.on('uncaughtException', (err) => {
+        // State in memory may be inconsistent now; the store is not. Exit and let systemd restart.
+        log.fatal({ err: err.stack }, 'uncaught exception; exiting');
+        process.exit(1);
+      });
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
           log.info({ signal }, 'signal received');

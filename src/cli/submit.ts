@@ -94,7 +94,8 @@ async function waitFor(paths: Paths, requestId: string, fileName: string, timeou
   try {
     while (Date.now() < deadline) {
       const rejected = path.join(paths.rejected, `${fileName}.error.txt`);
-      if (existsSync(rejected)) {
+      // Only a rejection of this very submission (an older one may have the same name).
+      if (existsSync(rejected) && statSync(rejected).mtimeMs >= started - 1000) {
         process.stdout.write(readFileSync(rejected, 'utf8'));
         return EXIT.failure;
       }

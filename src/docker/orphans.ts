@@ -3,15 +3,21 @@ import { LABEL_JOB, LABEL_ROOT } from '../steps/container.js';
 import type { DockerEngine } from './engine.js';
 
 /**
- * At start nothing of this root runs yet, so every container labelled with
- * this root is left over from a hopper that died: remove them. Their jobs are
- * still `running` in the store and go by their retry policy.
+ * A container labelled with this root whose job this hopper is not running is
+ * left over from a hopper that died: remove it. (At start that is every one.)
+ * Their jobs are still `running` in the store and are recovered by the dispatcher.
  */
-export async function removeOrphans(engine: DockerEngine, root: string, log: Logger): Promise<string[]> {
+export async function removeOrphans(engine: DockerEngine, root: string, log: Logger, isRunning: (jobId: string) => boolean = () => false): Promise<string[]> {
   if (!engine.up) return [];
-  const found = await engine.client.listContainers({ all: true, filters: { label: [`${LABEL_ROOT}=${root}`] } });
+  let found;
+  try {
+    found = await engine.client.listContainers({ all: true, filters: { label: [`${LABEL_ROOT}=${root}`] } });
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'could not list containers to remove left-overs');
+    return [];
+  }
   const removed: string[] = [];
-  for (const c of found) {
+  for (const c of found.filter((x) => !isRunning(x.Labels?.[LABEL_JOB] ?? ''))) {
     try {
       await engine.client.getContainer(c.Id).remove({ force: true });
       removed.push(c.Id);

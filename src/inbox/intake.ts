@@ -10,6 +10,7 @@ import { parseYaml, type ParsedFile } from '../schemas/document.js';
 import { assertNoProblems, fileKind, schemaProblems } from '../schemas/validate.js';
 import { END_STATES, type Job } from '../store/jobs.js';
 import { formatBytes } from '../units.js';
+import { overBudget, needOf } from '../queue/resources.js';
 import { archive, reject } from './files.js';
 import { requestFromFile } from './request.js';
 
@@ -39,6 +40,27 @@ function isTransient(err: unknown): boolean {
   return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_FULL' || ['ENOSPC', 'EIO', 'EMFILE', 'ENFILE'].includes(code);
 }
 
+/**
+ * Moves a file whose content is already stored. It must not be rejected any
+ * more: if the move fails the file stays in the inbox, and the next look
+ * finds it stored and only tries the move again.
+ */
+async function archiveStored(ctx: Context, file: string, prefix: string): Promise<void> {
+  try {
+    await archive(file, ctx.paths.archive, prefix);
+  } catch (err) {
+    ctx.log.error({ file: path.basename(file), err: (err as Error).message }, 'stored, but could not move the file out of the inbox; will try again');
+  }
+}
+
+/** A stored job that a crash kept from its lane (or its cancel) gets there now; both calls are idempotent. */
+function resume(deps: IntakeDeps, jobId: string | null): void {
+  const job = jobId ? deps.ctx.store.jobs.get(jobId) : undefined;
+  if (!job || END_STATES.includes(job.state)) return;
+  if (job.cancelRequested) deps.onCancel(job);
+  else if (job.state === 'queued' || job.state === 'retrying') deps.onJob(job);
+}
+
 function fail(message: string, problemPath = ''): never {
   throw new InvalidFileError([{ path: problemPath, message }]);
 }
@@ -46,18 +68,21 @@ function fail(message: string, problemPath = ''): never {
 async function takeRequest(deps: IntakeDeps, file: string, parsed: ParsedFile, key: string): Promise<IntakeResult> {
   const { ctx } = deps;
   const { input, recipe } = requestFromFile(parsed, deps.recipes, path.basename(file));
+  const impossible = overBudget(ctx.config.resources, needOf(recipe));
+  if (impossible) fail(`recipe ${recipe.name} ${impossible}; it could never start here`, 'recipe');
   const now = ctx.clock.now();
   const outcome = ctx.store.jobs.accept(input, key, now, (job) => planNotifications(job, recipe, { event: 'requested' }));
   if (outcome.kind === 'conflict') {
     fail(`id "${input.requestId}" is already job ${outcome.job.id}, with different content; use a new id for a new request`, 'id');
   }
-  await archive(file, ctx.paths.archive, outcome.job.id);
   if (outcome.kind === 'created') {
     ctx.log.info({ job: outcome.job.id, recipe: recipe.name, lane: outcome.job.lane, file: path.basename(file) }, 'request accepted');
     deps.onJob(outcome.job);
+    await archiveStored(ctx, file, outcome.job.id);
     return { outcome: 'accepted', kind: 'request', jobId: outcome.job.id };
   }
   ctx.log.info({ job: outcome.job.id, file: path.basename(file), reason: outcome.reason }, 'request already accepted; existing job stands');
+  await archiveStored(ctx, file, outcome.job.id);
   return { outcome: 'duplicate', kind: 'request', jobId: outcome.job.id };
 }
 
@@ -75,9 +100,9 @@ async function takeCancel(deps: IntakeDeps, file: string, parsed: ParsedFile, ke
     ctx.store.jobs.requestCancel(job.id);
     ctx.store.jobs.recordIntake(key, 'cancel', job.id, path.basename(file), ctx.clock.now());
   })();
-  await archive(file, ctx.paths.archive, `cancel-${job.id}`);
   ctx.log.info({ job: job.id, file: path.basename(file) }, 'cancel accepted');
   deps.onCancel(job);
+  await archiveStored(ctx, file, `cancel-${job.id}`);
   return { outcome: 'accepted', kind: 'cancel', jobId: job.id };
 }
 
@@ -89,7 +114,7 @@ async function takeRecipe(deps: IntakeDeps, file: string, text: string, key: str
   const recipe = readRecipeText(text);
   const installed = await deps.recipes.install(recipe, text);
   ctx.store.jobs.recordIntake(key, 'recipe', null, path.basename(file), ctx.clock.now());
-  await archive(file, ctx.paths.archive, `recipe-${recipe.name}`);
+  await archiveStored(ctx, file, `recipe-${recipe.name}`);
   ctx.log.info({ recipe: recipe.name, file: path.basename(installed) }, 'recipe installed from the inbox');
   return { outcome: 'accepted', kind: 'recipe' };
 }
@@ -115,7 +140,8 @@ export async function takeFile(deps: IntakeDeps, file: string): Promise<IntakeRe
     const seen = ctx.store.jobs.intakeSeen(key);
     if (seen) {
       // Stored before a crash, not yet moved: finish the move, make nothing twice.
-      await archive(file, ctx.paths.archive, seen.jobId ?? 'seen');
+      resume(deps, seen.jobId);
+      await archiveStored(ctx, file, seen.jobId ?? 'seen');
       return { outcome: 'duplicate', kind: 'request', jobId: seen.jobId ?? undefined };
     }
     const parsed = parseYaml(text);

@@ -31,19 +31,26 @@ export class Notifier {
       this.again = true;
       return;
     }
-    this.running = this.round().finally(() => {
-      this.running = undefined;
-      if (this.again) {
-        this.again = false;
-        this.kick();
-      } else this.arm();
-    });
+    this.running = this.round()
+      .catch((err: unknown) => this.ctx.log.error({ err: (err as Error).message }, 'notification round failed; will try again'))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        } else this.arm();
+      });
   }
 
   private arm(): void {
     clearTimeout(this.timer);
     if (this.stopped) return;
-    const next = this.ctx.store.notifications.nextDueAt();
+    let next: number | null;
+    try {
+      next = this.ctx.store.notifications.nextDueAt();
+    } catch {
+      next = this.ctx.clock.now() + 5000;
+    }
     if (next === null) return;
     const wait = Math.min(Math.max(next - this.ctx.clock.now(), 0), 60_000);
     this.timer = setTimeout(() => this.kick(), wait);
@@ -76,7 +83,8 @@ export class Notifier {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.running;
+    // A mail server that hangs must not hold up the stop: unsent rows stay for the next start.
+    await Promise.race([this.running, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     this.email.close();
   }
 }

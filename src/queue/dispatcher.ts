@@ -4,7 +4,7 @@ import { planNotifications } from '../notify/plan.js';
 import { recipeFromSnapshot, type Lane, type Recipe } from '../recipes/recipe.js';
 import type { Job } from '../store/jobs.js';
 import { formatBytes, formatDuration, timerMs } from '../units.js';
-import { add, freeDiskBytes, needOf, NOTHING, resourceBlocker, watchDisk } from './resources.js';
+import { add, freeDiskBytes, needOf, NOTHING, overBudget, resourceBlocker, watchDisk } from './resources.js';
 import path from 'node:path';
 import { runAttempt } from './attempt.js';
 import { LANES, Lanes } from './lanes.js';
@@ -15,6 +15,8 @@ interface Entry {
   recipe: Recipe;
   /** Since when the job has waited for resources only: after the hold time they are promised to it. */
   resourceWaitSince?: number;
+  /** Since when the job has waited for the Docker engine (it fails after its timeout of that). */
+  dockerWaitSince?: number;
 }
 
 export interface DispatcherOptions {
@@ -51,6 +53,8 @@ export interface LaneSnapshot {
 }
 
 const MAX_TIMER_MS = 60_000;
+/** Times a job may be cut short by hopper dying before that counts as its failure. */
+const MAX_INTERRUPTIONS = 3;
 
 function iso(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -95,24 +99,50 @@ export class Dispatcher {
     return recipe;
   }
 
-  /** Rebuilds the queue from the store; jobs that were running when hopper died go by their retry policy. */
+  /**
+   * Rebuilds the queue from the store. A job that was running when hopper
+   * died is put back in the queue without using up an attempt, up to
+   * MAX_INTERRUPTIONS times (a job that keeps taking hopper down then fails).
+   * One unreadable job fails alone; it never keeps hopper from starting.
+   */
   start(): void {
     const now = this.ctx.clock.now();
-    for (const job of this.ctx.store.jobs.running()) {
-      const recipe = this.recipeOf(job);
-      const error = new HopperError('E_INTERRUPTED', 'hopper stopped unexpectedly while this job ran');
-      const settled = settleAttempt(this.ctx, job.id, recipe, { ok: false, error });
-      this.ctx.log.warn({ job: job.id, recipe: job.recipe, outcome: settled }, 'job was running when hopper stopped');
-    }
+    for (const job of this.ctx.store.jobs.running()) this.isolated(job, () => this.recoverInterrupted(job, now));
     for (const job of this.ctx.store.jobs.pending()) {
-      const recipe = this.recipeOf(job);
-      // A cancel accepted just before hopper died still counts.
-      if (job.cancelRequested) endJob(this.ctx, job, recipe, 'canceled', { code: 'E_CANCELED', message: 'canceled by request' });
-      else this.pending.set(job.id, { job, recipe });
+      this.isolated(job, () => {
+        const recipe = this.recipeOf(job);
+        // A cancel accepted just before hopper died still counts.
+        if (job.cancelRequested) endJob(this.ctx, job, recipe, 'canceled', { code: 'E_CANCELED', message: 'canceled by request' });
+        else this.pending.set(job.id, { job, recipe });
+      });
     }
-    const window = Math.max(0, ...[...this.pending.values()].map((e) => e.recipe.rateLimit?.perMs ?? 0));
+    const window = Math.max(3_600_000, ...[...this.pending.values()].map((e) => e.recipe.rateLimit?.perMs ?? 0));
     for (const s of this.ctx.store.jobs.startsSince(now - window)) this.noteStart(s.recipe, s.at);
     this.tick();
+  }
+
+  private isolated(job: Job, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      const message = `hopper could not resume this job: ${(err as Error).message}`;
+      this.ctx.log.error({ job: job.id, err: message }, 'job failed at start');
+      this.ctx.store.jobs.finish(job.id, this.ctx.clock.now(), { state: 'failed', error: { code: 'E_RESUME', message }, notifications: [] });
+    }
+  }
+
+  private recoverInterrupted(job: Job, now: number): void {
+    const recipe = this.recipeOf(job);
+    const interruptions = this.ctx.store.jobs.attemptsOf(job.id).filter((a) => a.outcome === 'interrupted').length;
+    if (job.cancelRequested) {
+      settleAttempt(this.ctx, job.id, recipe, { ok: false, error: new HopperError('E_CANCELED', 'canceled by request') });
+    } else if (interruptions < MAX_INTERRUPTIONS) {
+      this.ctx.store.jobs.requeue(job.id, now, { code: 'E_INTERRUPTED', message: 'hopper stopped unexpectedly while this job ran' });
+    } else {
+      const error = new HopperError('E_INTERRUPTED', `hopper stopped unexpectedly while this job ran, ${interruptions + 1} times`);
+      settleAttempt(this.ctx, job.id, recipe, { ok: false, error });
+    }
+    this.ctx.log.warn({ job: job.id, recipe: job.recipe, interruptions: interruptions + 1 }, 'job was running when hopper stopped');
   }
 
   /** A newly accepted job. */
@@ -168,9 +198,10 @@ export class Dispatcher {
       return { reason: `retry ${job.attempts + 1} of ${recipe.retries.attempts} at ${iso(job.nextAttemptAt)}`, until: job.nextAttemptAt };
     }
     if (usesDocker(recipe) && !this.ctx.docker?.up) {
-      const since = Math.max(job.createdAt, job.notBefore ?? 0);
+      const since = (e.dockerWaitSince ??= now);
       return { reason: `waiting for the Docker engine (it does not answer at ${this.ctx.config.docker.socketPath})`, until: since + recipe.timeoutMs, docker: true };
     }
+    e.dockerWaitSince = undefined;
     if (recipe.concurrency !== undefined) {
       const n = this.count((r) => r.recipe.name === recipe.name);
       if (n >= recipe.concurrency) return { reason: `recipe ${recipe.name} is at its concurrency (${n} of ${recipe.concurrency} running)` };
@@ -198,6 +229,17 @@ export class Dispatcher {
   }
 
   private dispatch(): void {
+    try {
+      this.dispatchNow();
+    } catch (err) {
+      this.ctx.log.error({ err: (err as Error).message }, 'dispatch failed; trying again in a second');
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.tick(), 1000);
+      this.timer.unref();
+    }
+  }
+
+  private dispatchNow(): void {
     if (this.stopping) return;
     const now = this.ctx.clock.now();
     let wakeAt = Infinity;
@@ -209,7 +251,7 @@ export class Dispatcher {
     for (const e of [...this.pending.values()].sort(byTurn)) {
       const b = this.blocker(e, now);
       if (b?.docker && b.until !== undefined && b.until <= now) {
-        this.giveUpWaitingForDocker(e);
+        this.giveUp(e, 'E_DOCKER_DOWN', `the Docker engine did not answer for the job's whole timeout (${formatDuration(e.recipe.timeoutMs)})`);
         continue;
       }
       if (b) {
@@ -222,6 +264,11 @@ export class Dispatcher {
         continue;
       }
       const need = needOf(e.recipe);
+      const impossible = overBudget(this.ctx.config.resources, need);
+      if (impossible) {
+        this.giveUp(e, 'E_RESOURCES', `the recipe ${impossible}`);
+        continue;
+      }
       const short = resourceBlocker(this.ctx.config.resources, inUse, promised, need, freeDisk);
       if (short) {
         e.resourceWaitSince ??= now;
@@ -241,11 +288,11 @@ export class Dispatcher {
     }
   }
 
-  private giveUpWaitingForDocker(e: Entry): void {
+  /** Fails a waiting job that can never start. */
+  private giveUp(e: Entry, code: string, message: string): void {
     this.pending.delete(e.job.id);
-    const message = `the Docker engine did not answer for the job's whole timeout (${formatDuration(e.recipe.timeoutMs)})`;
-    endJob(this.ctx, e.job, e.recipe, 'failed', { code: 'E_DOCKER_DOWN', message });
-    this.ctx.log.warn({ job: e.job.id, recipe: e.recipe.name }, 'job failed: docker did not come back');
+    endJob(this.ctx, e.job, e.recipe, 'failed', { code, message });
+    this.ctx.log.warn({ job: e.job.id, recipe: e.recipe.name, code, err: message }, 'job failed before it started');
     this.afterSettle();
   }
 
@@ -284,6 +331,10 @@ export class Dispatcher {
         }
         try {
           this.afterAttempt(job.id, recipe, result);
+        } catch (err) {
+          // The store could not record the end (disk full, database locked): the job
+          // stays `running` in the store and a restart settles it by its retry policy.
+          this.ctx.log.error({ job: job.id, err: (err as Error).message }, 'could not record the end of a job');
         } finally {
           this.running.delete(job.id);
           finished();

@@ -33,7 +33,8 @@ export class Lanes {
   }
 
   run(lane: Lane, work: () => Promise<void>, priority: number): void {
-    void this.queues[lane].add(work, { priority });
+    // `work` handles its own failures; nothing may reject unhandled here.
+    this.queues[lane].add(work, { priority }).catch(() => {});
   }
 
   resize(config: Config['lanes']): void {

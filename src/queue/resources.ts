@@ -28,23 +28,31 @@ export function freeDiskBytes(dir: string): number {
   return Number(s.bavail) * Number(s.bsize);
 }
 
+/** Why `need` can never fit in the host budget (config `resources`), or null. */
+export function overBudget(budget: Config['resources'], need: Need): string | null {
+  if (need.cpus > budget.cpus) return `needs ${need.cpus} cpus; this host's budget is ${budget.cpus} (config resources.cpus)`;
+  if (need.memory > budget.memory) return `needs ${formatBytes(need.memory)} memory; this host's budget is ${formatBytes(budget.memory)} (config resources.memory)`;
+  if (need.disk > budget.disk) return `needs ${formatBytes(need.disk)} disk; this host's budget is ${formatBytes(budget.disk)} (config resources.disk)`;
+  return null;
+}
+
 /**
  * Why `need` does not fit now, or null when it does: within the host budget
- * (config `resources`) beside what running jobs hold and what long-waiting
- * bigger jobs have been promised, and within the real free disk.
+ * beside what running jobs hold and what long-waiting bigger jobs have been
+ * promised, and within the real free disk. A job that needs none of a
+ * resource is never held back by it.
  */
 export function resourceBlocker(budget: Config['resources'], inUse: Need, promised: Need, need: Need, freeDisk: () => number): string | null {
   const total = add(inUse, promised);
-  if (need.cpus > budget.cpus || need.memory > budget.memory || need.disk > budget.disk) {
-    return `needs more than the host budget (config resources: ${budget.cpus} cpus, ${formatBytes(budget.memory)} memory)`;
+  if (need.cpus > 0 && total.cpus + need.cpus > budget.cpus + 1e-9) {
+    return `waiting for ${need.cpus} cpus (${Math.max(budget.cpus - total.cpus, 0)} free of ${budget.cpus})`;
   }
-  if (total.cpus + need.cpus > budget.cpus + 1e-9) return `waiting for ${need.cpus} cpus (${budget.cpus - total.cpus} free of ${budget.cpus})`;
-  if (total.memory + need.memory > budget.memory) {
+  if (need.memory > 0 && total.memory + need.memory > budget.memory) {
     return `waiting for ${formatBytes(need.memory)} memory (${formatBytes(Math.max(budget.memory - total.memory, 0))} free of ${formatBytes(budget.memory)})`;
   }
   if (need.disk > 0) {
     if (total.disk + need.disk > budget.disk) return `waiting for ${formatBytes(need.disk)} disk (budget ${formatBytes(budget.disk)})`;
-    const free = freeDisk() - inUse.disk;
+    const free = freeDisk() - total.disk;
     if (need.disk > free) return `waiting for ${formatBytes(need.disk)} free disk (${formatBytes(Math.max(free, 0))} free for new jobs)`;
   }
   return null;

@@ -3,7 +3,19 @@ import type { Recipe } from '../recipes/recipe.js';
 const MAX_BACKOFF_MS = 6 * 3_600_000;
 
 /** Failures that a new attempt cannot fix: the recipe or request itself is wrong. */
-const PERMANENT = new Set(['E_CANCELED', 'E_PATH', 'E_TEMPLATE', 'E_FETCH_URL', 'E_OUTPUT_NAME', 'E_RUN_NOT_FOUND', 'E_S3_UNAVAILABLE']);
+const PERMANENT = new Set([
+  'E_CANCELED',
+  'E_PATH',
+  'E_TEMPLATE',
+  'E_FETCH_URL',
+  'E_OUTPUT_NAME',
+  'E_RUN_NOT_FOUND',
+  'E_S3_UNAVAILABLE',
+  'E_IMAGE_MISSING',
+  'E_DISK',
+  'E_CONTAINER_OOM',
+  'E_RESOURCES',
+]);
 
 export function isRetryable(code: string): boolean {
   return !PERMANENT.has(code);

@@ -101,7 +101,14 @@ export const containerStep: StepRunner<ContainerStep> = async (step, env) => {
   if (!engine?.up) throw new HopperError('E_DOCKER_DOWN', `the Docker engine does not answer${engine ? ` at ${engine.socketPath}` : ''}`);
   const docker = engine.client;
   const image = render(step.image, env.scope, { strict: true });
-  await prepareImage(docker, image, step.pull, env);
+  // A pull can take long; a cancel or timeout does not wait for it (the engine finishes it alone).
+  await Promise.race([
+    prepareImage(docker, image, step.pull, env),
+    new Promise<never>((_, reject) => {
+      if (env.signal.aborted) reject(env.signal.reason);
+      env.signal.addEventListener('abort', () => reject(env.signal.reason), { once: true });
+    }),
+  ]);
   throwIfJobAborted(env.signal);
 
   const name = `hopper-${env.job.id}-${env.job.attempt}-${Date.now().toString(36)}`;
@@ -118,6 +125,8 @@ export const containerStep: StepRunner<ContainerStep> = async (step, env) => {
     if (reason.set(e)) void container.kill().catch(() => {});
   };
   const timers: NodeJS.Timeout[] = [];
+  let idle: NodeJS.Timeout | undefined;
+  let done = false;
   const onAbort = (): void => kill(env.signal.reason instanceof HopperError ? env.signal.reason : new HopperError('E_CANCELED', 'stopped'));
   try {
     const stream = await container.attach({ stream: true, stdout: true, stderr: true });
@@ -127,17 +136,24 @@ export const containerStep: StepRunner<ContainerStep> = async (step, env) => {
       stream.once('close', resolve);
     });
     const sink = env.log.sink();
-    let idle: NodeJS.Timeout | undefined;
+    sink.on('error', () => {});
     const armIdle = (): void => {
-      if (step.idleTimeoutMs === undefined) return;
+      if (step.idleTimeoutMs === undefined || done) return;
       clearTimeout(idle);
       idle = setTimeout(
         () => kill(new HopperError('E_IDLE', `the container printed nothing for ${formatDuration(step.idleTimeoutMs!)} and was stopped`)),
         timerMs(step.idleTimeoutMs),
       );
+      idle.unref();
     };
     // Both streams into one log; a shared sink must not be ended by the first stream that closes.
-    const shared = new Writable({ write: (chunk: Buffer, _e, done) => (armIdle(), sink.write(chunk, done)) });
+    const shared = new Writable({
+      write: (chunk: Buffer, _e, next) => {
+        armIdle();
+        if (sink.writableEnded) next();
+        else sink.write(chunk, next);
+      },
+    });
     docker.modem.demuxStream(stream, shared, shared);
     env.signal.addEventListener('abort', onAbort, { once: true });
     if (step.timeoutMs !== undefined) {
@@ -148,6 +164,7 @@ export const containerStep: StepRunner<ContainerStep> = async (step, env) => {
     armIdle();
     if (env.signal.aborted) onAbort();
     const waited = (await container.wait()) as { StatusCode: number };
+    done = true;
     clearTimeout(idle);
     await Promise.race([drained, new Promise<void>((resolve) => setTimeout(resolve, 2000).unref())]);
     await new Promise<void>((resolve) => sink.end(resolve));
@@ -167,6 +184,8 @@ export const containerStep: StepRunner<ContainerStep> = async (step, env) => {
     if (err instanceof HopperError) throw err;
     throw new HopperError('E_CONTAINER', `the container (${image}) failed: ${dockerMessage(err)}`);
   } finally {
+    done = true;
+    clearTimeout(idle);
     env.signal.removeEventListener('abort', onAbort);
     for (const t of timers) clearTimeout(t);
     await container.remove({ force: true }).catch(() => {});

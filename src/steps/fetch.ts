@@ -1,4 +1,3 @@
-import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,7 +8,7 @@ import { scrub } from '../redact.js';
 import { render } from '../template.js';
 import { formatBytes, formatDuration, timerMs } from '../units.js';
 import { throwIfJobAborted, type StepRunner } from './step.js';
-import { resolveInside } from './workdir.js';
+import { createFresh, resolveInside } from './workdir.js';
 
 type FetchStep = Extract<Step, { kind: 'fetch' }>;
 
@@ -35,13 +34,6 @@ function splitCredentials(url: URL): { url: URL; authorization?: string } {
   const user = decodeURIComponent(url.username);
   const pass = decodeURIComponent(url.password);
   return { url: bare, authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}` };
-}
-
-/** Headers that must not follow a redirect to another origin (as browsers' fetch does). */
-const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
-
-function withoutCredentials(headers: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(headers).filter(([k]) => !CREDENTIAL_HEADERS.includes(k.toLowerCase())));
 }
 
 /** A safe file name from a URL's last path segment, for a `to:` that names a folder. */
@@ -93,7 +85,8 @@ export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
           throw new HopperError('E_FETCH_REDIRECTS', `${shown(first)} redirected more than ${step.maxRedirects} times`);
         }
         const next = httpUrl(new URL(location, url).toString(), env.secrets);
-        if (next.origin !== url.origin) headers = withoutCredentials(headers);
+        // The step's headers (API keys of any name) are for the origin it names, not one a redirect picks.
+        if (next.origin !== url.origin) headers = {};
         url = next;
         env.log.note(`redirected to ${shown(url)}`);
         continue;
@@ -108,7 +101,7 @@ export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
         throw new HopperError('E_FETCH_TOO_LARGE', `${shown(url)} is ${formatBytes(declared)}, more than maxBytes (${formatBytes(step.maxBytes)})`);
       }
       const limit = byteLimit(step.maxBytes, shown(url));
-      await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), limit.counter, createWriteStream(part), { signal });
+      await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), limit.counter, await createFresh(part), { signal });
       await rename(part, dest);
       env.log.note(`fetched ${formatBytes(limit.bytes())} from ${shown(url)} in ${formatDuration(Date.now() - started)}`);
       return {};

@@ -27,10 +27,13 @@ export class JobLog {
   private readonly late: string[] = [];
   private lateBytes = 0;
   private skipped = 0;
+  private broken: Error | undefined;
 
   constructor(file: string, secrets: readonly string[], limits: JobLogLimits = {}) {
     mkdirSync(path.dirname(file), { recursive: true });
     this.out = createWriteStream(file, { flags: 'a' });
+    // A full disk must not take the daemon down: the job goes on without its log.
+    this.out.on('error', (err) => (this.broken ??= err));
     this.secrets = secrets;
     this.headLimit = limits.headBytes ?? 4 * 1024 * 1024;
     this.tailLimit = limits.tailBytes ?? 1024 * 1024;
@@ -38,6 +41,7 @@ export class JobLog {
 
   /** Writes within the head limit; beyond it keeps only the tail, so a chatty command cannot fill the disk. */
   private emit(text: string): void {
+    if (this.broken) return;
     const bytes = Buffer.byteLength(text);
     if (this.late.length === 0 && this.written + bytes <= this.headLimit) {
       this.written += bytes;
@@ -97,6 +101,7 @@ export class JobLog {
   }
 
   close(): Promise<void> {
+    if (this.broken) return Promise.resolve();
     if (this.skipped > 0) this.out.write(`[... ${this.skipped} bytes of output skipped: job.log keeps the first and the last part ...]\n`);
     for (const text of this.late) this.out.write(text);
     return new Promise((resolve) => this.out.end(resolve));

@@ -1,4 +1,5 @@
-import { lstat, mkdir, realpath } from 'node:fs/promises';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { lstat, mkdir, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { HopperError } from '../errors.js';
 
@@ -71,4 +72,14 @@ export async function resolveInside(workDir: string, rel: string, forWrite = fal
     if (after === null || !inside(root, after)) throw leadsOut(rel);
   }
   return target;
+}
+
+/**
+ * A write stream on a new file at `file` (a temp `.part` beside a checked
+ * destination): whatever stands there, a planted symlink included, is removed
+ * first, and the file is created exclusively, so no link is ever followed.
+ */
+export async function createFresh(file: string): Promise<WriteStream> {
+  await rm(file, { force: true, recursive: true });
+  return createWriteStream(file, { flags: 'wx' });
 }

@@ -1,5 +1,4 @@
 import { ZipArchive } from 'archiver';
-import { createWriteStream } from 'node:fs';
 import { lstat, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -9,7 +8,7 @@ import type { Step } from '../recipes/recipe.js';
 import { render } from '../template.js';
 import { formatBytes } from '../units.js';
 import { throwIfJobAborted, type StepRunner } from './step.js';
-import { resolveInside } from './workdir.js';
+import { createFresh, resolveInside } from './workdir.js';
 
 type ZipStep = Extract<Step, { kind: 'zip' }>;
 
@@ -59,7 +58,7 @@ export const zipStep: StepRunner<ZipStep> = async (step, env) => {
   const zip = new ZipArchive({ zlib: { level: step.level }, store: step.level === 0 });
   for (const e of entries) zip.file(e.file, { name: e.name });
   try {
-    const written = pipeline(zip, createWriteStream(part), { signal: env.signal });
+    const written = pipeline(zip, await createFresh(part), { signal: env.signal });
     const finalized = zip.finalize();
     // On abort the pipeline rejects and finalize() may never settle: wait for whichever ends first badly.
     finalized.catch(() => {});

@@ -101,7 +101,9 @@ export function openDb(file: string, options: { readonly?: boolean } = {}): Db {
   db.pragma('busy_timeout = 5000');
   if (options.readonly) return db;
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  // FULL: a commit survives power loss too. Intake moves a file away right after its
+  // commit, so a commit that could roll back would lose the request.
+  db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   migrate(db);
   return db;

@@ -170,9 +170,11 @@ export class JobStore {
       if (input.requestId) {
         const row = this.sql<[string], JobRow>('SELECT * FROM jobs WHERE request_id = ?').get(input.requestId);
         if (row) {
-          this.recordIntake(intakeKey, 'request', row.id, input.sourceFile, at);
           const job = fromRow(row);
-          return row.request_hash === input.requestHash ? { kind: 'existing', job, reason: 'same id' } : { kind: 'conflict', job };
+          // A conflicting file is rejected, so it must not be remembered as taken.
+          if (row.request_hash !== input.requestHash) return { kind: 'conflict', job };
+          this.recordIntake(intakeKey, 'request', row.id, input.sourceFile, at);
+          return { kind: 'existing', job, reason: 'same id' };
         }
       }
       let id = newJobId(at);
@@ -274,9 +276,9 @@ export class JobStore {
   }
 
   /** An attempt cut short by hopper stopping: it does not count against the job's retries. */
-  requeue(id: string, at: number): void {
+  requeue(id: string, at: number, why = { code: 'E_SHUTDOWN', message: 'hopper stopped while the job ran' }): void {
     this.db.transaction(() => {
-      this.closeAttempt(id, at, 'interrupted', { code: 'E_SHUTDOWN', message: 'hopper stopped while the job ran' });
+      this.closeAttempt(id, at, 'interrupted', why);
       this.sql(`UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0) WHERE id = ?`).run(id);
     })();
   }

@@ -672,7 +672,7 @@ describe('readRecipeText', () => {
 
   it('readRecipeText - an unknown step kind lists the known ones', () => {
     const p = only(invalid(() => readRecipeText(recipeWithSteps('  - copy: {from: a}\n'))));
-    assert.deepEqual(p, { path: 'steps[0].copy', message: 'unknown key (known keys: fetch, run, zip)', line: 4, col: 5 });
+    assert.deepEqual(p, { path: 'steps[0].copy', message: 'unknown key (known keys: fetch, run, zip, container)', line: 4, col: 5 });
   });
 
   it('readRecipeText - there is no way to ask for privileges: unknown keys in a step are refused', () => {
