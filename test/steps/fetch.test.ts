@@ -269,14 +269,18 @@ describe('fetchStep', () => {
       'does not forward request headers (credentials) to another origin on redirect',
       async () => {
         let leaked: string | undefined;
+        let apiKey: string | undefined;
         const other = await serve((req, res) => {
           leaked = req.headers.authorization;
+          apiKey = req.headers['x-api-key'] as string | undefined;
           res.end('other');
         });
         const s = await serve((_req, res) => res.writeHead(302, { location: `${other.url}/x` }).end());
         const h = harness({ key: SECRET }, [SECRET]);
-        await fetchStep(fetchOf({ url: `${s.url}/go`, to: 'r.txt', headers: { Authorization: 'Bearer {{params.key}}' } }), h.env);
+        const headers = { Authorization: 'Bearer {{params.key}}', 'X-Api-Key': '{{params.key}}' };
+        await fetchStep(fetchOf({ url: `${s.url}/go`, to: 'r.txt', headers }), h.env);
         assert.equal(leaked, undefined, 'the Authorization header went to a different origin');
+        assert.equal(apiKey, undefined, 'a custom header with a key went to a different origin');
       },
     );
   });

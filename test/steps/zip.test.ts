@@ -153,6 +153,17 @@ describe('zipStep', () => {
     });
   });
 
+  it('never writes through a symlink planted at its .part file', async () => {
+    const h = harness();
+    h.put('in/a.txt', 'data');
+    const victim = path.join(h.root, 'victim.txt');
+    writeFileSync(victim, 'precious');
+    symlinkSync(victim, path.join(h.workDir, 'out.zip.part'));
+    await zipStep(zipOf('in', 'out.zip', 0), h.env);
+    assert.equal(readFileSync(victim, 'utf8'), 'precious');
+    assert.deepEqual(names(await readZip(path.join(h.workDir, 'out.zip'))), ['a.txt']);
+  });
+
   describe('never includes itself', () => {
     it('when zipping the whole work dir into it, even when the zip already exists', async () => {
       const h = harness();
