@@ -18,7 +18,7 @@ describe('container step on a real Docker engine', { skip: docker.skip }, () => 
       recipes: {
         'container-example': readFileSync(new URL('../../recipes/container-example.yaml', import.meta.url), 'utf8'),
         fails: containerRecipe('fails', 'echo "about to fail"; echo "on stderr" >&2; exit 3'),
-        limits: containerRecipe('limits', 'sleep 30', [], { resources: { cpus: 0.5, memory: '64MiB' } }),
+        limits: containerRecipe('limits', 'sleep 30', [], { resources: { cpus: 0.5, memory: '64MiB' } }, { shm: '32MiB', capAdd: ['NET_ADMIN'], env: { GREETING: 'hi {{request.id}}' } }),
         net: containerRecipe('net', 'mkdir -p out; cat /proc/net/dev > out/net.txt; (wget -q -T 2 -O - http://127.0.0.1:1 || echo unreachable) >> out/net.txt 2>&1'),
         slow: containerRecipe('slow', 'echo started; sleep 60', [], { timeout: '1500ms' }),
         idle: containerRecipe('idle', 'echo hello; sleep 60', [], {}, { idleTimeout: '1s' }),
@@ -70,6 +70,10 @@ describe('container step on a real Docker engine', { skip: docker.skip }, () => 
     assert.equal(hc.NetworkMode, 'none');
     assert.deepEqual(hc.Binds, [`${path.join(d.root, 'state', 'jobs', job.id, 'work')}:/work`]);
     assert.equal(inspect.Config.User, `${process.getuid!()}:${process.getgid!()}`);
+    assert.equal(hc.ShmSize, 32 * 1024 * 1024);
+    assert.deepEqual(hc.CapAdd, ['NET_ADMIN']);
+    assert.ok(inspect.Config.Env.includes('GREETING=hi limits'));
+    assert.equal(inspect.Config.Labels['hopper.job'], job.id);
     d.drop('cancel-limits.yaml', { kind: 'cancel', job: 'limits' });
     assert.equal((await d.job('limits', ended, 20_000)).state, 'canceled');
   });
