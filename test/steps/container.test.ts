@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { ended, testDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { containerRecipe, containersOf, dockerForTests, TEST_IMAGE } from '../helpers/docker.js';
 import { request } from '../helpers/recipes.js';
+import { readRecipeText } from '../../src/recipes/registry.js';
 import { waitFor } from '../helpers/wait.js';
 import { readZip } from '../helpers/zip.js';
 
@@ -148,4 +149,20 @@ describe('container step on a real Docker engine', { skip: docker.skip }, () => 
   it('uses the local test image', async () => {
     assert.ok(await docker.client.getImage(TEST_IMAGE).inspect());
   });
+});
+
+describe('container step: what a recipe cannot ask for', () => {
+  const recipeWith = (container: Record<string, unknown>): string =>
+    JSON.stringify({ kind: 'recipe', name: 'bad', steps: [{ container: { image: TEST_IMAGE, ...container } }] });
+
+  for (const [what, container, message] of [
+    ['privileged mode', { privileged: true }, /privileged: unknown key/],
+    ['all capabilities', { capAdd: ['ALL'] }, /capAdd\[0\]: must be one Linux capability/],
+    ['the host network', { network: 'host' }, /network: must be one of: "none", "bridge"/],
+    ['extra mounts', { volumes: ['/:/host'] }, /volumes: unknown key/],
+  ] as const) {
+    it(`refuses ${what}`, () => {
+      assert.throws(() => readRecipeText(recipeWith(container)), (err: Error) => message.test(err.message));
+    });
+  }
 });
