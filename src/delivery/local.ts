@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { moveFile } from '../fs/move.js';
 import type { Output } from '../store/outputs.js';
 import type { Produced } from './collect.js';
 
@@ -12,16 +13,6 @@ async function sha256Of(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function moveFile(from: string, to: string): Promise<void> {
-  try {
-    await rename(from, to);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    await copyFile(from, `${to}.part`);
-    await rename(`${to}.part`, to);
-    await rm(from, { force: true });
-  }
-}
 
 /** Moves a job's outputs to outputs/JOB/ and records their size and checksum. */
 export async function deliverLocal(outputsDir: string, jobId: string, produced: readonly Produced[]): Promise<Output[]> {

@@ -1,4 +1,5 @@
-import { copyFile, mkdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { moveFile } from '../fs/move.js';
 import path from 'node:path';
 import { formatProblem, type Problem } from '../errors.js';
 
@@ -59,15 +60,7 @@ export async function reject(file: string, rejectedDir: string, problems: readon
 export async function archive(file: string, archiveDir: string, prefix: string): Promise<string> {
   await mkdir(archiveDir, { recursive: true });
   const target = path.join(archiveDir, await freeName(archiveDir, `${prefix}-${path.basename(file)}`));
-  try {
-    await rename(file, target);
-  } catch (err) {
-    // The inbox may be its own volume (a share, a bind mount): copy, then remove.
-    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    await copyFile(file, `${target}.part`);
-    await rename(`${target}.part`, target);
-    await unlink(file);
-  }
+  await moveFile(file, target);
   return target;
 }
 
