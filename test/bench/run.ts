@@ -11,6 +11,10 @@ import { parse } from 'yaml';
 import { openStore } from '../../src/store/store.js';
 import { JobLog } from '../../src/steps/joblog.js';
 import { zipStep } from '../../src/steps/zip.js';
+import { containerStep } from '../../src/steps/container.js';
+import { DockerEngine } from '../../src/docker/engine.js';
+import { silentLogger } from '../../src/log.js';
+import { dockerForTests, SOCKET, TEST_IMAGE } from '../helpers/docker.js';
 import { fingerprint } from '../../src/recipes/recipe.js';
 import { tempRoot, testDaemon } from '../helpers/daemon.js';
 import { echoRecipe } from '../helpers/recipes.js';
@@ -93,7 +97,7 @@ function benchAccept(n: number): void {
     store.close();
     const db = new Database(path.join(root, 'plain.db'));
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
+    db.pragma('synchronous = FULL'); // as durable as the store
     db.exec('CREATE TABLE t (id TEXT PRIMARY KEY, body TEXT)');
     const insert = db.prepare('INSERT INTO t VALUES (?, ?)');
     const body = JSON.stringify(source);
@@ -101,7 +105,7 @@ function benchAccept(n: number): void {
       for (let i = 0; i < n; i++) insert.run(`r${i}`, body);
     });
     db.close();
-    rows.push({ name: `store: accept ${n} jobs`, unit: 'jobs/s', hopper: (n / ms) * 1000, baseline: (n / base) * 1000, baselineName: 'one autocommit INSERT each' });
+    rows.push({ name: `store: accept ${n} jobs`, unit: 'jobs/s', hopper: (n / ms) * 1000, baseline: (n / base) * 1000, baselineName: 'one autocommit INSERT each, synchronous=FULL' });
   } finally {
     cleanup();
   }
@@ -130,6 +134,35 @@ async function benchZip(mb: number): Promise<void> {
   }
 }
 
+/** The container step (prepare, create, attach, start, wait, remove) vs `docker run --rm` of the same. */
+async function benchContainer(runs: number): Promise<void> {
+  const docker = await dockerForTests();
+  if (docker.missing) {
+    console.log(`container benchmark skipped: ${docker.missing}`);
+    return;
+  }
+  const { root, cleanup } = tempRoot('hopper-bench-');
+  try {
+    const engine = new DockerEngine(SOCKET, silentLogger());
+    await engine.check();
+    const work = path.join(root, 'work');
+    mkdirSync(work);
+    const log = new JobLog(path.join(root, 'job.log'), []);
+    const env = { workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [], job: { id: 'bench', attempt: 1, root }, resources: {}, docker: engine };
+    const step = { kind: 'container' as const, image: TEST_IMAGE, command: ['echo', 'hi'], entrypoint: undefined, env: {}, network: 'none' as const, capAdd: [], shmBytes: undefined, user: undefined, pull: 'never' as const, idleTimeoutMs: undefined, timeoutMs: undefined };
+    const ms = await timeAsync(async () => {
+      for (let i = 0; i < runs; i++) await containerStep(step, env);
+    });
+    await log.close();
+    const base = time(() => {
+      for (let i = 0; i < runs; i++) spawnSync('docker', ['run', '--rm', '--network', 'none', '-v', `${work}:/work`, TEST_IMAGE, 'echo', 'hi']);
+    });
+    rows.push({ name: `container step, ${runs} runs of echo`, unit: 'runs/s', hopper: (runs / ms) * 1000, baseline: (runs / base) * 1000, baselineName: 'docker run --rm (CLI)' });
+  } finally {
+    cleanup();
+  }
+}
+
 function fmt(n: number): string {
   return n >= 100 ? n.toFixed(0) : n.toFixed(1);
 }
@@ -137,6 +170,7 @@ function fmt(n: number): string {
 await benchAccept(5000);
 await benchZip(64);
 await benchIntake(500);
+await benchContainer(10);
 
 const header = ['benchmark', 'hopper', 'baseline', 'ratio', 'baseline is'];
 const table = rows.map((r) => [r.name, `${fmt(r.hopper)} ${r.unit}`, `${fmt(r.baseline)} ${r.unit}`, (r.hopper / r.baseline).toFixed(2), r.baselineName]);
