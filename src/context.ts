@@ -19,6 +19,8 @@ export interface Context {
   clock: Clock;
   /** Key for signing local download links (state/link.key, made on first start). */
   linkKey: Buffer;
+  /** Key for signing webhook bodies: config webhooks.secret, else state/webhook.key (hex). */
+  webhookKey: string;
   /** The Docker engine (it may be down; container jobs then wait). */
   docker: DockerEngine | undefined;
   /** Base of download links, e.g. `http://localhost:8765` (known once the server listens). */

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig, type Config } from './config/config.js';
 import { systemClock, type Clock, type Context } from './context.js';
-import { loadLinkKey } from './delivery/links.js';
+import { loadOrMakeKey } from './keys/key.js';
 import { DockerEngine } from './docker/engine.js';
 import { removeOrphans } from './docker/orphans.js';
 import { downloadRoute } from './http/downloads.js';
@@ -34,6 +34,8 @@ export interface DaemonOptions {
   /** See DispatcherOptions. */
   resourceHoldMs?: number;
   diskCheckMs?: number;
+  /** See NotifierOptions. */
+  notifyRetryBaseMs?: number;
 }
 
 export interface Daemon {
@@ -68,7 +70,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     store,
     log,
     clock: options.clock ?? systemClock,
-    linkKey: loadLinkKey(paths.linkKey),
+    linkKey: loadOrMakeKey(paths.linkKey),
+    // The config's secret when set; else one made for this root (receivers read it from state/webhook.key).
+    webhookKey: config.webhooks.secret ?? loadOrMakeKey(path.join(paths.state, 'webhook.key')).toString('hex'),
     docker,
     publicUrl: () => publicUrl,
   };
@@ -97,7 +101,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
     await docker.watch(options.dockerPingMs ?? 5000);
     await removeOrphans(docker, paths.root, log);
-    const notifier = new Notifier(ctx);
+    const notifier = new Notifier(ctx, { retryBaseMs: options.notifyRetryBaseMs });
     const dispatcher = new Dispatcher(ctx, () => notifier.kick(), { resourceHoldMs: options.resourceHoldMs, diskCheckMs: options.diskCheckMs });
     onDockerChange = () => {
       // Back after an outage: what hopper left running in the meantime is no job's any more.

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { HopperError } from '../errors.js';
 import { CliError, EXIT } from './common.js';
 import { registerInit } from './init.js';
+import { registerNotify } from './notify.js';
 import { registerSchema } from './schema.js';
 import { registerStart } from './start.js';
 import { registerSubmit } from './submit.js';
@@ -19,7 +20,9 @@ export function buildProgram(): Command {
   registerValidate(program);
   registerSubmit(program);
   registerSchema(program);
-  for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError();
+  registerNotify(program);
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const cmd of all(program)) cmd.exitOverride().showHelpAfterError();
   return program;
 }
 

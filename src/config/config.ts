@@ -11,7 +11,7 @@ export interface Config {
   resources: { cpus: number; memory: number; disk: number };
   groups: Record<string, number>;
   http: { host: string; port: number; token: string | undefined; publicUrl: string | undefined };
-  smtp: { url: string; from: string } | undefined;
+  smtp: { url: string; from: string; retryForMs: number } | undefined;
   s3:
     | {
         endpoint: string | undefined;
@@ -24,7 +24,7 @@ export interface Config {
       }
     | undefined;
   docker: { socketPath: string };
-  webhooks: { secret: string | undefined };
+  webhooks: { secret: string | undefined; retryForMs: number };
   inbox: { acceptRecipes: boolean; maxFileBytes: number };
   retention: { outputsMs: number; jobsMs: number };
   shutdown: { graceMs: number };
@@ -37,7 +37,7 @@ interface ConfigDoc {
   resources?: { cpus?: number; memory?: Size; disk?: Size };
   groups?: Record<string, number>;
   http?: { host?: string; port?: number; token?: string; publicUrl?: string };
-  smtp?: { url: string; from?: string };
+  smtp?: { url: string; from?: string; retryFor?: Size };
   s3?: {
     endpoint?: string;
     region?: string;
@@ -48,7 +48,7 @@ interface ConfigDoc {
     linkExpiry?: Size;
   };
   docker?: { socketPath?: string };
-  webhooks?: { secret?: string };
+  webhooks?: { secret?: string; retryFor?: Size };
   inbox?: { acceptRecipes?: boolean; maxFileBytes?: Size };
   retention?: { outputs?: Size; jobs?: Size };
   shutdown?: { grace?: Size };
@@ -118,7 +118,7 @@ function fromDoc(doc: ConfigDoc): Config {
       token: doc.http?.token,
       publicUrl: doc.http?.publicUrl?.replace(/\/+$/, ''),
     },
-    smtp: doc.smtp ? { url: doc.smtp.url, from: doc.smtp.from ?? 'hopper@localhost' } : undefined,
+    smtp: doc.smtp ? { url: doc.smtp.url, from: doc.smtp.from ?? 'hopper@localhost', retryForMs: parseDuration(doc.smtp.retryFor ?? '24h') } : undefined,
     s3: s3
       ? {
           endpoint: s3.endpoint,
@@ -131,7 +131,7 @@ function fromDoc(doc: ConfigDoc): Config {
         }
       : undefined,
     docker: { socketPath: doc.docker?.socketPath ?? '/var/run/docker.sock' },
-    webhooks: { secret: doc.webhooks?.secret },
+    webhooks: { secret: doc.webhooks?.secret, retryForMs: parseDuration(doc.webhooks?.retryFor ?? '24h') },
     inbox: {
       acceptRecipes: doc.inbox?.acceptRecipes ?? true,
       maxFileBytes: parseSize(doc.inbox?.maxFileBytes ?? '1MiB'),

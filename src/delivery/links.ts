@@ -1,25 +1,9 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
- * Local download links: `/downloads/JOB/FILE?expires=UNIX&sig=HMAC`. The key
- * lives in state/link.key, made once; anyone without it cannot make or stretch a link.
+ * Local download links: `/downloads/JOB/FILE?expires=UNIX&sig=HMAC`, signed
+ * with state/link.key; anyone without it cannot make or stretch a link.
  */
-export function loadLinkKey(file: string): Buffer {
-  try {
-    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
-    if (key.length >= 32) return key;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  mkdirSync(path.dirname(file), { recursive: true });
-  const key = randomBytes(32);
-  writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'w' });
-  chmodSync(file, 0o600);
-  return key;
-}
-
 function signature(key: Buffer, job: string, file: string, expires: number): string {
   return createHmac('sha256', key).update(`${job}\n${file}\n${expires}`).digest('hex');
 }

@@ -71,7 +71,7 @@ async function takeRequest(deps: IntakeDeps, file: string, parsed: ParsedFile, k
   const impossible = overBudget(ctx.config.resources, needOf(recipe));
   if (impossible) fail(`recipe ${recipe.name} ${impossible}; it could never start here`, 'recipe');
   const now = ctx.clock.now();
-  const outcome = ctx.store.jobs.accept(input, key, now, (job) => planNotifications(job, recipe, { event: 'requested' }));
+  const outcome = ctx.store.jobs.accept(input, key, now, (job) => planNotifications(job, recipe, { event: 'requested' }, now));
   if (outcome.kind === 'conflict') {
     fail(`id "${input.requestId}" is already job ${outcome.job.id}, with different content; use a new id for a new request`, 'id');
   }

@@ -2,10 +2,18 @@ import type { Context } from '../context.js';
 import { toHopperError } from '../errors.js';
 import type { EmailPayload, Notification } from '../store/notifications.js';
 import { createEmailSender, type EmailSender } from './email.js';
+import type { WebhookPayload } from './plan.js';
+import { postWebhook } from './webhook.js';
 
-const MAX_ATTEMPTS = 10;
-const BASE_DELAY_MS = 30_000;
-const MAX_DELAY_MS = 6 * 3_600_000;
+const MAX_DELAY_MS = 3_600_000;
+/** Even with nothing due, look again this often: `hopper notify resend` writes rows from outside. */
+const POLL_MS = 5000;
+const WEBHOOK_TIMEOUT_MS = 10_000;
+
+export interface NotifierOptions {
+  /** The first retry waits this long; each next one twice as long (up to an hour). @default 10000 */
+  retryBaseMs?: number;
+}
 
 /**
  * Sends the outbox rows the store holds, apart from the job lanes: a slow mail
@@ -18,10 +26,12 @@ export class Notifier {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  private readonly retryBaseMs: number;
 
-  constructor(ctx: Context, email?: EmailSender) {
+  constructor(ctx: Context, options: NotifierOptions = {}) {
     this.ctx = ctx;
-    this.email = email ?? createEmailSender(ctx.config, ctx.paths.outbox);
+    this.email = createEmailSender(ctx.config, ctx.paths.outbox);
+    this.retryBaseMs = options.retryBaseMs ?? 10_000;
   }
 
   /** Sends what is due now; calls while a round runs are folded into one more round. */
@@ -51,8 +61,7 @@ export class Notifier {
     } catch {
       next = this.ctx.clock.now() + 5000;
     }
-    if (next === null) return;
-    const wait = Math.min(Math.max(next - this.ctx.clock.now(), 0), 60_000);
+    const wait = next === null ? POLL_MS : Math.min(Math.max(next - this.ctx.clock.now(), 0), POLL_MS);
     this.timer = setTimeout(() => this.kick(), wait);
     this.timer.unref();
   }
@@ -65,18 +74,37 @@ export class Notifier {
     }
   }
 
+  private async send(n: Notification): Promise<number | null> {
+    if (n.channel === 'email') {
+      await this.email.send(n, n.payload as EmailPayload);
+      return null;
+    }
+    const { url, document } = n.payload as WebhookPayload;
+    const body = JSON.stringify(document);
+    return (await postWebhook(url, body, { event: n.event, secret: this.ctx.webhookKey, deliveryId: n.id, timeoutMs: WEBHOOK_TIMEOUT_MS })).status;
+  }
+
+  private retryFor(n: Notification): number {
+    return n.channel === 'webhook' ? this.ctx.config.webhooks.retryForMs : (this.ctx.config.smtp?.retryForMs ?? 86_400_000);
+  }
+
+  /** One try; every try is recorded. A failure backs off, and is dead once past the channel's retryFor. */
   private async deliver(n: Notification): Promise<void> {
+    const now = (): number => this.ctx.clock.now();
     try {
-      if (n.channel === 'email') await this.email.send(n, n.payload as EmailPayload);
-      else throw new Error(`${n.channel} notifications are not built yet`);
-      this.ctx.store.notifications.markSent(n.id, this.ctx.clock.now());
-      this.ctx.log.info({ job: n.jobId, event: n.event, channel: n.channel }, 'notification sent');
+      const status = await this.send(n);
+      this.ctx.store.notifications.recordDelivery(n.id, now(), status, null);
+      this.ctx.store.notifications.markSent(n.id, now());
+      this.ctx.log.info({ job: n.jobId, event: n.event, channel: n.channel, to: n.target }, 'notification sent');
     } catch (err) {
       const message = toHopperError(err).message;
+      const status = (err as { status?: number }).status ?? null;
       const attempts = n.attempts + 1;
-      const nextAt = attempts >= MAX_ATTEMPTS ? null : this.ctx.clock.now() + Math.min(BASE_DELAY_MS * 2 ** (attempts - 1), MAX_DELAY_MS);
-      this.ctx.store.notifications.markFailed(n.id, message, nextAt);
-      this.ctx.log.warn({ job: n.jobId, event: n.event, channel: n.channel, attempts, dead: nextAt === null, err: message }, 'notification failed');
+      const next = now() + Math.min(this.retryBaseMs * 2 ** (attempts - 1), MAX_DELAY_MS);
+      const dead = next > n.createdAt + this.retryFor(n);
+      this.ctx.store.notifications.recordDelivery(n.id, now(), status, message);
+      this.ctx.store.notifications.markFailed(n.id, message, dead ? null : next);
+      this.ctx.log.warn({ job: n.jobId, event: n.event, channel: n.channel, to: n.target, attempts, dead, err: message }, dead ? 'notification dead: `hopper notify resend` sends it again' : 'notification failed; will retry');
     }
   }
 

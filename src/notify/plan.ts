@@ -10,6 +10,71 @@ export interface DeliveredFile {
   name: string;
   bytes: number;
   link: string;
+  sha256?: string;
+  /** The file itself, base64, when it is smaller than the recipe's `output.inlineBelow`. */
+  contentBase64?: string;
+}
+
+const STATE_OF: Record<JobEvent, string> = {
+  requested: 'queued',
+  started: 'running',
+  retrying: 'retrying',
+  succeeded: 'succeeded',
+  failed: 'failed',
+  canceled: 'canceled',
+};
+
+/** What a webhook receives: the job as the HTTP view shows it, secrets masked, at this event. */
+export function jobDocument(job: Job, recipe: Recipe, facts: EventFacts, at: number): Record<string, unknown> {
+  const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
+  return {
+    event: facts.event,
+    at: iso(at),
+    id: job.id,
+    requestId: job.requestId,
+    recipe: recipe.name,
+    state: STATE_OF[facts.event],
+    lane: job.lane,
+    priority: job.priority,
+    params: maskParams(job.params, recipe.paramsSchema),
+    createdAt: iso(job.createdAt),
+    startedAt: iso(facts.event === 'started' && job.startedAt === null ? at : job.startedAt),
+    finishedAt: ['succeeded', 'failed', 'canceled'].includes(facts.event) ? iso(at) : null,
+    error: facts.error ? { code: facts.error.code, message: facts.error.message } : null,
+    outputs: (facts.files ?? []).map((f) => ({
+      name: f.name,
+      bytes: f.bytes,
+      sha256: f.sha256 ?? null,
+      link: f.link,
+      ...(f.contentBase64 !== undefined ? { contentBase64: f.contentBase64 } : {}),
+    })),
+    expiresAt: facts.expiresAt ? iso(facts.expiresAt) : null,
+  };
+}
+
+/** A webhook URL as admins may see it: no query (it often carries a token), no userinfo. */
+export function shownUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+export interface WebhookPayload {
+  url: string;
+  document: Record<string, unknown>;
+}
+
+function webhooksFor(job: Job, recipe: Recipe, facts: EventFacts, at: number): NewNotification[] {
+  const urls = new Set<string>();
+  const conf = recipe.notify.webhook;
+  if (conf && conf.events.includes(facts.event)) urls.add(conf.url);
+  if (job.notify.webhook) urls.add(job.notify.webhook);
+  if (urls.size === 0) return [];
+  const document = jobDocument(job, recipe, facts, at);
+  return [...urls].map((url) => ({ event: facts.event, channel: 'webhook' as const, target: shownUrl(url), payload: { url, document } }));
 }
 
 export interface EventFacts {
@@ -78,8 +143,8 @@ function emailFor(job: Job, recipe: Recipe, facts: EventFacts, scope: TemplateSc
 }
 
 /** The notifications one event of a job causes, rendered now and stored with the event. */
-export function planNotifications(job: Job, recipe: Recipe, facts: EventFacts): NewNotification[] {
+export function planNotifications(job: Job, recipe: Recipe, facts: EventFacts, at: number): NewNotification[] {
   const scope = messageScope(job, recipe, facts);
   const email = emailFor(job, recipe, facts, scope);
-  return email ? [email] : [];
+  return [...(email ? [email] : []), ...webhooksFor(job, recipe, facts, at)];
 }

@@ -299,7 +299,7 @@ export class Dispatcher {
   private begin(e: Entry, now: number): void {
     const { job, recipe } = e;
     this.pending.delete(job.id);
-    const attempt = this.ctx.store.jobs.markStarted(job.id, now, planNotifications(job, recipe, { event: 'started' }));
+    const attempt = this.ctx.store.jobs.markStarted(job.id, now, planNotifications(job, recipe, { event: 'started' }, now));
     this.noteStart(recipe.name, now);
     this.ctx.log.info({ job: job.id, recipe: recipe.name, lane: job.lane, attempt }, 'job started');
     const controller = new AbortController();

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Context } from '../context.js';
 import { signedLink } from '../delivery/links.js';
 import type { HopperError } from '../errors.js';
@@ -15,8 +17,16 @@ export type Settled = 'succeeded' | 'failed' | 'canceled' | 'retrying' | 'requeu
 function succeed(ctx: Context, job: Job, recipe: Recipe, outputs: Output[]): void {
   const now = ctx.clock.now();
   const expiresAt = now + ctx.config.retention.outputsMs;
-  const files = outputs.map((o) => ({ name: o.name, bytes: o.bytes, link: signedLink(ctx.publicUrl(), ctx.linkKey, job.id, o.name, expiresAt) }));
-  const notifications = planNotifications(job, recipe, { event: 'succeeded', files, expiresAt });
+  const inlineBelow = recipe.output.inlineBelow ?? 0;
+  const files = outputs.map((o) => ({
+    name: o.name,
+    bytes: o.bytes,
+    sha256: o.sha256,
+    link: signedLink(ctx.publicUrl(), ctx.linkKey, job.id, o.name, expiresAt),
+    // Small results ride along in webhooks, so a receiver needs no second request.
+    ...(o.bytes < inlineBelow && o.location === 'local' ? { contentBase64: readFileSync(path.join(ctx.paths.outputs, o.ref)).toString('base64') } : {}),
+  }));
+  const notifications = planNotifications(job, recipe, { event: 'succeeded', files, expiresAt }, now);
   ctx.store.db.transaction(() => {
     ctx.store.outputs.replace(job.id, outputs);
     ctx.store.jobs.finish(job.id, now, { state: 'succeeded', notifications });
@@ -25,8 +35,9 @@ function succeed(ctx: Context, job: Job, recipe: Recipe, outputs: Output[]): voi
 
 /** Ends a job that will not run again (failed for good, or canceled). */
 export function endJob(ctx: Context, job: Job, recipe: Recipe, state: 'failed' | 'canceled', error: { code: string; message: string }): void {
-  const notifications = planNotifications(job, recipe, { event: state, error });
-  ctx.store.jobs.finish(job.id, ctx.clock.now(), { state, error, notifications });
+  const now = ctx.clock.now();
+  const notifications = planNotifications(job, recipe, { event: state, error }, now);
+  ctx.store.jobs.finish(job.id, now, { state, error, notifications });
 }
 
 /**
@@ -54,7 +65,7 @@ export function settleAttempt(ctx: Context, jobId: string, recipe: Recipe, resul
   if (isRetryable(code) && job.attempts < recipe.retries.attempts) {
     const now = ctx.clock.now();
     const nextAt = now + backoffMs(recipe.retries, job.attempts);
-    ctx.store.jobs.retryLater(job.id, now, nextAt, error, planNotifications(job, recipe, { event: 'retrying', error }));
+    ctx.store.jobs.retryLater(job.id, now, nextAt, error, planNotifications(job, recipe, { event: 'retrying', error }, now));
     return 'retrying';
   }
   endJob(ctx, job, recipe, 'failed', error);

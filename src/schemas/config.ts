@@ -44,6 +44,7 @@ export const configSchema = {
       properties: {
         url: { type: 'string', pattern: '^smtps?://', 'x-hint': 'must be an smtp:// or smtps:// URL' },
         from: { type: 'string', minLength: 3 },
+        retryFor: duration,
       },
     },
     s3: {
@@ -68,7 +69,7 @@ export const configSchema = {
     webhooks: {
       type: 'object',
       additionalProperties: false,
-      properties: { secret: { type: 'string', minLength: 1 } },
+      properties: { secret: { type: 'string', minLength: 16, 'x-hint': 'must be at least 16 characters' }, retryFor: duration },
     },
     inbox: {
       type: 'object',

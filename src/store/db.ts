@@ -93,6 +93,17 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX notifications_due ON notifications(state, next_at);
   `,
+  `
+  CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY,
+    notification_id INTEGER NOT NULL REFERENCES notifications(id) ON DELETE CASCADE,
+    at INTEGER NOT NULL,
+    status INTEGER,
+    error TEXT
+  );
+  CREATE INDEX deliveries_notification ON deliveries(notification_id, id);
+  CREATE INDEX attempts_started ON attempts(started_at);
+  `,
 ];
 
 export function openDb(file: string, options: { readonly?: boolean } = {}): Db {

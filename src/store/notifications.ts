@@ -29,6 +29,7 @@ export interface Notification {
   attempts: number;
   nextAt: number;
   lastError: string | null;
+  createdAt: number;
 }
 
 interface Row {
@@ -42,6 +43,7 @@ interface Row {
   attempts: number;
   next_at: number;
   last_error: string | null;
+  created_at: number;
 }
 
 const fromRow = (r: Row): Notification => ({
@@ -55,6 +57,7 @@ const fromRow = (r: Row): Notification => ({
   attempts: r.attempts,
   nextAt: r.next_at,
   lastError: r.last_error,
+  createdAt: r.created_at,
 });
 
 /** The durable outbox: rows written with their job event, sent and retried by notify/. */
@@ -89,6 +92,29 @@ export class NotificationStore {
   markFailed(id: number, error: string, nextAt: number | null): void {
     this.sql(`UPDATE notifications SET attempts = attempts + 1, last_error = ?, next_at = coalesce(?, next_at), state = CASE WHEN ? IS NULL THEN 'dead' ELSE 'pending' END WHERE id = ?`)
       .run(error, nextAt, nextAt, id);
+  }
+
+  /** One try to send: when, the HTTP status (webhooks), and what went wrong. */
+  recordDelivery(id: number, at: number, status: number | null, error: string | null): void {
+    this.sql('INSERT INTO deliveries (notification_id, at, status, error) VALUES (?, ?, ?, ?)').run(id, at, status, error);
+  }
+
+  deliveries(id: number): Array<{ at: number; status: number | null; error: string | null }> {
+    return this.sql<[number], { at: number; status: number | null; error: string | null }>('SELECT at, status, error FROM deliveries WHERE notification_id = ? ORDER BY id').all(id);
+  }
+
+  /** Sends dead notifications again (`hopper notify resend`): by notification id, or all of a job's. */
+  resend(target: { id: number } | { jobId: string }, now: number): number {
+    const info =
+      'id' in target
+        ? this.sql(`UPDATE notifications SET state = 'pending', attempts = 0, next_at = ?, created_at = ? WHERE id = ? AND state = 'dead'`).run(now, now, target.id)
+        : this.sql(`UPDATE notifications SET state = 'pending', attempts = 0, next_at = ?, created_at = ? WHERE job_id = ? AND state = 'dead'`).run(now, now, target.jobId);
+    return info.changes;
+  }
+
+  get(id: number): Notification | undefined {
+    const row = this.sql<[number], Row>('SELECT * FROM notifications WHERE id = ?').get(id);
+    return row ? fromRow(row) : undefined;
   }
 
   forJob(jobId: string): Notification[] {

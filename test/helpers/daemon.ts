@@ -32,6 +32,7 @@ export interface TestDaemonOptions {
   diskCheckMs?: number;
   resourceHoldMs?: number;
   dockerPingMs?: number;
+  notifyRetryBaseMs?: number;
   /** Docker socket path in the config (tests of an engine that is away). */
   dockerSocket?: string;
 }
@@ -62,6 +63,7 @@ export async function testDaemon(o: TestDaemonOptions = {}): Promise<TestDaemon>
     diskCheckMs: o.diskCheckMs,
     resourceHoldMs: o.resourceHoldMs,
     dockerPingMs: o.dockerPingMs ?? 500,
+    notifyRetryBaseMs: o.notifyRetryBaseMs,
   });
   return {
     ...d,

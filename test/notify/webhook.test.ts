@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { describe, it } from 'node:test';
+import { ended, testDaemon } from '../helpers/daemon.js';
+import { httpServer } from '../helpers/http.js';
+import { request } from '../helpers/recipes.js';
+import { waitFor } from '../helpers/wait.js';
+
+const SECRET = 'a-webhook-secret-of-some-length';
+
+interface Hook {
+  event: string;
+  delivery: string;
+  signature: string;
+  body: string;
+  doc: Record<string, unknown>;
+}
+
+/** A real receiver on 127.0.0.1; `answer` picks the status for each POST. */
+async function receiver(answer: (n: number) => number = () => 200) {
+  const hooks: Hook[] = [];
+  let n = 0;
+  const server = await httpServer((req: IncomingMessage, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      const status = answer(n++);
+      if (status < 300) {
+        hooks.push({
+          event: String(req.headers['x-hopper-event']),
+          delivery: String(req.headers['x-hopper-delivery']),
+          signature: String(req.headers['x-hopper-signature']),
+          body,
+          doc: JSON.parse(body) as Record<string, unknown>,
+        });
+      }
+      res.writeHead(status).end();
+    });
+  });
+  return { ...server, hooks, tries: () => n };
+}
+
+function verifies(h: Hook, secret: string): boolean {
+  const want = Buffer.from(`sha256=${createHmac('sha256', secret).update(h.body).digest('hex')}`);
+  const got = Buffer.from(h.signature);
+  return want.length === got.length && timingSafeEqual(want, got);
+}
+
+function hookRecipe(url: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    kind: 'recipe',
+    name: 'hooked',
+    params: { type: 'object', properties: { text: { type: 'string' }, apiKey: { type: 'string', writeOnly: true } } },
+    steps: [{ run: { command: ['sh', '-c', 'mkdir -p out && printf %s "$1" > out/result.txt', 'sh', '{{params.text}}'] } }],
+    output: { files: ['out/result.txt'], inlineBelow: '1KiB' },
+    notify: { webhook: { url, events: ['requested', 'started', 'succeeded', 'failed', 'canceled'] } },
+    ...extra,
+  };
+}
+
+describe('webhooks', () => {
+  it('posts each event once, signed with the secret, secrets masked, small outputs inline', async () => {
+    const rx = await receiver();
+    const d = await testDaemon({ recipes: { hooked: hookRecipe(`${rx.url}/hooks?token=abc`) }, config: { webhooks: { secret: SECRET } } });
+    try {
+      d.drop('h.yaml', request('hooked', { text: 'tiny result', apiKey: 'key-4711-secret' }, { id: 'hooked-1' }));
+      const job = await d.job('hooked-1', ended);
+      assert.equal(job.state, 'succeeded');
+      await waitFor('three webhooks', () => rx.hooks.length >= 3);
+      assert.deepEqual(rx.hooks.map((h) => h.event), ['requested', 'started', 'succeeded']);
+      assert.equal(new Set(rx.hooks.map((h) => h.delivery)).size, 3, 'each delivery has its own id');
+      for (const h of rx.hooks) {
+        assert.ok(verifies(h, SECRET), 'the signature verifies with the shared secret');
+        assert.ok(!verifies(h, 'another-secret-of-some-length'));
+        assert.ok(!h.body.includes('key-4711-secret'), 'the writeOnly param never leaves');
+        assert.equal((h.doc.params as Record<string, unknown>).apiKey, '***');
+        assert.equal(h.doc.id, job.id);
+        assert.equal(h.doc.event, h.event);
+      }
+      const done = rx.hooks[2].doc;
+      assert.equal(done.state, 'succeeded');
+      const [out] = done.outputs as Array<{ name: string; link: string; contentBase64: string; sha256: string }>;
+      assert.equal(out.name, 'result.txt');
+      assert.equal(Buffer.from(out.contentBase64, 'base64').toString(), 'tiny result');
+      assert.match(out.link, /\/downloads\//);
+      const rows = d.ctx.store.notifications.forJob(job.id);
+      assert.ok(rows.every((r) => r.state === 'sent' && !r.target.includes('token=abc')), 'the target shown to admins has no query');
+    } finally {
+      await d.cleanup();
+      await rx.close();
+    }
+  });
+
+  it('a receiver that answers 500 gets the event again with backoff, each try recorded', async () => {
+    const rx = await receiver((n) => (n < 2 ? 500 : 200));
+    const d = await testDaemon({ recipes: { hooked: hookRecipe(`${rx.url}/h`, { notify: { webhook: { url: `${rx.url}/h`, events: ['succeeded'] } } }) }, notifyRetryBaseMs: 100 });
+    try {
+      d.drop('r.yaml', request('hooked', { text: 'x' }, { id: 'retry-hook' }));
+      const job = await d.job('retry-hook', ended);
+      await waitFor('the webhook', () => rx.hooks.length === 1, 10_000);
+      const [n] = d.ctx.store.notifications.forJob(job.id);
+      await waitFor('sent', () => d.ctx.store.notifications.get(n.id)?.state === 'sent');
+      assert.deepEqual(d.ctx.store.notifications.deliveries(n.id).map((x) => x.status), [500, 500, 200]);
+      assert.equal(rx.tries(), 3);
+    } finally {
+      await d.cleanup();
+      await rx.close();
+    }
+  });
+
+  it('a delivery that runs out of time is kept dead, and resend sends it again', async () => {
+    let up = false;
+    const rx = await receiver(() => (up ? 200 : 503));
+    const d = await testDaemon({
+      recipes: { hooked: hookRecipe(`${rx.url}/h`, { notify: { webhook: { url: `${rx.url}/h`, events: ['succeeded'] } } }) },
+      config: { webhooks: { retryFor: '300ms' } },
+      notifyRetryBaseMs: 100,
+    });
+    try {
+      d.drop('dead.yaml', request('hooked', { text: 'x' }, { id: 'dead-hook' }));
+      const job = await d.job('dead-hook', ended);
+      const [n] = d.ctx.store.notifications.forJob(job.id);
+      await waitFor('dead', () => d.ctx.store.notifications.get(n.id)?.state === 'dead', 10_000);
+      assert.match(d.ctx.store.notifications.get(n.id)!.lastError!, /answered 503/);
+      up = true;
+      assert.equal(d.ctx.store.notifications.resend({ jobId: job.id }, Date.now()), 1);
+      await waitFor('resent', () => rx.hooks.length === 1, 10_000);
+      assert.equal(d.ctx.store.notifications.get(n.id)!.state, 'sent');
+    } finally {
+      await d.cleanup();
+      await rx.close();
+    }
+  });
+
+  it('a request may ask for its own webhook, which gets every event', async () => {
+    const rx = await receiver();
+    const recipe = hookRecipe('http://127.0.0.1:9/never', { notify: {} });
+    const d = await testDaemon({ recipes: { hooked: recipe } });
+    try {
+      d.drop('own.yaml', request('hooked', { text: 'x' }, { id: 'own-hook', notify: { webhook: `${rx.url}/mine` } }));
+      await d.job('own-hook', ended);
+      await waitFor('three webhooks', () => rx.hooks.length === 3);
+      assert.deepEqual(rx.hooks.map((h) => h.event), ['requested', 'started', 'succeeded']);
+    } finally {
+      await d.cleanup();
+      await rx.close();
+    }
+  });
+});
