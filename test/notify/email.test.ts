@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import { SMTPServer } from 'smtp-server';
+import { ended, testDaemon } from '../helpers/daemon.js';
+import { echoRecipe, request } from '../helpers/recipes.js';
+import { waitFor } from '../helpers/wait.js';
+
+interface Received {
+  from: string;
+  to: string[];
+  raw: string;
+  user: string | undefined;
+}
+
+/** A real SMTP server on 127.0.0.1 with AUTH; `refuse(n)` makes the n-th message fail temporarily. */
+async function smtp(port = 0, refuse: (n: number) => boolean = () => false) {
+  const received: Received[] = [];
+  let n = 0;
+  const server = new SMTPServer({
+    disabledCommands: ['STARTTLS'],
+    allowInsecureAuth: true,
+    authOptional: false,
+    onAuth(auth, _session, cb) {
+      if (auth.username === 'hopper' && auth.password === 'mail-pass-4711') cb(null, { user: auth.username });
+      else cb(new Error('Invalid username or password'));
+    },
+    onData(stream, session, cb) {
+      let raw = '';
+      stream.on('data', (c: Buffer) => (raw += c.toString()));
+      stream.on('end', () => {
+        if (refuse(n++)) return cb(Object.assign(new Error('try again later'), { responseCode: 451 }));
+        received.push({
+          from: String(session.envelope.mailFrom && session.envelope.mailFrom.address),
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw,
+          user: session.user as string | undefined,
+        });
+        cb();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const actual = (server.server.address() as AddressInfo).port;
+  return {
+    port: actual,
+    received,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+const url = (port: number, pass = 'mail-pass-4711'): string => `smtp://hopper:${pass}@127.0.0.1:${port}`;
+
+const mailing = echoRecipe('mailing', { notify: { email: { to: 'ops@example.org', subject: 'done {{job.id}}', body: 'Get it: {{output.links}}' } } });
+
+describe('email over SMTP', () => {
+  it('sends through an SMTP server with AUTH, and retries a temporary refusal', async () => {
+    const server = await smtp(0, (n) => n === 0);
+    const d = await testDaemon({ recipes: { mailing }, config: { smtp: { url: url(server.port), from: 'hopper@example.org' } }, notifyRetryBaseMs: 100 });
+    try {
+      d.drop('m.yaml', request('mailing', { text: 'x' }, { id: 'mail-1', notify: { email: 'someone@example.org' } }));
+      const job = await d.job('mail-1', ended);
+      await waitFor('the email', () => server.received.length === 1, 10_000);
+      const mail = server.received[0];
+      assert.equal(mail.user, 'hopper');
+      assert.equal(mail.from, 'hopper@example.org');
+      assert.deepEqual(mail.to.sort(), ['ops@example.org', 'someone@example.org']);
+      assert.match(mail.raw, new RegExp(`Subject: done ${job.id}`));
+      assert.match(mail.raw.replace(/=\r?\n/g, ''), /\/downloads\//);
+      const [n] = d.ctx.store.notifications.forJob(job.id);
+      assert.equal(d.ctx.store.notifications.deliveries(n.id).length, 2);
+      assert.match(d.ctx.store.notifications.deliveries(n.id)[0].error ?? '', /451/);
+    } finally {
+      await d.cleanup();
+      await server.close();
+    }
+  });
+
+  it('an email waits out an SMTP outage and is sent when the server is back', async () => {
+    const probe = await smtp();
+    const port = probe.port;
+    await probe.close();
+    const d = await testDaemon({ recipes: { mailing }, config: { smtp: { url: url(port) } }, notifyRetryBaseMs: 100 });
+    let server: Awaited<ReturnType<typeof smtp>> | undefined;
+    try {
+      d.drop('m.yaml', request('mailing', { text: 'x' }, { id: 'mail-2' }));
+      const job = await d.job('mail-2', ended);
+      assert.equal(job.state, 'succeeded', 'a mail outage never fails the job');
+      const [n] = d.ctx.store.notifications.forJob(job.id);
+      await waitFor('a failed try', () => d.ctx.store.notifications.deliveries(n.id).length > 0);
+      assert.match(d.ctx.store.notifications.get(n.id)!.lastError ?? '', /ECONNREFUSED|connect/i);
+      server = await smtp(port);
+      await waitFor('the email', () => server!.received.length === 1, 15_000);
+      await waitFor('sent', () => d.ctx.store.notifications.get(n.id)?.state === 'sent');
+    } finally {
+      await d.cleanup();
+      await server?.close();
+    }
+  });
+
+  it('a wrong password is reported without showing it', async () => {
+    const server = await smtp();
+    const d = await testDaemon({ recipes: { mailing }, config: { smtp: { url: url(server.port, 'wrong-pass-0815') } }, notifyRetryBaseMs: 60_000 });
+    try {
+      d.drop('m.yaml', request('mailing', { text: 'x' }, { id: 'mail-3' }));
+      const job = await d.job('mail-3', ended);
+      const [n] = d.ctx.store.notifications.forJob(job.id);
+      await waitFor('a failed try', () => d.ctx.store.notifications.get(n.id)?.lastError ?? undefined);
+      const error = d.ctx.store.notifications.get(n.id)!.lastError!;
+      assert.match(error, /Invalid|auth/i);
+      assert.ok(!error.includes('wrong-pass-0815'));
+    } finally {
+      await d.cleanup();
+      await server.close();
+    }
+  });
+});
