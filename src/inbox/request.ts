@@ -71,6 +71,7 @@ export function requestFromFile(parsed: ParsedFile, recipes: RecipeLookup, sourc
       priority: doc.priority ?? r.priority,
       notBefore,
       sourceFile,
+      cacheKey: r.cacheMs === undefined ? null : fingerprint({ version: r.version, params }),
     },
   };
 }

@@ -8,7 +8,8 @@ import { add, freeDiskBytes, needOf, NOTHING, overBudget, resourceBlocker, watch
 import path from 'node:path';
 import { runAttempt } from './attempt.js';
 import { LANES, Lanes } from './lanes.js';
-import { endJob, settleAttempt, type AttemptResult } from './settle.js';
+import { endJob, settleAttempt, succeed, type AttemptResult } from './settle.js';
+import { existsSync } from 'node:fs';
 
 interface Entry {
   job: Job;
@@ -202,6 +203,11 @@ export class Dispatcher {
       return { reason: `waiting for the Docker engine (it does not answer at ${this.ctx.config.docker.socketPath})`, until: since + recipe.timeoutMs, docker: true };
     }
     e.dockerWaitSince = undefined;
+    if (recipe.cacheMs !== undefined && job.cacheKey !== null && job.state === 'queued') {
+      const first = this.ctx.store.jobs.inFlight(job.cacheKey, job);
+      // One run for identical requests: this one takes the first one's output when it is done.
+      if (first) return { reason: `joined job ${first.id}, the same request already on its way` };
+    }
     if (recipe.concurrency !== undefined) {
       const n = this.count((r) => r.recipe.name === recipe.name);
       if (n >= recipe.concurrency) return { reason: `recipe ${recipe.name} is at its concurrency (${n} of ${recipe.concurrency} running)` };
@@ -220,6 +226,25 @@ export class Dispatcher {
       }
     }
     return null;
+  }
+
+  /**
+   * A recipe with `cache`: the same recipe version and params that succeeded
+   * within the window is delivered again at once, without a run. Returns true
+   * when the job was settled that way.
+   */
+  private fromCache(e: Entry, now: number): boolean {
+    const { job, recipe } = e;
+    if (recipe.cacheMs === undefined || job.cacheKey === null || job.state !== 'queued' || job.notBefore !== null && job.notBefore > now) return false;
+    const source = this.ctx.store.jobs.cacheSource(job.cacheKey, now - recipe.cacheMs);
+    if (!source) return false;
+    const outputs = this.ctx.store.outputs.forJob(source.id);
+    if (outputs.length === 0 || !outputs.every((o) => o.location !== 'local' || existsSync(path.join(this.ctx.paths.outputs, o.ref)))) return false;
+    this.pending.delete(job.id);
+    succeed(this.ctx, job, recipe, outputs, source);
+    this.ctx.log.info({ job: job.id, recipe: recipe.name, from: source.id }, 'job served from the cache');
+    this.afterSettle();
+    return true;
   }
 
   private setReason(e: Entry, reason: string | null): void {
@@ -249,6 +274,7 @@ export class Dispatcher {
     let free: number | undefined;
     const freeDisk = (): number => (free ??= freeDiskBytes(this.ctx.paths.state));
     for (const e of [...this.pending.values()].sort(byTurn)) {
+      if (this.fromCache(e, now)) continue;
       const b = this.blocker(e, now);
       if (b?.docker && b.until !== undefined && b.until <= now) {
         this.giveUp(e, 'E_DOCKER_DOWN', `the Docker engine did not answer for the job's whole timeout (${formatDuration(e.recipe.timeoutMs)})`);

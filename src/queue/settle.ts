@@ -14,21 +14,30 @@ export type AttemptResult = { ok: true; outputs: Output[] } | { ok: false; error
 /** What became of the job after an attempt, so the dispatcher knows whether to queue it again. */
 export type Settled = 'succeeded' | 'failed' | 'canceled' | 'retrying' | 'requeued';
 
-function succeed(ctx: Context, job: Job, recipe: Recipe, outputs: Output[]): void {
+/** The download link of a local output: by where the file is (a cache hit's files are its source's). */
+function linkOf(ctx: Context, o: Output, expiresAt: number): string {
+  const slash = o.ref.indexOf('/');
+  return signedLink(ctx.publicUrl(), ctx.linkKey, o.ref.slice(0, slash), o.ref.slice(slash + 1), expiresAt);
+}
+
+/** Ends a job as succeeded with these outputs (its own, or, for a cache hit, those of `cachedFrom`). */
+export function succeed(ctx: Context, job: Job, recipe: Recipe, outputs: Output[], cachedFrom?: Job): void {
   const now = ctx.clock.now();
-  const expiresAt = now + ctx.config.retention.outputsMs;
+  // A cached file lives as long as its first job's outputs do.
+  const expiresAt = (cachedFrom?.finishedAt ?? now) + ctx.config.retention.outputsMs;
   const inlineBelow = recipe.output.inlineBelow ?? 0;
   const files = outputs.map((o) => ({
     name: o.name,
     bytes: o.bytes,
     sha256: o.sha256,
-    link: signedLink(ctx.publicUrl(), ctx.linkKey, job.id, o.name, expiresAt),
+    link: linkOf(ctx, o, expiresAt),
     // Small results ride along in webhooks, so a receiver needs no second request.
     ...(o.bytes < inlineBelow && o.location === 'local' ? { contentBase64: readFileSync(path.join(ctx.paths.outputs, o.ref)).toString('base64') } : {}),
   }));
   const notifications = planNotifications(job, recipe, { event: 'succeeded', files, expiresAt }, now);
   ctx.store.db.transaction(() => {
     ctx.store.outputs.replace(job.id, outputs);
+    if (cachedFrom) ctx.store.jobs.markCachedFrom(job.id, cachedFrom.id);
     ctx.store.jobs.finish(job.id, now, { state: 'succeeded', notifications });
   })();
 }

@@ -104,6 +104,11 @@ const MIGRATIONS: string[] = [
   CREATE INDEX deliveries_notification ON deliveries(notification_id, id);
   CREATE INDEX attempts_started ON attempts(started_at);
   `,
+  `
+  ALTER TABLE jobs ADD COLUMN cache_key TEXT;
+  ALTER TABLE jobs ADD COLUMN cached_from TEXT;
+  CREATE INDEX jobs_cache ON jobs(cache_key, state, finished_at);
+  `,
 ];
 
 export function openDb(file: string, options: { readonly?: boolean } = {}): Db {

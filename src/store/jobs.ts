@@ -34,6 +34,10 @@ export interface Job {
   finishedAt: number | null;
   errorCode: string | null;
   errorMessage: string | null;
+  /** Same recipe version and params: what the output cache matches on (set when the recipe caches). */
+  cacheKey: string | null;
+  /** The job whose output this one reused (a cache hit), if any. */
+  cachedFrom: string | null;
 }
 
 interface JobRow {
@@ -59,6 +63,8 @@ interface JobRow {
   finished_at: number | null;
   error_code: string | null;
   error_message: string | null;
+  cache_key: string | null;
+  cached_from: string | null;
 }
 
 function fromRow(r: JobRow): Job {
@@ -84,6 +90,8 @@ function fromRow(r: JobRow): Job {
     finishedAt: r.finished_at,
     errorCode: r.error_code,
     errorMessage: r.error_message,
+    cacheKey: r.cache_key,
+    cachedFrom: r.cached_from,
   };
 }
 
@@ -105,6 +113,7 @@ export interface NewJob {
   priority: number;
   notBefore: number | null;
   sourceFile: string;
+  cacheKey: string | null;
 }
 
 export type AcceptOutcome =
@@ -181,8 +190,8 @@ export class JobStore {
       while (this.sql<[string], JobRow>('SELECT * FROM jobs WHERE id = ?').get(id)) id = newJobId(at);
       this.sql(
           `INSERT INTO jobs (id, request_id, request_hash, recipe, recipe_version, recipe_json, params_json, notify_json,
-             email, lane, priority, state, not_before, created_at, source_file)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
+             email, lane, priority, state, not_before, created_at, source_file, cache_key)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
         )
         .run(
           id,
@@ -199,6 +208,7 @@ export class JobStore {
           input.notBefore,
           at,
           input.sourceFile,
+          input.cacheKey,
         );
       this.recordIntake(intakeKey, 'request', id, input.sourceFile, at);
       this.addEvent(id, 'requested', at);
@@ -290,6 +300,36 @@ export class JobStore {
            cancel_requested = 0 WHERE id = ? AND state IN ('failed', 'canceled')`,
       )
       .run(id);
+  }
+
+  /** The newest succeeded job with this cache key that finished since `since` (and is still a cache source). */
+  cacheSource(key: string, since: number): Job | undefined {
+    const row = this.sql<[string, number], JobRow>(
+      `SELECT * FROM jobs WHERE cache_key = ? AND state = 'succeeded' AND cached_from IS NULL AND finished_at >= ?
+       ORDER BY finished_at DESC LIMIT 1`,
+    ).get(key, since);
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** An earlier job with this cache key still on its way: a later identical request joins it. */
+  inFlight(key: string, before: Job): Job | undefined {
+    const row = this.sql<[string, number, number, string], JobRow>(
+      `SELECT * FROM jobs WHERE cache_key = ? AND state IN ('queued', 'running', 'retrying') AND cached_from IS NULL
+         AND (created_at < ? OR (created_at = ? AND id < ?)) ORDER BY created_at LIMIT 1`,
+    ).get(key, before.createdAt, before.createdAt, before.id);
+    return row ? fromRow(row) : undefined;
+  }
+
+  markCachedFrom(id: string, source: string): void {
+    this.sql('UPDATE jobs SET cached_from = ? WHERE id = ?').run(source, id);
+  }
+
+  /** Forgets cached outputs (`hopper cache clear`): they stay downloadable, but are not reused. */
+  clearCache(recipe?: string): number {
+    const info = recipe
+      ? this.sql('UPDATE jobs SET cache_key = NULL WHERE cache_key IS NOT NULL AND recipe = ?').run(recipe)
+      : this.sql('UPDATE jobs SET cache_key = NULL WHERE cache_key IS NOT NULL').run();
+    return info.changes;
   }
 
   requestCancel(id: string): void {

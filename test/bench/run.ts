@@ -87,7 +87,7 @@ function benchAccept(n: number): void {
       for (let i = 0; i < n; i++) {
         const params = { text: `n${i}` };
         store.jobs.accept(
-          { requestId: `r${i}`, requestHash: fingerprint(params), recipe: 'parked', recipeVersion: 'v', recipeSource: source, params, notify: {}, lane: 'fast', priority: 0, notBefore: null, sourceFile: `r${i}.yaml` },
+          { requestId: `r${i}`, requestHash: fingerprint(params), recipe: 'parked', recipeVersion: 'v', recipeSource: source, params, notify: {}, lane: 'fast', priority: 0, notBefore: null, sourceFile: `r${i}.yaml`, cacheKey: null },
           `key${i}`,
           Date.now(),
           () => [],
