@@ -1,4 +1,5 @@
 import type { Config } from './config/config.js';
+import type { S3Delivery } from './delivery/s3.js';
 import type { DockerEngine } from './docker/engine.js';
 import type { Logger } from './log.js';
 import type { Paths } from './paths.js';
@@ -23,6 +24,8 @@ export interface Context {
   webhookKey: string;
   /** The Docker engine (it may be down; container jobs then wait). */
   docker: DockerEngine | undefined;
+  /** S3 delivery, when hopper.yaml has an s3 section. */
+  s3: S3Delivery | undefined;
   /** Base of download links, e.g. `http://localhost:8765` (known once the server listens). */
   publicUrl: () => string;
 }

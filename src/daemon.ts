@@ -4,6 +4,7 @@ import { loadConfig, type Config } from './config/config.js';
 import { systemClock, type Clock, type Context } from './context.js';
 import { loadOrMakeKey } from './keys/key.js';
 import { DockerEngine } from './docker/engine.js';
+import { createS3 } from './delivery/s3.js';
 import { removeOrphans } from './docker/orphans.js';
 import { downloadRoute } from './http/downloads.js';
 import { healthRoute } from './http/health.js';
@@ -74,10 +75,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     // The config's secret when set; else one made for this root (receivers read it from state/webhook.key).
     webhookKey: config.webhooks.secret ?? loadOrMakeKey(path.join(paths.state, 'webhook.key')).toString('hex'),
     docker,
+    s3: config.s3 ? createS3(config.s3) : undefined,
     publicUrl: () => publicUrl,
   };
   // What has started so far, undone in reverse if a later part fails to start.
-  const undo: Array<() => Promise<void> | void> = [releaseLock, () => store.close(), () => docker.stop()];
+  const undo: Array<() => Promise<void> | void> = [releaseLock, () => store.close(), () => docker.stop(), () => ctx.s3?.client.destroy()];
   try {
     const http = await startHttpServer(ctx, [healthRoute(ctx), downloadRoute(ctx)]);
     undo.push(() => http.close());
@@ -142,6 +144,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           await dispatcher.stop(graceMs);
           await notifier.stop();
           docker.stop();
+          ctx.s3?.client.destroy();
           await http.close();
           store.close();
           releaseLock();

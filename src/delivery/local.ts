@@ -7,7 +7,7 @@ import { moveFile } from '../fs/move.js';
 import type { Output } from '../store/outputs.js';
 import type { Produced } from './collect.js';
 
-async function sha256Of(file: string): Promise<string> {
+export async function sha256Of(file: string): Promise<string> {
   const hash = createHash('sha256');
   await pipeline(createReadStream(file), hash);
   return hash.digest('hex');

@@ -70,6 +70,7 @@ async function takeRequest(deps: IntakeDeps, file: string, parsed: ParsedFile, k
   const { input, recipe } = requestFromFile(parsed, deps.recipes, path.basename(file));
   const impossible = overBudget(ctx.config.resources, needOf(recipe));
   if (impossible) fail(`recipe ${recipe.name} ${impossible}; it could never start here`, 'recipe');
+  if (recipe.output.upload === 's3' && !ctx.config.s3) fail(`recipe ${recipe.name} uploads to S3, but hopper.yaml has no s3 section; ask the admin`, 'recipe');
   const now = ctx.clock.now();
   const outcome = ctx.store.jobs.accept(input, key, now, (job) => planNotifications(job, recipe, { event: 'requested' }, now));
   if (outcome.kind === 'conflict') {

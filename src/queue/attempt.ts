@@ -2,7 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { collectOutputs } from '../delivery/collect.js';
-import { deliverLocal } from '../delivery/local.js';
+import { deliver, linksFor, type Link } from '../delivery/deliver.js';
 import { HopperError, toHopperError } from '../errors.js';
 import type { Recipe } from '../recipes/recipe.js';
 import { scrub, secretValues } from '../redact.js';
@@ -23,7 +23,7 @@ export function jobDir(ctx: Context, jobId: string): string {
  * checked and delivered. Throws a HopperError (secrets scrubbed) on failure;
  * when `signal` aborted, the error is its reason (cancel, timeout, shutdown).
  */
-export async function runAttempt(ctx: Context, job: Job, recipe: Recipe, attempt: number, signal: AbortSignal): Promise<Output[]> {
+export async function runAttempt(ctx: Context, job: Job, recipe: Recipe, attempt: number, signal: AbortSignal): Promise<{ outputs: Output[]; links: Link[] }> {
   const dir = jobDir(ctx, job.id);
   const workDir = path.join(dir, 'work');
   const secrets = secretValues(job.params, recipe.paramsSchema);
@@ -50,11 +50,11 @@ export async function runAttempt(ctx: Context, job: Job, recipe: Recipe, attempt
       lastZip = result.zips?.at(-1) ?? lastZip;
     }
     throwIfJobAborted(signal);
-    if (recipe.output.upload === 's3') throw new HopperError('E_S3_UNAVAILABLE', 'S3 upload is not available in this version of hopper');
-    const outputs = await deliverLocal(ctx.paths.outputs, job.id, await collectOutputs(workDir, recipe.output, lastZip));
-    log.note(`delivered ${outputs.map((o) => `${o.name} (${formatBytes(o.bytes)})`).join(', ')}`);
+    const outputs = await deliver(ctx, job.id, recipe, await collectOutputs(workDir, recipe.output, lastZip), signal);
+    log.note(`delivered ${outputs.map((o) => `${o.name} (${formatBytes(o.bytes)})`).join(', ')}${recipe.output.upload === 's3' ? ' to S3' : ''}`);
+    const links = await linksFor(ctx, outputs, ctx.clock.now());
     await rm(workDir, { recursive: true, force: true });
-    return outputs;
+    return { outputs, links };
   } catch (err) {
     const e = toHopperError(signal.aborted ? signal.reason : err);
     const clean = new HopperError(e.code, scrub(e.message, secrets));

@@ -10,6 +10,8 @@ import { runAttempt } from './attempt.js';
 import { LANES, Lanes } from './lanes.js';
 import { endJob, settleAttempt, succeed, type AttemptResult } from './settle.js';
 import { existsSync } from 'node:fs';
+import { linksFor } from '../delivery/deliver.js';
+import type { Output } from '../store/outputs.js';
 
 interface Entry {
   job: Job;
@@ -241,10 +243,20 @@ export class Dispatcher {
     const outputs = this.ctx.store.outputs.forJob(source.id);
     if (outputs.length === 0 || !outputs.every((o) => o.location !== 'local' || existsSync(path.join(this.ctx.paths.outputs, o.ref)))) return false;
     this.pending.delete(job.id);
-    succeed(this.ctx, job, recipe, outputs, source);
-    this.ctx.log.info({ job: job.id, recipe: recipe.name, from: source.id }, 'job served from the cache');
-    this.afterSettle();
+    void this.serveFromCache(e, source, outputs);
     return true;
+  }
+
+  private async serveFromCache(e: Entry, source: Job, outputs: Output[]): Promise<void> {
+    try {
+      succeed(this.ctx, e.job, e.recipe, outputs, await linksFor(this.ctx, outputs, source.finishedAt ?? this.ctx.clock.now()), source);
+      this.ctx.log.info({ job: e.job.id, recipe: e.recipe.name, from: source.id }, 'job served from the cache');
+    } catch (err) {
+      this.ctx.log.error({ job: e.job.id, err: (err as Error).message }, 'could not serve from the cache; the job runs');
+      if (!this.stopping) this.pending.set(e.job.id, { ...e, job: { ...e.job, cacheKey: null } });
+    }
+    this.afterSettle();
+    this.tick();
   }
 
   private setReason(e: Entry, reason: string | null): void {
@@ -348,7 +360,7 @@ export class Dispatcher {
       async () => {
         let result: AttemptResult;
         try {
-          result = { ok: true, outputs: await runAttempt(this.ctx, job, recipe, attempt, controller.signal) };
+          result = { ok: true, ...(await runAttempt(this.ctx, job, recipe, attempt, controller.signal)) };
         } catch (err) {
           result = { ok: false, error: toHopperError(err) };
         } finally {

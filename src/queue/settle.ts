@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Context } from '../context.js';
-import { signedLink } from '../delivery/links.js';
+import type { Link } from '../delivery/deliver.js';
 import type { HopperError } from '../errors.js';
 import { planNotifications } from '../notify/plan.js';
 import type { Recipe } from '../recipes/recipe.js';
@@ -9,28 +9,21 @@ import type { Job } from '../store/jobs.js';
 import type { Output } from '../store/outputs.js';
 import { backoffMs, isRetryable } from './retry.js';
 
-export type AttemptResult = { ok: true; outputs: Output[] } | { ok: false; error: HopperError };
+export type AttemptResult = { ok: true; outputs: Output[]; links: Link[] } | { ok: false; error: HopperError };
 
 /** What became of the job after an attempt, so the dispatcher knows whether to queue it again. */
 export type Settled = 'succeeded' | 'failed' | 'canceled' | 'retrying' | 'requeued';
 
-/** The download link of a local output: by where the file is (a cache hit's files are its source's). */
-function linkOf(ctx: Context, o: Output, expiresAt: number): string {
-  const slash = o.ref.indexOf('/');
-  return signedLink(ctx.publicUrl(), ctx.linkKey, o.ref.slice(0, slash), o.ref.slice(slash + 1), expiresAt);
-}
-
 /** Ends a job as succeeded with these outputs (its own, or, for a cache hit, those of `cachedFrom`). */
-export function succeed(ctx: Context, job: Job, recipe: Recipe, outputs: Output[], cachedFrom?: Job): void {
+export function succeed(ctx: Context, job: Job, recipe: Recipe, outputs: Output[], links: Link[], cachedFrom?: Job): void {
   const now = ctx.clock.now();
-  // A cached file lives as long as its first job's outputs do.
-  const expiresAt = (cachedFrom?.finishedAt ?? now) + ctx.config.retention.outputsMs;
+  const expiresAt = Math.min(...links.map((l) => l.expiresAt));
   const inlineBelow = recipe.output.inlineBelow ?? 0;
-  const files = outputs.map((o) => ({
+  const files = outputs.map((o, i) => ({
     name: o.name,
     bytes: o.bytes,
     sha256: o.sha256,
-    link: linkOf(ctx, o, expiresAt),
+    link: links[i].url,
     // Small results ride along in webhooks, so a receiver needs no second request.
     ...(o.bytes < inlineBelow && o.location === 'local' ? { contentBase64: readFileSync(path.join(ctx.paths.outputs, o.ref)).toString('base64') } : {}),
   }));
@@ -58,7 +51,7 @@ export function settleAttempt(ctx: Context, jobId: string, recipe: Recipe, resul
   const job = ctx.store.jobs.get(jobId);
   if (!job) return 'failed';
   if (result.ok) {
-    succeed(ctx, job, recipe, result.outputs);
+    succeed(ctx, job, recipe, result.outputs, result.links);
     return 'succeeded';
   }
   const { code, message } = result.error;

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { ended, testDaemon } from '../helpers/daemon.js';
+import { emlFiles, readEml } from '../helpers/mail.js';
+import { request } from '../helpers/recipes.js';
+import { s3Server } from '../helpers/s3.js';
+import { waitFor } from '../helpers/wait.js';
+
+/** Makes `mb` MiB of random bytes in out/, and prints their sha256, with `head` and `sha256sum`. */
+function bigRecipe(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    kind: 'recipe',
+    name: 'big',
+    params: { type: 'object', properties: { mb: { type: 'integer', default: 1 } } },
+    steps: [{ run: { command: ['sh', '-c', 'mkdir -p out && head -c "$(( $1 * 1048576 ))" /dev/urandom > out/big.bin', 'sh', '{{params.mb}}'] } }],
+    output: { files: ['out/big.bin'], upload: 's3', prefix: 'other/' },
+    notify: { email: { to: 'ops@example.org', body: 'Link: {{output.links}}' } },
+    ...extra,
+  };
+}
+
+describe('S3 delivery', () => {
+  it('uploads a 50 MB output with multipart and the emailed presigned link downloads it byte for byte', { timeout: 120_000 }, async () => {
+    const s3 = await s3Server();
+    const d = await testDaemon({ recipes: { big: bigRecipe() }, config: { s3: s3.config } });
+    try {
+      d.drop('big.yaml', request('big', { mb: 50 }, { id: 'big-50' }));
+      const job = await d.job('big-50', ended, 90_000);
+      assert.equal(job.state, 'succeeded', job.errorMessage ?? '');
+      const [out] = d.ctx.store.outputs.forJob(job.id);
+      assert.equal(out.location, 's3');
+      assert.equal(out.ref, `other/${job.id}/big.bin`);
+      assert.equal(out.bytes, 50 * 1024 * 1024);
+      const eml = await waitFor('the email', () => emlFiles(path.join(d.root, 'outbox')).find((f) => f.includes(`${job.id}-succeeded`)));
+      const link = /https?:\/\/\S+/.exec(readEml(eml).body)![0];
+      assert.ok(link.startsWith(`${s3.endpoint}/outputs/other/${job.id}/big.bin?`), link);
+      assert.match(link, /X-Amz-Signature=/);
+      const res = await fetch(link);
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-disposition') ?? '', /attachment; filename="big\.bin"/);
+      const body = Buffer.from(await res.arrayBuffer());
+      assert.equal(body.length, out.bytes);
+      assert.equal(createHash('sha256').update(body).digest('hex'), out.sha256, 'the same bytes came back');
+    } finally {
+      await d.cleanup();
+      await s3.close();
+    }
+  });
+
+  it('an S3 that refuses connections fails the job, after retries, with the reason in words', { timeout: 60_000 }, async () => {
+    const s3 = await s3Server();
+    const config = { ...s3.config };
+    await s3.close();
+    const d = await testDaemon({ recipes: { big: bigRecipe() }, config: { s3: config } });
+    try {
+      d.drop('down.yaml', request('big', { mb: 1 }, { id: 's3-down' }));
+      const job = await d.job('s3-down', ended, 45_000);
+      assert.equal(job.state, 'failed', 'a job whose delivery failed is never succeeded');
+      assert.equal(job.errorCode, 'E_S3');
+      assert.match(job.errorMessage!, /upload of big\.bin failed after 3 tries: S3 at http:\/\/127\.0\.0\.1:\d+ refused the connection/);
+      assert.ok(!job.errorMessage!.includes('S3RVER'), 'no credentials in the message');
+    } finally {
+      await d.cleanup();
+    }
+  });
+
+  it('a wrong bucket is said in words', { timeout: 60_000 }, async () => {
+    const s3 = await s3Server();
+    const d = await testDaemon({ recipes: { big: bigRecipe() }, config: { s3: { ...s3.config, bucket: 'no-such-bucket' } } });
+    try {
+      d.drop('nb.yaml', request('big', { mb: 1 }, { id: 's3-nobucket' }));
+      const job = await d.job('s3-nobucket', ended, 45_000);
+      assert.equal(job.errorCode, 'E_S3');
+      assert.match(job.errorMessage!, /the bucket "no-such-bucket" does not exist/);
+    } finally {
+      await d.cleanup();
+      await s3.close();
+    }
+  });
+
+  it('a request for an S3 recipe is rejected when no S3 is configured', async () => {
+    const d = await testDaemon({ recipes: { big: bigRecipe() } });
+    try {
+      d.drop('nos3.yaml', request('big', {}, { id: 'nos3' }));
+      const { existsSync, readFileSync } = await import('node:fs');
+      const err = path.join(d.inboxDir, 'rejected', 'nos3.yaml.error.txt');
+      assert.match(await waitFor('rejection', () => existsSync(err) && readFileSync(err, 'utf8')), /uploads to S3, but hopper\.yaml has no s3 section/);
+    } finally {
+      await d.cleanup();
+    }
+  });
+});
