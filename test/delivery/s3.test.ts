@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import net from 'node:net';
 import { describe, it } from 'node:test';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { ended, testDaemon } from '../helpers/daemon.js';
 import { emlFiles, readEml } from '../helpers/mail.js';
 import { request } from '../helpers/recipes.js';
@@ -63,6 +65,50 @@ describe('S3 delivery', () => {
       assert.ok(!job.errorMessage!.includes('S3RVER'), 'no credentials in the message');
     } finally {
       await d.cleanup();
+    }
+  });
+
+  it('an S3 that stops mid-upload fails the job in words, and no half-done multipart upload is left', { timeout: 90_000 }, async () => {
+    const s3 = await s3Server();
+    // A TCP proxy that forwards until 12 MB went through, then drops everything: S3 gone mid-upload.
+    let forwarded = 0;
+    let dead = false;
+    const sockets = new Set<net.Socket>();
+    const proxy = net.createServer((client) => {
+      if (dead) return client.destroy();
+      const upstream = net.connect(s3.port, '127.0.0.1');
+      sockets.add(client).add(upstream);
+      client.on('data', (chunk: Buffer) => {
+        forwarded += chunk.length;
+        if (forwarded > 12 * 1024 * 1024 && !dead) {
+          dead = true;
+          for (const s of sockets) s.destroy();
+          return;
+        }
+        upstream.write(chunk);
+      });
+      upstream.pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    const d = await testDaemon({ recipes: { big: bigRecipe() }, config: { s3: { ...s3.config, endpoint } } });
+    try {
+      d.drop('mid.yaml', request('big', { mb: 30 }, { id: 's3-mid' }));
+      const job = await d.job('s3-mid', ended, 60_000);
+      assert.equal(job.state, 'failed');
+      assert.equal(job.errorCode, 'E_S3');
+      assert.match(job.errorMessage!, /upload of big\.bin failed after 3 tries: S3 at http:\/\/127\.0\.0\.1:\d+ (refused the connection|closed the connection mid-transfer)/);
+      const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+      const listed = await client.send(new ListObjectsV2Command({ Bucket: 'outputs' }));
+      assert.deepEqual(listed.Contents ?? [], [], 'no object, whole or partial, was left');
+      client.destroy();
+    } finally {
+      await d.cleanup();
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+      await s3.close();
     }
   });
 

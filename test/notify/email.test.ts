@@ -5,6 +5,8 @@ import { SMTPServer } from 'smtp-server';
 import { ended, testDaemon } from '../helpers/daemon.js';
 import { echoRecipe, request } from '../helpers/recipes.js';
 import { waitFor } from '../helpers/wait.js';
+import { emlFiles, readEml } from '../helpers/mail.js';
+import path from 'node:path';
 
 interface Received {
   from: string;
@@ -112,6 +114,25 @@ describe('email over SMTP', () => {
     } finally {
       await d.cleanup();
       await server.close();
+    }
+  });
+});
+
+describe('email without SMTP', () => {
+  it('a failed job emails its requester a short explanation, not a stack trace', async () => {
+    const failing = echoRecipe('failing', { steps: [{ run: { command: ['sh', '-c', 'echo "Traceback (most recent call last):"; echo "  at deep.frame (x.js:1:2)"; exit 4'] } }] });
+    const d = await testDaemon({ recipes: { failing } });
+    try {
+      d.drop('f.yaml', request('failing', {}, { id: 'fails-mail', notify: { email: 'someone@example.org' } }));
+      const job = await d.job('fails-mail', ended);
+      assert.equal(job.state, 'failed');
+      const eml = await waitFor('the email', () => emlFiles(path.join(d.root, 'outbox')).find((f) => f.includes(`${job.id}-failed`)));
+      const mail = readEml(eml);
+      assert.match(mail.headers.subject, /failing request failed/);
+      assert.match(mail.body, /What went wrong: a processing step failed \(exit code 4\)/);
+      assert.doesNotMatch(mail.body, /Traceback|deep\.frame/, 'only the first line, no output or trace');
+    } finally {
+      await d.cleanup();
     }
   });
 });
