@@ -69,7 +69,7 @@ export const configSchema = {
     webhooks: {
       type: 'object',
       additionalProperties: false,
-      properties: { secret: { type: 'string', minLength: 16, 'x-hint': 'must be at least 16 characters' }, retryFor: duration },
+      properties: { secret: { type: 'string', minLength: 1 }, retryFor: duration },
     },
     inbox: {
       type: 'object',

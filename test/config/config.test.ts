@@ -40,7 +40,7 @@ describe('config', () => {
       assert.equal(c.s3, undefined);
       assert.deepEqual(c.groups, {});
       assert.deepEqual(c.docker, { socketPath: '/var/run/docker.sock' });
-      assert.deepEqual(c.webhooks, { secret: undefined });
+      assert.deepEqual(c.webhooks, { secret: undefined, retryForMs: 86_400_000 });
       assert.deepEqual(c.inbox, { acceptRecipes: true, maxFileBytes: 1024 ** 2 });
       assert.deepEqual(c.retention, { outputsMs: 7 * 86_400_000, jobsMs: 90 * 86_400_000 });
       assert.deepEqual(c.shutdown, { graceMs: 30_000 });
@@ -98,7 +98,7 @@ describe('config', () => {
       const c = parseConfig(text, FILE, env);
       assert.equal(c.http.token, TOKEN);
       assert.equal(c.http.publicUrl, 'http://localhost:8765');
-      assert.deepEqual(c.smtp, { url: 'smtp://user:pw@mail.example.org:587', from: 'hopper@example.org' });
+      assert.deepEqual(c.smtp, { url: 'smtp://user:pw@mail.example.org:587', from: 'hopper@example.org', retryForMs: 86_400_000 });
       assert.equal(c.s3?.secretAccessKey, 'aws-secret-value');
       assert.equal(c.s3?.linkExpiryMs, 7 * 86_400_000);
       assert.equal(c.webhooks.secret, 'whsec-value');
