@@ -14,6 +14,7 @@ export const systemClock: Clock = { now: () => Date.now() };
 /** Everything a part of the daemon needs, passed in: no globals, so tests build a daemon in a temp dir. */
 export interface Context {
   paths: Paths;
+  /** Replaced as a whole when SIGHUP reloads hopper.yaml; read it at the time of use. */
   config: Config;
   store: Store;
   log: Logger;

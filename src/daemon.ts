@@ -46,8 +46,11 @@ export interface Daemon {
   notifier: Notifier;
   inbox: FolderWatcher;
   http: HttpServer;
-  /** Reloads recipes from recipes/ (SIGHUP). */
-  reload(): void;
+  /**
+   * SIGHUP: reads hopper.yaml and recipes again without dropping a job. A bad
+   * config is refused (logged) and the old one stays; returns whether it took.
+   */
+  reload(): boolean;
   /** Graceful stop: no new work, running jobs get the grace period, the rest is requeued. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -135,8 +138,31 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       notifier,
       inbox,
       http,
-      reload: () => recipes.loadAll(),
-      stop: (graceMs = config.shutdown.graceMs) =>
+      reload: () => {
+        recipes.loadAll();
+        let next: Config;
+        try {
+          next = loadConfig(paths.root, options.configFile);
+        } catch (err) {
+          log.error({ err: (err as Error).message }, 'new config refused; the old one stays in force');
+          return false;
+        }
+        for (const key of ['http', 'docker'] as const) {
+          if (JSON.stringify(next[key]) !== JSON.stringify(ctx.config[key])) log.warn({ key }, `a change of ${key} takes effect at the next start`);
+        }
+        next = { ...next, http: ctx.config.http, docker: ctx.config.docker };
+        const s3Changed = JSON.stringify(next.s3) !== JSON.stringify(ctx.config.s3);
+        ctx.config = next;
+        if (s3Changed) {
+          ctx.s3?.client.destroy();
+          ctx.s3 = next.s3 ? createS3(next.s3) : undefined;
+        }
+        notifier.reconfigured();
+        dispatcher.reconfigured();
+        log.info('config and recipes reloaded');
+        return true;
+      },
+      stop: (graceMs = ctx.config.shutdown.graceMs) =>
         (stopping ??= (async () => {
           log.info({ graceMs }, 'hopper stopping');
           await inbox.stop();

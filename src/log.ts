@@ -8,8 +8,13 @@ export type { Logger };
  */
 export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
   const level = options.level ?? process.env.HOPPER_LOG_LEVEL ?? 'info';
+  const base = { level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
+  // A person at a terminal gets readable lines; journald and pipes get JSON.
+  if (!options.destination && process.stdout.isTTY) {
+    return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } } });
+  }
   return pino(
-    { level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
+    { ...base, formatters: { level: (label) => ({ level: label }) } },
     options.destination ?? pino.destination({ dest: 1, sync: true }),
   );
 }

@@ -14,7 +14,7 @@ export function registerStart(program: Command): void {
       const log = createLogger();
       let daemon;
       try {
-        daemon = await startDaemon({ root: rootFrom(globals(cmd).root), config, log });
+        daemon = await startDaemon({ root: rootFrom(globals(cmd).root), configFile: globals(cmd).config, config, log });
       } catch (err) {
         if (err instanceof HopperError || (err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
           throw new CliError(`cannot start: ${(err as Error).message}`, EXIT.failure);
@@ -36,7 +36,7 @@ export function registerStart(program: Command): void {
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
         process.on('SIGHUP', () => {
-          log.info({ signal: 'SIGHUP' }, 'reloading recipes');
+          log.info({ signal: 'SIGHUP' }, 'reloading config and recipes');
           d.reload();
         });
       });

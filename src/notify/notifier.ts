@@ -21,7 +21,7 @@ export interface NotifierOptions {
  */
 export class Notifier {
   private readonly ctx: Context;
-  private readonly email: EmailSender;
+  private email: EmailSender;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
@@ -106,6 +106,14 @@ export class Notifier {
       this.ctx.store.notifications.markFailed(n.id, message, dead ? null : next);
       this.ctx.log.warn({ job: n.jobId, event: n.event, channel: n.channel, to: n.target, attempts, dead, err: message }, dead ? 'notification dead: `hopper notify resend` sends it again' : 'notification failed; will retry');
     }
+  }
+
+  /** The config was reloaded: mail goes the new way from the next message on. */
+  reconfigured(): void {
+    const old = this.email;
+    this.email = createEmailSender(this.ctx.config, this.ctx.paths.outbox);
+    old.close();
+    this.kick();
   }
 
   async stop(): Promise<void> {

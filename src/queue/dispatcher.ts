@@ -405,6 +405,12 @@ export class Dispatcher {
     return out;
   }
 
+  /** The config was reloaded: lane sizes change now, the rest is read at the next dispatch. */
+  reconfigured(): void {
+    this.lanes.resize(this.ctx.config.lanes);
+    this.tick();
+  }
+
   isRunning(jobId: string): boolean {
     return this.running.has(jobId);
   }
