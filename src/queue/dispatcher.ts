@@ -30,6 +30,8 @@ export interface DispatcherOptions {
   resourceHoldMs?: number;
   /** How often a running job's work dir is measured against its disk reservation. @default 2000 */
   diskCheckMs?: number;
+  /** How often the store is looked at for jobs queued from outside (`hopper retry`). @default 5000 */
+  syncMs?: number;
 }
 
 interface Running extends Entry {
@@ -80,15 +82,18 @@ export class Dispatcher {
   private readonly options: Required<DispatcherOptions>;
   private readonly pending = new Map<string, Entry>();
   private readonly running = new Map<string, Running>();
+  /** Jobs being served from the cache right now: neither pending nor running, not to be picked up again. */
+  private readonly settling = new Set<string>();
   private readonly starts = new Map<string, number[]>();
   private readonly recipes = new Map<string, Recipe>();
   private timer: NodeJS.Timeout | undefined;
+  private syncTimer: NodeJS.Timeout | undefined;
   private scheduled = false;
   private stopping = false;
 
   constructor(ctx: Context, afterSettle: () => void = () => {}, options: DispatcherOptions = {}) {
     this.ctx = ctx;
-    this.options = { resourceHoldMs: options.resourceHoldMs ?? 120_000, diskCheckMs: options.diskCheckMs ?? 2000 };
+    this.options = { resourceHoldMs: options.resourceHoldMs ?? 120_000, diskCheckMs: options.diskCheckMs ?? 2000, syncMs: options.syncMs ?? 5000 };
     this.lanes = new Lanes(ctx.config.lanes);
     this.afterSettle = afterSettle;
   }
@@ -121,7 +126,20 @@ export class Dispatcher {
     }
     const window = Math.max(3_600_000, ...[...this.pending.values()].map((e) => e.recipe.rateLimit?.perMs ?? 0));
     for (const s of this.ctx.store.jobs.startsSince(now - window)) this.noteStart(s.recipe, s.at);
+    this.syncTimer = setInterval(() => this.sync(), this.options.syncMs);
+    this.syncTimer.unref();
     this.tick();
+  }
+
+  /** Picks up jobs put back in the queue by another process (`hopper retry` while hopper runs). */
+  private sync(): void {
+    try {
+      for (const job of this.ctx.store.jobs.pending()) {
+        if (!this.pending.has(job.id) && !this.running.has(job.id) && !this.settling.has(job.id)) this.isolated(job, () => this.add(job));
+      }
+    } catch (err) {
+      this.ctx.log.error({ err: (err as Error).message }, 'could not look for jobs queued from outside');
+    }
   }
 
   private isolated(job: Job, fn: () => void): void {
@@ -243,7 +261,8 @@ export class Dispatcher {
     const outputs = this.ctx.store.outputs.forJob(source.id);
     if (outputs.length === 0 || !outputs.every((o) => o.location !== 'local' || existsSync(path.join(this.ctx.paths.outputs, o.ref)))) return false;
     this.pending.delete(job.id);
-    void this.serveFromCache(e, source, outputs);
+    this.settling.add(job.id);
+    void this.serveFromCache(e, source, outputs).finally(() => this.settling.delete(job.id));
     return true;
   }
 
@@ -422,6 +441,7 @@ export class Dispatcher {
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
     clearTimeout(this.timer);
+    clearInterval(this.syncTimer);
     const all = Promise.all([...this.running.values()].map((r) => r.done));
     let graceTimer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, timerMs(graceMs))));
