@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { HopperError } from '../errors.js';
 import { CliError, EXIT } from './common.js';
 import { registerCache } from './cache.js';
+import { registerControl } from './control.js';
 import { registerInit } from './init.js';
 import { registerNotify } from './notify.js';
 import { registerSchema } from './schema.js';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerSchema(program);
   registerNotify(program);
   registerCache(program);
+  registerControl(program);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const cmd of all(program)) cmd.exitOverride().showHelpAfterError();
   return program;

@@ -293,13 +293,15 @@ export class JobStore {
     })();
   }
 
-  /** A failed job sent back to the queue by hand (`hopper retry`): a fresh retry budget. */
-  resubmit(id: string): void {
-    this.sql(
+  /** A failed or canceled job sent back to the queue by hand (`hopper retry`): a fresh retry budget. */
+  resubmit(id: string, at: number = Date.now()): void {
+    this.db.transaction(() => {
+      const info = this.sql(
         `UPDATE jobs SET state = 'queued', attempts = 0, finished_at = NULL, error_code = NULL, error_message = NULL,
-           cancel_requested = 0 WHERE id = ? AND state IN ('failed', 'canceled')`,
-      )
-      .run(id);
+           cancel_requested = 0, next_attempt_at = NULL, wait_reason = NULL WHERE id = ? AND state IN ('failed', 'canceled')`,
+      ).run(id);
+      if (info.changes > 0) this.addEvent(id, 'retrying', at, 'queued again by hand (hopper retry)');
+    })();
   }
 
   /** The newest succeeded job with this cache key that finished since `since` (and is still a cache source). */

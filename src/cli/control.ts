@@ -1,0 +1,56 @@
+import type { Command } from 'commander';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { openStore } from '../store/store.js';
+import { END_STATES } from '../store/jobs.js';
+import { CliError, configFor, EXIT, rootPaths } from './common.js';
+
+/** `hopper cancel ID` and `hopper retry ID`: what an admin does to one job. */
+export function registerControl(program: Command): void {
+  program
+    .command('cancel')
+    .argument('<id>', 'a job id or request id')
+    .description('cancel a job: drops a cancel file into the inbox (a running job is stopped)')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      configFor(cmd);
+      const paths = rootPaths(cmd);
+      if (existsSync(paths.db)) {
+        const store = openStore(paths.db, { readonly: true });
+        try {
+          const job = store.jobs.find(id);
+          if (!job) throw new CliError(`no job or request with id "${id}"`);
+          if (END_STATES.includes(job.state)) throw new CliError(`job ${job.id} already ended (${job.state}); there is nothing to cancel`);
+        } finally {
+          store.close();
+        }
+      }
+      const name = `cancel-${id.replace(/[^A-Za-z0-9._-]/g, '_')}-${randomBytes(3).toString('hex')}.yaml`;
+      const tmp = path.join(paths.inbox, `.${name}.tmp`);
+      await writeFile(tmp, stringify({ kind: 'cancel', job: id }));
+      await rename(tmp, path.join(paths.inbox, name));
+      process.stdout.write(`cancel for ${id} dropped into the inbox (${name})\n`);
+    });
+
+  program
+    .command('retry')
+    .argument('<id>', 'a failed or canceled job (job id or request id)')
+    .description('put a failed or canceled job back in the queue, with a fresh retry budget')
+    .action((id: string, _opts: unknown, cmd: Command) => {
+      configFor(cmd);
+      const paths = rootPaths(cmd);
+      if (!existsSync(paths.db)) throw new CliError(`no hopper database at ${paths.db}`, EXIT.failure);
+      const store = openStore(paths.db);
+      try {
+        const job = store.jobs.find(id);
+        if (!job) throw new CliError(`no job or request with id "${id}"`);
+        if (job.state !== 'failed' && job.state !== 'canceled') throw new CliError(`job ${job.id} is ${job.state}; only failed or canceled jobs can be retried`);
+        store.jobs.resubmit(job.id);
+        process.stdout.write(`job ${job.id} is queued again (hopper picks it up within seconds, or at its next start)\n`);
+      } finally {
+        store.close();
+      }
+    });
+}
