@@ -10,7 +10,7 @@ import { echoRecipe } from '../helpers/recipes.js';
 
 describe('cli: usage', () => {
   it('--help works on every command and exits 0', async () => {
-    for (const cmd of [[], ['start'], ['init'], ['validate'], ['submit'], ['schema']]) {
+    for (const cmd of [[], ['start'], ['init'], ['validate'], ['submit'], ['schema'], ['notify', 'resend'], ['cache', 'clear'], ['cancel'], ['retry']]) {
       const r = await hopper([...cmd, '--help']);
       assert.equal(r.code, 0, `${cmd.join(' ')} --help: ${r.stderr}`);
       assert.match(r.stdout, /Usage: hopper/);
