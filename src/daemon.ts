@@ -8,6 +8,10 @@ import { createS3 } from './delivery/s3.js';
 import { removeOrphans } from './docker/orphans.js';
 import { downloadRoute } from './http/downloads.js';
 import { healthRoute } from './http/health.js';
+import { jobRoute, jobsRoute } from './http/jobs.js';
+import { metricsRoute } from './http/metrics.js';
+import { errorsRoute, requestsRoute, statisticsRoute } from './http/statistics.js';
+import { statusRoute } from './http/status.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
 import { takeFile } from './inbox/intake.js';
 import { FolderWatcher } from './inbox/watcher.js';
@@ -84,7 +88,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   // What has started so far, undone in reverse if a later part fails to start.
   const undo: Array<() => Promise<void> | void> = [releaseLock, () => store.close(), () => docker.stop(), () => ctx.s3?.client.destroy()];
   try {
-    const http = await startHttpServer(ctx, [healthRoute(ctx), downloadRoute(ctx)]);
+    const http = await startHttpServer(ctx, [
+      healthRoute(ctx),
+      downloadRoute(ctx),
+      statusRoute(ctx),
+      jobsRoute(ctx),
+      jobRoute(ctx),
+      statisticsRoute(ctx),
+      requestsRoute(ctx),
+      errorsRoute(ctx),
+      metricsRoute(ctx),
+    ]);
     undo.push(() => http.close());
     // A wildcard or loopback bind is no address for a link in an email: say localhost.
     if (!publicUrl) publicUrl = http.address().replace(/\/\/(127\.0\.0\.1|0\.0\.0\.0|\[::\]|\[::1\])/, '//localhost');

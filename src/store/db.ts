@@ -109,6 +109,34 @@ const MIGRATIONS: string[] = [
   ALTER TABLE jobs ADD COLUMN cached_from TEXT;
   CREATE INDEX jobs_cache ON jobs(cache_key, state, finished_at);
   `,
+  // Read views (store/views.ts, store/stats.ts, store/metrics.ts): each list, count and
+  // statistic answers from an index, so none reads the wide rows (recipe snapshots).
+  // attempts.recipe and outputs.recipe (copies of their job's, kept by triggers) let run
+  // times and bytes be summed per recipe from an index, without a join per row.
+  `
+  ALTER TABLE attempts ADD COLUMN recipe TEXT;
+  UPDATE attempts SET recipe = (SELECT recipe FROM jobs WHERE jobs.id = attempts.job_id);
+  CREATE TRIGGER attempts_recipe AFTER INSERT ON attempts BEGIN
+    UPDATE attempts SET recipe = (SELECT recipe FROM jobs WHERE jobs.id = NEW.job_id) WHERE job_id = NEW.job_id AND n = NEW.n;
+  END;
+  ALTER TABLE outputs ADD COLUMN recipe TEXT;
+  UPDATE outputs SET recipe = (SELECT recipe FROM jobs WHERE jobs.id = outputs.job_id);
+  CREATE TRIGGER outputs_recipe AFTER INSERT ON outputs BEGIN
+    UPDATE outputs SET recipe = (SELECT recipe FROM jobs WHERE jobs.id = NEW.job_id) WHERE job_id = NEW.job_id AND name = NEW.name;
+  END;
+  CREATE INDEX attempts_runs ON attempts(outcome, recipe, (finished_at - started_at));
+  CREATE INDEX attempts_runs_all ON attempts(outcome, (finished_at - started_at));
+  CREATE INDEX outputs_recipe ON outputs(recipe, bytes);
+  CREATE INDEX jobs_state_created ON jobs(state, created_at);
+  CREATE INDEX jobs_state_finished ON jobs(state, finished_at);
+  CREATE INDEX jobs_recipe_state ON jobs(recipe, state, created_at, cached_from);
+  CREATE INDEX jobs_recipe_email ON jobs(recipe, lower(email));
+  CREATE INDEX jobs_recipe_finished ON jobs(recipe, state, finished_at);
+  CREATE INDEX jobs_email ON jobs(lower(email), created_at);
+  CREATE INDEX jobs_timing ON jobs(id, recipe, lane, created_at, started_at);
+  CREATE INDEX notifications_state ON notifications(channel, state);
+  CREATE INDEX deliveries_failed ON deliveries(notification_id) WHERE error IS NOT NULL;
+  `,
 ];
 
 export function openDb(file: string, options: { readonly?: boolean } = {}): Db {

@@ -1,0 +1,371 @@
+/**
+ * Read-only views of jobs and of the daemon's state, for the HTTP endpoint and
+ * the CLI. Every query here answers from an index (see the read-view migration
+ * in db.ts) and reads only the columns it shows; secrets go through redact.ts.
+ */
+import type { Config } from '../config/config.js';
+import type { Link } from '../delivery/deliver.js';
+import type { Lane } from '../recipes/recipe.js';
+import { maskParams, scrub, secretValues } from '../redact.js';
+import type { JobEvent } from '../schemas/common.js';
+import { statements, type Db } from './db.js';
+import type { JobState } from './jobs.js';
+import type { Output } from './outputs.js';
+import type { Store } from './store.js';
+
+export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'retrying', 'succeeded', 'failed', 'canceled'];
+export const LANE_NAMES: readonly Lane[] = ['fast', 'slow'];
+/** The most rows one list answer holds. */
+export const MAX_LIMIT = 500;
+export const DEFAULT_LIMIT = 50;
+
+const cache = new WeakMap<Db, ReturnType<typeof statements>>();
+/** Prepared statements of this connection (prepared once each). */
+export function sqlOf(store: Store): ReturnType<typeof statements> {
+  let sql = cache.get(store.db);
+  if (!sql) {
+    sql = statements(store.db);
+    cache.set(store.db, sql);
+  }
+  return sql;
+}
+
+/** Milliseconds since the epoch as an ISO 8601 string (null stays null). */
+export function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+/** Keeps a limit and offset in bounds: limit 1..MAX_LIMIT, offset >= 0. */
+export function paging(p: { limit?: number; offset?: number }): { limit: number; offset: number } {
+  const limit = Math.min(Math.max(Math.trunc(p.limit ?? DEFAULT_LIMIT), 1), MAX_LIMIT);
+  const offset = Math.max(Math.trunc(p.offset ?? 0), 0);
+  return { limit: Number.isFinite(limit) ? limit : DEFAULT_LIMIT, offset: Number.isFinite(offset) ? offset : 0 };
+}
+
+export interface JobError {
+  code: string;
+  message: string;
+}
+
+/**
+ * A stored error message with the job's secrets scrubbed out. Messages are
+ * scrubbed when they are recorded; this is the second net, for the views.
+ * `paramsJson` and `schemaJson` are the job's params and its recipe's params schema.
+ */
+function cleanError(code: string | null, message: string | null, paramsJson: string | null, schemaJson: string | null): JobError | null {
+  if (code === null && message === null) return null;
+  let text = message ?? '';
+  if (text && paramsJson) {
+    try {
+      const schema: unknown = schemaJson ? JSON.parse(schemaJson) : undefined;
+      text = scrub(text, secretValues(JSON.parse(paramsJson), schema));
+    } catch {
+      /* unreadable stored JSON: the message stays as recorded (already scrubbed then) */
+    }
+  }
+  return { code: code ?? 'E_UNKNOWN', message: text };
+}
+
+/** The SQL select list that cleanError needs: params and schema only for rows that have an error. */
+export const ERROR_COLUMNS = `error_code, error_message,
+  CASE WHEN error_message IS NULL THEN NULL ELSE params_json END AS params_json,
+  CASE WHEN error_message IS NULL THEN NULL ELSE json_extract(recipe_json, '$.params') END AS schema_json`;
+
+export interface ErrorRow {
+  error_code: string | null;
+  error_message: string | null;
+  params_json: string | null;
+  schema_json: string | null;
+}
+
+export function errorOf(r: ErrorRow): JobError | null {
+  return cleanError(r.error_code, r.error_message, r.params_json, r.schema_json);
+}
+
+/** Filters shared by the lists: every given one must match. `email` matches without regard to case. */
+export interface JobFilter {
+  state?: JobState;
+  recipe?: string;
+  email?: string;
+}
+
+export interface Where {
+  where: string;
+  args: string[];
+  /** The index that serves this filter in this order (named, so the plan does not depend on table statistics). */
+  index: string;
+}
+
+/**
+ * `WHERE ...` (or nothing), its arguments, and the index to read for a filter
+ * whose rows are wanted newest `created` (or `finished`) first. An address is
+ * the most selective filter: with one, the address index is read and the rest
+ * checked row by row.
+ */
+export function whereOf(f: JobFilter & { onlyState?: JobState }, order: 'created' | 'finished' = 'created'): Where {
+  const parts: string[] = [];
+  const args: string[] = [];
+  const state = f.onlyState ?? f.state;
+  if (state !== undefined) {
+    parts.push('state = ?');
+    args.push(state);
+  }
+  if (f.recipe !== undefined) {
+    parts.push('recipe = ?');
+    args.push(f.recipe);
+  }
+  if (f.email !== undefined) {
+    parts.push('lower(email) = lower(?)');
+    args.push(f.email);
+  }
+  let index: string;
+  if (f.email !== undefined) index = 'jobs_email';
+  else if (f.recipe !== undefined && state !== undefined) index = order === 'created' ? 'jobs_recipe_state' : 'jobs_recipe_finished';
+  else if (f.recipe !== undefined) index = 'jobs_recipe';
+  else if (state !== undefined) index = order === 'created' ? 'jobs_state_created' : 'jobs_state_finished';
+  else index = 'jobs_created';
+  return { where: parts.length ? `WHERE ${parts.join(' AND ')}` : '', args, index };
+}
+
+/**
+ * One page of jobs matching `w`, in `order` (which ends in `rowid`, so the
+ * order is total): the page's rowids are found in the index first and only
+ * those rows are read, so a deep offset skips index entries, not wide rows.
+ */
+export function page<R>(store: Store, columns: string, w: Where, order: string, limit: number, offset: number): R[] {
+  return sqlOf(store)<Array<string | number>, R>(
+    `SELECT ${columns} FROM jobs WHERE rowid IN (SELECT rowid FROM jobs INDEXED BY ${w.index} ${w.where} ORDER BY ${order} LIMIT ? OFFSET ?)
+     ORDER BY ${order}`,
+  ).all(...w.args, limit, offset);
+}
+
+/** How many jobs match `w`. */
+export function countOf(store: Store, w: Where): number {
+  return sqlOf(store)<string[], { n: number }>(`SELECT count(*) AS n FROM jobs INDEXED BY ${w.index} ${w.where}`).get(...w.args)?.n ?? 0;
+}
+
+export interface JobSummary {
+  id: string;
+  requestId: string | null;
+  recipe: string;
+  state: JobState;
+  lane: Lane;
+  priority: number;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  error: JobError | null;
+}
+
+export interface JobList {
+  jobs: JobSummary[];
+  /** How many jobs match the filter (all pages). */
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+interface SummaryRow extends ErrorRow {
+  id: string;
+  request_id: string | null;
+  recipe: string;
+  state: JobState;
+  lane: Lane;
+  priority: number;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+/** Jobs matching the filter, newest first, one page of them, with the total that match. */
+export function listJobs(store: Store, filter: JobFilter & { limit?: number; offset?: number } = {}): JobList {
+  const { limit, offset } = paging(filter);
+  const where = whereOf(filter);
+  const total = countOf(store, where);
+  const rows =
+    offset >= total
+      ? []
+      : page<SummaryRow>(
+          store,
+          `id, request_id, recipe, state, lane, priority, created_at, started_at, finished_at, ${ERROR_COLUMNS}`,
+          where,
+          'created_at DESC, rowid DESC',
+          limit,
+          offset,
+        );
+  return {
+    jobs: rows.map((r) => ({
+      id: r.id,
+      requestId: r.request_id,
+      recipe: r.recipe,
+      state: r.state,
+      lane: r.lane,
+      priority: r.priority,
+      createdAt: iso(r.created_at)!,
+      startedAt: iso(r.started_at),
+      finishedAt: iso(r.finished_at),
+      error: errorOf(r),
+    })),
+    total,
+    limit,
+    offset,
+  };
+}
+
+/** Makes download links for outputs (delivery/deliver.ts `linksFor`, bound to a Context). */
+export type LinkMaker = (outputs: readonly Output[], since: number) => Promise<Link[]>;
+
+export interface JobDetail {
+  id: string;
+  requestId: string | null;
+  recipe: string;
+  recipeVersion: string;
+  state: JobState;
+  lane: Lane;
+  priority: number;
+  /** The request's params, `writeOnly` values masked. */
+  params: Record<string, unknown>;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  notBefore: string | null;
+  attempts: Array<{ n: number; startedAt: string; finishedAt: string | null; outcome: string | null; error: JobError | null }>;
+  events: Array<{ event: JobEvent; at: string }>;
+  /** `link` is null when no link maker was given, when the link has expired (`expiresAt`), or when it cannot be made now (e.g. S3 no longer configured). */
+  outputs: Array<{ name: string; bytes: number; sha256: string; link: string | null; expiresAt: string | null }>;
+  /** Why a queued or retrying job waits, and its place in its lane (1 is next); null otherwise. */
+  waiting: { reason: string; position: number } | null;
+  error: JobError | null;
+  /** The job whose output this one reused (a cache hit), or null. */
+  cachedFrom: string | null;
+}
+
+export interface DetailOptions {
+  /** Makes the outputs' download links; without it, `link` is null. */
+  links?: LinkMaker;
+  /** Now, for link expiry (an expired link is shown as null). @default Date.now() */
+  now?: number;
+}
+
+/**
+ * One job by its id or its request id, as an admin may see it: params masked
+ * with the schema of the recipe snapshot stored with the job, error messages
+ * scrubbed, outputs with links when a link maker is given.
+ */
+export async function jobDetail(store: Store, idOrRequestId: string, options: DetailOptions = {}): Promise<JobDetail | undefined> {
+  const { links, now = Date.now() } = options;
+  const job = store.jobs.find(idOrRequestId);
+  if (!job) return undefined;
+  const schema = job.recipeSource.params;
+  const secrets = secretValues(job.params, schema);
+  const clean = (code: string | null, message: string | null): JobError | null =>
+    code === null && message === null ? null : { code: code ?? 'E_UNKNOWN', message: scrub(message ?? '', secrets) };
+
+  const outputs = store.outputs.forJob(job.id);
+  let made: Array<Link | null> = outputs.map(() => null);
+  if (links && outputs.length > 0) {
+    // A cache hit's local files are its first job's and expire with them.
+    const source = job.cachedFrom ? store.jobs.get(job.cachedFrom) : undefined;
+    const since = source?.finishedAt ?? job.finishedAt ?? now;
+    try {
+      made = await links(outputs, since);
+    } catch {
+      /* links cannot be made now: show the outputs without them */
+    }
+  }
+  const pending = job.state === 'queued' || job.state === 'retrying';
+  return {
+    id: job.id,
+    requestId: job.requestId,
+    recipe: job.recipe,
+    recipeVersion: job.recipeVersion,
+    state: job.state,
+    lane: job.lane,
+    priority: job.priority,
+    params: maskParams(job.params, schema),
+    createdAt: iso(job.createdAt)!,
+    startedAt: iso(job.startedAt),
+    finishedAt: iso(job.finishedAt),
+    notBefore: iso(job.notBefore),
+    attempts: store.jobs.attemptsOf(job.id).map((a) => ({
+      n: a.n,
+      startedAt: iso(a.startedAt)!,
+      finishedAt: iso(a.finishedAt),
+      outcome: a.outcome,
+      error: clean(a.errorCode, a.errorMessage),
+    })),
+    events: store.jobs.events(job.id).map((e) => ({ event: e.event, at: iso(e.at)! })),
+    outputs: outputs.map((o, i) => ({
+      name: o.name,
+      bytes: o.bytes,
+      sha256: o.sha256,
+      link: made[i] && made[i]!.expiresAt > now ? made[i]!.url : null,
+      expiresAt: made[i] ? iso(made[i]!.expiresAt) : null,
+    })),
+    waiting: pending ? { reason: job.waitReason ?? waitingFallback(job.state, job.lane, job.nextAttemptAt), position: store.jobs.position(job) } : null,
+    error: clean(job.errorCode, job.errorMessage),
+    cachedFrom: job.cachedFrom,
+  };
+}
+
+function waitingFallback(state: JobState, lane: Lane, nextAttemptAt: number | null): string {
+  if (state === 'retrying' && nextAttemptAt !== null) return `waiting to be retried at ${iso(nextAttemptAt)}`;
+  return `waiting for its turn in the ${lane} lane`;
+}
+
+export interface LaneStatus {
+  concurrency: number;
+  running: number;
+  /** Queued and retrying jobs of the lane. */
+  queued: number;
+}
+
+export interface Status {
+  version: string;
+  /** Null when no daemon start time is known (the CLI reading a stopped daemon's database). */
+  uptimeSeconds: number | null;
+  /** Jobs that may run at once: the lanes' concurrencies summed. */
+  workers: number;
+  /** Queued and retrying jobs, all lanes. */
+  queueLength: number;
+  /** Jobs that ended, in any state. */
+  processed: number;
+  failed: number;
+  lanes: Record<Lane, LaneStatus>;
+}
+
+/** Running and queued (+ retrying) jobs per lane. */
+export function laneCounts(store: Store): Record<Lane, { running: number; queued: number }> {
+  const out: Record<Lane, { running: number; queued: number }> = { fast: { running: 0, queued: 0 }, slow: { running: 0, queued: 0 } };
+  const rows = sqlOf(store)<[], { lane: Lane; state: JobState; n: number }>(
+    `SELECT lane, state, count(*) AS n FROM jobs WHERE state IN ('queued', 'retrying', 'running') GROUP BY lane, state`,
+  ).all();
+  for (const r of rows) {
+    const lane = (out[r.lane] ??= { running: 0, queued: 0 });
+    if (r.state === 'running') lane.running += r.n;
+    else lane.queued += r.n;
+  }
+  return out;
+}
+
+/**
+ * The daemon at a glance, from the store and the config. `startedAt` is when
+ * the daemon started (omit it when reading a stopped daemon's database).
+ */
+export function daemonStatus(store: Store, config: Pick<Config, 'lanes'>, o: { version: string; now: number; startedAt?: number }): Status {
+  const lanes = laneCounts(store);
+  const ended = sqlOf(store)<[], { state: JobState; n: number }>(
+    `SELECT state, count(*) AS n FROM jobs WHERE state IN ('succeeded', 'failed', 'canceled') GROUP BY state`,
+  ).all();
+  const out = {} as Record<Lane, LaneStatus>;
+  for (const lane of LANE_NAMES) out[lane] = { concurrency: config.lanes[lane].concurrency, running: lanes[lane].running, queued: lanes[lane].queued };
+  return {
+    version: o.version,
+    uptimeSeconds: o.startedAt === undefined ? null : Math.max(0, Math.floor((o.now - o.startedAt) / 1000)),
+    workers: LANE_NAMES.reduce((sum, l) => sum + config.lanes[l].concurrency, 0),
+    queueLength: LANE_NAMES.reduce((sum, l) => sum + lanes[l].queued, 0),
+    processed: ended.reduce((sum, r) => sum + r.n, 0),
+    failed: ended.find((r) => r.state === 'failed')?.n ?? 0,
+    lanes: out,
+  };
+}

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { apiGet } from '../helpers/api.js';
+import { testDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { insertBulkJobs } from '../helpers/jobrows.js';
+import { parsePrometheus } from '../helpers/prometheus.js';
+
+const JOBS = 100_000;
+/** Each route must answer within this, at 100,000 jobs (the median of five tries: a lone pause elsewhere in the process does not count). */
+const BUDGET_MS = 200;
+
+/** The heaviest form of each route: deep offsets, big pages, combined filters. */
+const PATHS = [
+  '/status',
+  '/jobs',
+  '/jobs?limit=500',
+  '/jobs?limit=500&offset=99000',
+  '/jobs?state=queued&limit=500',
+  '/jobs?state=succeeded&limit=500&offset=60000',
+  '/jobs?recipe=alpha&offset=20000&limit=500',
+  '/jobs?state=succeeded&recipe=beta&limit=500&offset=10000',
+  '/jobs?email=USER17%40example.org',
+  '/jobs?email=user17%40example.org&state=failed&recipe=alpha',
+  '/jobs/job-0050000',
+  '/jobs/req-3000',
+  '/statistics',
+  '/statistics?recipe=alpha',
+  '/statistics/requests?limit=500',
+  '/statistics/requests?limit=500&offset=90000',
+  '/statistics/requests?recipe=beta&email=user1%40example.org',
+  '/statistics/errors?limit=500',
+  '/statistics/errors?recipe=gamma&limit=500&offset=1000',
+  '/statistics/errors?email=user1%40example.org',
+  '/metrics',
+];
+
+describe(`every read route at ${JOBS.toLocaleString('en')} jobs`, () => {
+  let d: TestDaemon;
+  const timings: Array<[string, number]> = [];
+
+  before(async () => {
+    d = await testDaemon();
+    const t = performance.now();
+    insertBulkJobs(d.ctx.store.db, JOBS);
+    console.log(`# inserted ${JOBS} jobs (with attempts, events, outputs, notifications) in ${Math.round(performance.now() - t)} ms`);
+  });
+  after(async () => {
+    for (const [p, ms] of timings) console.log(`# ${ms.toFixed(1).padStart(6)} ms  ${p}`);
+    await d?.cleanup();
+  });
+
+  for (const p of PATHS) {
+    it(`GET ${p} answers within ${BUDGET_MS} ms`, async () => {
+      const times: number[] = [];
+      let last = '';
+      for (let i = 0; i < 5; i++) {
+        const t = performance.now();
+        const a = await apiGet(d.http.address(), p);
+        times.push(performance.now() - t);
+        assert.equal(a.status, 200, `${p}: ${a.text.slice(0, 200)}`);
+        last = a.text;
+      }
+      const median = [...times].sort((a, b) => a - b)[2];
+      timings.push([p, median]);
+      assert.ok(median < BUDGET_MS, `${p} took ${median.toFixed(1)} ms (tries: ${times.map((t) => t.toFixed(1)).join(', ')})`);
+      if (p === '/metrics') parsePrometheus(last);
+      else {
+        const body = JSON.parse(last) as Record<string, unknown>;
+        const rows = body.jobs ?? body.requests ?? body.errors;
+        if (Array.isArray(rows)) assert.ok(rows.length <= 500, `${p}: ${rows.length} rows`);
+        if (p.includes('limit=500') && !p.includes('email') && !p.includes('offset=99000')) assert.equal((rows as unknown[]).length, 500, p);
+      }
+    });
+  }
+
+  it('the totals agree with the data', async () => {
+    const jobs = (await apiGet(d.http.address(), '/jobs?limit=1')).json as { total: number };
+    assert.equal(jobs.total, JOBS);
+    const stats = (await apiGet(d.http.address(), '/statistics')).json as { totals: Record<string, { requests: number; emails: number }> };
+    assert.equal(stats.totals['*'].requests, JOBS);
+    assert.equal(stats.totals['*'].emails, 5000);
+    const status = (await apiGet(d.http.address(), '/status')).json as { processed: number; queueLength: number; lanes: Record<string, { running: number }> };
+    assert.equal(status.processed + status.queueLength + status.lanes.fast.running + status.lanes.slow.running, JOBS);
+  });
+});

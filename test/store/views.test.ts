@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Output } from '../../src/store/outputs.js';
+import { openStore, type Store } from '../../src/store/store.js';
+import { errorList, p95Rank, requestList, statistics } from '../../src/store/stats.js';
+import { daemonStatus, jobDetail, listJobs, paging } from '../../src/store/views.js';
+import { tempRoot } from '../helpers/daemon.js';
+import { FIXTURE_EXPECTED, FIXTURE_T0, insertFixture, jobWriter, NEVER_REASON } from '../helpers/jobrows.js';
+
+const LANES = { lanes: { fast: { concurrency: 4 }, slow: { concurrency: 1 } } };
+
+describe('store views over a hand-counted fixture', () => {
+  let tmp: ReturnType<typeof tempRoot>;
+  let store: Store;
+
+  before(() => {
+    tmp = tempRoot();
+    store = openStore(path.join(tmp.root, 'state', 'hopper.db'));
+    insertFixture(store.db);
+  });
+  after(() => {
+    store?.close();
+    tmp?.cleanup();
+  });
+
+  it('statistics() counts requests, unique emails (case-insensitive), errors, bytes, cache hits, mean and p95 run time', () => {
+    assert.deepEqual(statistics(store), { totals: FIXTURE_EXPECTED.statistics });
+    assert.deepEqual(Object.keys(statistics(store).totals), ['*', 'alpha', 'beta', 'gamma']);
+  });
+
+  it('statistics({recipe}) counts only that recipe, and a recipe without jobs with zeros', () => {
+    assert.deepEqual(statistics(store, { recipe: 'beta' }), { totals: { '*': FIXTURE_EXPECTED.statistics.beta, beta: FIXTURE_EXPECTED.statistics.beta } });
+    const zero = { requests: 0, emails: 0, errors: 0, bytes: 0, cacheHits: 0, meanRunSeconds: null, p95RunSeconds: null };
+    assert.deepEqual(statistics(store, { recipe: 'nothing-here' }), { totals: { '*': zero, 'nothing-here': zero } });
+  });
+
+  it('p95Rank() is the nearest rank', () => {
+    assert.deepEqual([1, 2, 10, 20, 23, 100].map(p95Rank), [1, 2, 10, 19, 22, 95]);
+  });
+
+  it('daemonStatus() counts lanes by state, processed and failed', () => {
+    const s = daemonStatus(store, LANES, { version: '9.9.9', now: FIXTURE_T0 + 61_500, startedAt: FIXTURE_T0 });
+    assert.deepEqual(s, { version: '9.9.9', uptimeSeconds: 61, ...FIXTURE_EXPECTED.status });
+    assert.equal(daemonStatus(store, LANES, { version: '1', now: 0 }).uptimeSeconds, null);
+  });
+
+  it('listJobs() is newest first, pages, and counts the total', () => {
+    const all = listJobs(store, { limit: 500 });
+    assert.equal(all.total, 30);
+    assert.deepEqual(all.jobs.map((j) => j.id), FIXTURE_EXPECTED.jobIds);
+    const p = listJobs(store, { limit: 3, offset: 20 });
+    assert.deepEqual(p.jobs.map((j) => j.id), ['b5', 'b4', 'b3']);
+    assert.deepEqual([p.total, p.limit, p.offset], [30, 3, 20]);
+    assert.deepEqual(listJobs(store, { offset: 30 }).jobs, []);
+    assert.equal(listJobs(store, { offset: 1e9 }).total, 30);
+    const a2 = all.jobs.find((j) => j.id === 'a2')!;
+    assert.deepEqual(a2, {
+      id: 'a2', requestId: 'order-a2', recipe: 'alpha', state: 'succeeded', lane: 'fast', priority: 0,
+      createdAt: '2026-03-01T12:01:00.000Z', startedAt: '2026-03-01T12:01:04.000Z', finishedAt: '2026-03-01T12:01:24.000Z', error: null,
+    });
+    assert.deepEqual(all.jobs.find((j) => j.id === 'b2')!.error, { code: 'E_FETCH_STATUS', message: 'the server answered 404' });
+  });
+
+  it('listJobs() filters by state, recipe and email, alone and together', () => {
+    const ids = (f: Parameters<typeof listJobs>[1]): string[] => listJobs(store, { limit: 500, ...f }).jobs.map((j) => j.id);
+    assert.deepEqual(ids({ state: 'failed' }), ['b2', 'a3']);
+    assert.deepEqual(ids({ recipe: 'alpha' }), ['a5', 'a4', 'a3', 'a2', 'a1']);
+    assert.deepEqual(ids({ recipe: 'alpha', state: 'succeeded' }), ['a4', 'a2', 'a1']);
+    assert.deepEqual(ids({ email: 'ANN@EXAMPLE.ORG' }), FIXTURE_EXPECTED.annIds);
+    assert.deepEqual(ids({ email: 'ann@example.org', recipe: 'alpha' }), ['a2', 'a1']);
+    assert.deepEqual(ids({ email: 'ann@example.org', recipe: 'alpha', state: 'queued' }), []);
+    assert.deepEqual(ids({ email: 'bob@example.org', state: 'failed' }), ['a3']);
+    assert.deepEqual(ids({ recipe: 'nope' }), []);
+    assert.equal(listJobs(store, { state: 'succeeded' }).total, 24);
+    assert.equal(listJobs(store, { recipe: 'gamma', limit: 5 }).total, 20);
+  });
+
+  it('paging() keeps limit and offset in bounds', () => {
+    assert.deepEqual(paging({}), { limit: 50, offset: 0 });
+    assert.deepEqual(paging({ limit: 0, offset: -5 }), { limit: 1, offset: 0 });
+    assert.deepEqual(paging({ limit: 10_000 }), { limit: 500, offset: 0 });
+    assert.deepEqual(paging({ limit: NaN, offset: NaN }), { limit: 50, offset: 0 });
+  });
+
+  it('requestList() and errorList() are newest first with filters', () => {
+    const r = requestList(store, { email: 'Ann@example.org' });
+    assert.deepEqual(r.requests.map((x) => x.id), FIXTURE_EXPECTED.annIds);
+    assert.deepEqual(r.requests[1], { id: 'a2', recipe: 'alpha', email: 'ann@example.org', timestamp: '2026-03-01T12:01:00.000Z' });
+    assert.equal(requestList(store).total, 30);
+    assert.deepEqual(requestList(store, { recipe: 'beta', limit: 2, offset: 1 }).requests.map((x) => x.id), ['b4', 'b3']);
+
+    const e = errorList(store);
+    assert.deepEqual(e.errors.map((x) => x.id), FIXTURE_EXPECTED.errorIds);
+    assert.deepEqual(e.errors[1], {
+      id: 'a3', recipe: 'alpha', email: 'bob@example.org', timestamp: '2026-03-01T12:02:30.000Z', code: 'E_RUN_EXIT', message: 'step 1 exited with code 2',
+    });
+    assert.deepEqual(errorList(store, { recipe: 'beta' }).errors.map((x) => x.id), ['b2']);
+    assert.deepEqual(errorList(store, { email: 'DAN@example.org' }).errors.map((x) => x.id), ['b2']);
+    assert.deepEqual(errorList(store, { email: 'dan@example.org', recipe: 'alpha' }).errors, []);
+    assert.equal(errorList(store, { offset: 2 }).errors.length, 0);
+  });
+
+  it('jobDetail() shows attempts, events, outputs, the error, and why a queued job waits', async () => {
+    const a3 = await jobDetail(store, 'a3');
+    assert.ok(a3);
+    assert.deepEqual(a3.attempts.map((a) => [a.n, a.outcome, a.error?.code]), [[1, 'failed', 'E_RUN_EXIT'], [2, 'failed', 'E_RUN_EXIT']]);
+    assert.deepEqual(a3.events.map((e) => e.event), ['requested', 'started', 'retrying', 'started', 'failed']);
+    assert.deepEqual(a3.error, { code: 'E_RUN_EXIT', message: 'step 1 exited with code 2' });
+    assert.equal(a3.waiting, null);
+
+    const a5 = await jobDetail(store, 'a5');
+    assert.deepEqual(a5?.waiting, { reason: NEVER_REASON, position: 1 });
+    const b5 = await jobDetail(store, 'b5');
+    assert.equal(b5?.waiting?.position, 2, 'b5 came after a5 in the fast lane');
+    assert.match(b5?.waiting?.reason ?? '', /retried at 2026-03-01T12:10:00/);
+
+    const byRequest = await jobDetail(store, 'order-a2');
+    assert.equal(byRequest?.id, 'a2');
+    assert.deepEqual(byRequest?.outputs, [{ name: 'a2.zip', bytes: 200, sha256: 'ab'.repeat(32), link: null, expiresAt: null }]);
+    assert.equal(await jobDetail(store, 'no-such-job'), undefined);
+  });
+
+  it('jobDetail() makes links with the given maker (since the cache source finished, for a cache hit), null once expired', async () => {
+    const seen: number[] = [];
+    const links = async (outputs: readonly Output[], since: number) => {
+      seen.push(since);
+      return outputs.map((o) => ({ url: `http://x/${o.ref}`, expiresAt: since + 1000 }));
+    };
+    const a4 = await jobDetail(store, 'a4', { links, now: FIXTURE_T0 });
+    assert.deepEqual(seen, [FIXTURE_T0 + 12_000]);
+    assert.equal(a4?.cachedFrom, 'a1');
+    assert.deepEqual(a4?.outputs[0], { name: 'a1.zip', bytes: 100, sha256: 'ab'.repeat(32), link: 'http://x/a1/a1.zip', expiresAt: new Date(FIXTURE_T0 + 13_000).toISOString() });
+    const expired = await jobDetail(store, 'a4', { links, now: FIXTURE_T0 + 13_000 });
+    assert.deepEqual([expired?.outputs[0].link, expired?.outputs[0].expiresAt], [null, new Date(FIXTURE_T0 + 13_000).toISOString()]);
+    const failing = await jobDetail(store, 'a1', { links: () => Promise.reject(new Error('no s3')) });
+    assert.equal(failing?.outputs[0].link, null);
+  });
+});
+
+describe('jobDetail() and the lists never show a secret', () => {
+  it('masks writeOnly params (also nested and behind $ref) and scrubs them out of error messages', async () => {
+    const tmp = tempRoot();
+    const store = openStore(path.join(tmp.root, 'hopper.db'));
+    try {
+      const SECRET = 'sk-live-Very-Secret-42';
+      const NESTED = 'nested-pass-999';
+      jobWriter(store.db).insert({
+        id: 'sec-1',
+        recipe: 'secretive',
+        state: 'failed',
+        createdAt: FIXTURE_T0,
+        startedAt: FIXTURE_T0 + 1000,
+        finishedAt: FIXTURE_T0 + 2000,
+        email: 'x@example.org',
+        params: { url: 'https://example.org/a.csv', apiKey: SECRET, auth: { user: 'u', pass: NESTED } },
+        schema: {
+          type: 'object',
+          $defs: { secret: { type: 'string', writeOnly: true } },
+          properties: { url: { type: 'string' }, apiKey: { $ref: '#/$defs/secret' }, auth: { type: 'object', properties: { pass: { type: 'string', writeOnly: true } } } },
+        },
+        // As if a message had escaped the scrub where it was recorded.
+        error: { code: 'E_FETCH_STATUS', message: `GET https://example.org/a.csv?key=${SECRET} answered 403` },
+        attempts: [[FIXTURE_T0 + 1000, FIXTURE_T0 + 2000, 'failed', { code: 'E_FETCH_STATUS', message: `key ${encodeURIComponent(SECRET)} refused` }]],
+      });
+      const detail = await jobDetail(store, 'sec-1');
+      assert.deepEqual(detail?.params, { url: 'https://example.org/a.csv', apiKey: '***', auth: { user: 'u', pass: '***' } });
+      const texts = [JSON.stringify(detail), JSON.stringify(listJobs(store)), JSON.stringify(errorList(store)), JSON.stringify(requestList(store))];
+      for (const text of texts) {
+        assert.ok(!text.includes(SECRET), text);
+        assert.ok(!text.includes(NESTED), text);
+      }
+      assert.match(detail?.error?.message ?? '', /key=\*\*\* answered 403/);
+      assert.equal(errorList(store).errors[0].message, 'GET https://example.org/a.csv?key=*** answered 403');
+    } finally {
+      store.close();
+      tmp.cleanup();
+    }
+  });
+});
