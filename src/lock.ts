@@ -10,6 +10,16 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The pid of the daemon holding the lock, if one is alive. */
+export function lockHolder(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * One daemon per root: two would race for the same inbox files. A lock left
  * by a killed daemon names a dead process and is taken over.

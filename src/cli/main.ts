@@ -3,6 +3,7 @@ import { HopperError } from '../errors.js';
 import { CliError, EXIT } from './common.js';
 import { registerCache } from './cache.js';
 import { registerControl } from './control.js';
+import { registerRead } from './read.js';
 import { registerInit } from './init.js';
 import { registerNotify } from './notify.js';
 import { registerSchema } from './schema.js';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerNotify(program);
   registerCache(program);
   registerControl(program);
+  registerRead(program);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const cmd of all(program)) cmd.exitOverride().showHelpAfterError();
   return program;

@@ -7,6 +7,9 @@ import { signedLink } from './links.js';
 import { deliverLocal, sha256Of } from './local.js';
 import { presignedLink, uploadOutputs } from './s3.js';
 
+/** What making links needs: less than a whole daemon, so the CLI can make them too. */
+export type LinkContext = Pick<Context, 'clock' | 's3' | 'config' | 'publicUrl' | 'linkKey'>;
+
 export interface Link {
   url: string;
   expiresAt: number;
@@ -26,7 +29,7 @@ export async function deliver(ctx: Context, jobId: string, recipe: Recipe, produ
  * outputs are kept, presigned S3 links that last `s3.linkExpiry`. A cache
  * hit's local files are its first job's, and expire with them (`since`).
  */
-export async function linksFor(ctx: Context, outputs: readonly Output[], since: number): Promise<Link[]> {
+export async function linksFor(ctx: LinkContext, outputs: readonly Output[], since: number): Promise<Link[]> {
   const now = ctx.clock.now();
   const links: Link[] = [];
   for (const o of outputs) {

@@ -134,8 +134,10 @@ export class Dispatcher {
   /** Picks up jobs put back in the queue by another process (`hopper retry` while hopper runs). */
   private sync(): void {
     try {
-      for (const job of this.ctx.store.jobs.pending()) {
-        if (!this.pending.has(job.id) && !this.running.has(job.id) && !this.settling.has(job.id)) this.isolated(job, () => this.add(job));
+      for (const id of this.ctx.store.jobs.pendingIds()) {
+        if (this.pending.has(id) || this.running.has(id) || this.settling.has(id)) continue;
+        const job = this.ctx.store.jobs.get(id);
+        if (job) this.isolated(job, () => this.add(job));
       }
     } catch (err) {
       this.ctx.log.error({ err: (err as Error).message }, 'could not look for jobs queued from outside');

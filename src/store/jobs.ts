@@ -225,6 +225,11 @@ export class JobStore {
       .map(fromRow);
   }
 
+  /** Ids of queued or retrying jobs: cheap enough to look at every few seconds. */
+  pendingIds(): string[] {
+    return this.sql<[], { id: string }>(`SELECT id FROM jobs WHERE state IN ('queued', 'retrying')`).all().map((r) => r.id);
+  }
+
   running(): Job[] {
     return this.sql<[], JobRow>(`SELECT * FROM jobs WHERE state = 'running'`).all().map(fromRow);
   }

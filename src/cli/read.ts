@@ -1,0 +1,178 @@
+import type { Command } from 'commander';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/config.js';
+import { linksFor, type LinkContext } from '../delivery/deliver.js';
+import { createS3 } from '../delivery/s3.js';
+import { lockHolder } from '../lock.js';
+import type { Paths } from '../paths.js';
+import { loadOrMakeKey } from '../keys/key.js';
+import { statistics } from '../store/stats.js';
+import type { JobState } from '../store/jobs.js';
+import { openStore, type Store } from '../store/store.js';
+import { daemonStatus, JOB_STATES, jobDetail, listJobs, MAX_LIMIT } from '../store/views.js';
+import { formatBytes } from '../units.js';
+import { VERSION } from '../version.js';
+import { CliError, configFor, EXIT, rootPaths } from './common.js';
+import { table, when } from './table.js';
+
+interface ReadOptions {
+  json?: boolean;
+}
+
+/**
+ * Opens the database read-only, whether or not the daemon runs, and says
+ * which it is (on stderr, so --json output stays clean).
+ */
+async function withStore<T>(paths: Paths, quiet: boolean, fn: (store: Store, running: number | undefined) => T | Promise<T>): Promise<T> {
+  if (!existsSync(paths.db)) throw new CliError(`no hopper database at ${paths.db} (has hopper started on this root?)`, EXIT.failure);
+  const running = lockHolder(path.join(paths.state, 'hopper.lock'));
+  if (!quiet) {
+    process.stderr.write(running ? `hopper is running (pid ${running})\n` : 'hopper is not running; this is the state it left\n');
+  }
+  // Brings a database left by an older hopper up to date first (the views need its indexes).
+  openStore(paths.db).close();
+  const store = openStore(paths.db, { readonly: true });
+  try {
+    return await fn(store, running);
+  } finally {
+    store.close();
+  }
+}
+
+function print(o: ReadOptions, json: unknown, human: () => string): void {
+  process.stdout.write(o.json ? `${JSON.stringify(json, null, 2)}\n` : human());
+}
+
+/** The last `lines` lines of a file, read from its end (a job.log can be large). */
+function tail(file: string, lines: number): string[] {
+  if (!existsSync(file)) return [];
+  const size = statSync(file).size;
+  const bytes = Math.min(size, 64 * 1024);
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(bytes);
+    readSync(fd, buf, 0, bytes, size - bytes);
+    return buf.toString('utf8').split('\n').filter(Boolean).slice(-lines);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Download links as the daemon makes them, where the CLI can: the key exists, S3 is configured. */
+function linkContext(paths: Paths, config: Config): LinkContext | undefined {
+  if (!existsSync(paths.linkKey)) return undefined;
+  return {
+    clock: { now: () => Date.now() },
+    s3: config.s3 ? createS3(config.s3) : undefined,
+    config,
+    publicUrl: () => config.http.publicUrl ?? `http://localhost:${config.http.port}`,
+    linkKey: loadOrMakeKey(paths.linkKey),
+  };
+}
+
+function intOption(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) throw new CliError(`--${name} takes a whole number from ${min} to ${max}`, EXIT.usage);
+  return Number(value);
+}
+
+export function registerRead(program: Command): void {
+  program
+    .command('status')
+    .option('--json', 'print JSON')
+    .description('lanes, queue and totals (works whether or not the daemon runs)')
+    .action(async (o: ReadOptions, cmd: Command) => {
+      const config = configFor(cmd);
+      await withStore(rootPaths(cmd), !!o.json, (store, running) => {
+        const s = { ...daemonStatus(store, config, { version: VERSION, now: Date.now() }), running: running !== undefined };
+        print(o, s, () =>
+          [
+            `hopper ${s.version}: ${s.running ? 'running' : 'not running'}; ${s.queueLength} queued, ${s.processed} processed, ${s.failed} failed`,
+            '',
+            table(['lane', 'concurrency', 'running', 'queued'], Object.entries(s.lanes).map(([l, v]) => [l, String(v.concurrency), String(v.running), String(v.queued)])),
+          ].join('\n'),
+        );
+      });
+    });
+
+  program
+    .command('jobs')
+    .option('--state <state>', `only jobs in this state (${JOB_STATES.join(', ')})`)
+    .option('--recipe <name>', 'only jobs of this recipe')
+    .option('--limit <n>', `how many (1 to ${MAX_LIMIT}, default 50)`)
+    .option('--offset <n>', 'skip this many of the newest')
+    .option('--json', 'print JSON')
+    .description('jobs, newest first')
+    .action(async (o: ReadOptions & { state?: string; recipe?: string; limit?: string; offset?: string }, cmd: Command) => {
+      configFor(cmd);
+      if (o.state && !(JOB_STATES as readonly string[]).includes(o.state)) throw new CliError(`--state takes one of ${JOB_STATES.join(', ')}`, EXIT.usage);
+      const limit = intOption('limit', o.limit, 1, MAX_LIMIT);
+      const offset = intOption('offset', o.offset, 0, 1e9);
+      await withStore(rootPaths(cmd), !!o.json, (store) => {
+        const list = listJobs(store, { state: o.state as JobState | undefined, recipe: o.recipe, limit, offset });
+        print(o, list, () =>
+          list.jobs.length === 0
+            ? 'no jobs\n'
+            : table(
+                ['id', 'request', 'recipe', 'state', 'lane', 'created', 'finished', 'error'],
+                list.jobs.map((j) => [j.id, j.requestId ?? '-', j.recipe, j.state, j.lane, when(j.createdAt), when(j.finishedAt), j.error?.message.split('\n')[0] ?? '']),
+              ) + (list.total > list.offset + list.jobs.length ? `(${list.total} in all; --offset ${list.offset + list.jobs.length} for more)\n` : ''),
+        );
+      });
+    });
+
+  program
+    .command('show')
+    .argument('<id>', 'a job id or request id')
+    .option('--lines <n>', 'how many lines of job.log to show (default 20)')
+    .option('--json', 'print JSON')
+    .description("one job: params (secrets masked), attempts, events, outputs with links, why it waits, its log's tail")
+    .action(async (id: string, o: ReadOptions & { lines?: string }, cmd: Command) => {
+      const config = configFor(cmd);
+      const paths = rootPaths(cmd);
+      const lines = intOption('lines', o.lines, 0, 10_000) ?? 20;
+      const links = linkContext(paths, config);
+      const detail = await withStore(paths, !!o.json, (store) =>
+        jobDetail(store, id, links ? { links: (outputs, since) => linksFor(links, outputs, since) } : {}),
+      );
+      links?.s3?.client.destroy();
+      if (!detail) throw new CliError(`no job or request with id "${id}"`);
+      const log = tail(path.join(paths.jobs, detail.id, 'job.log'), lines);
+      print(o, { ...detail, logTail: log }, () =>
+        [
+          `job ${detail.id}${detail.requestId ? ` (request ${detail.requestId})` : ''}: ${detail.recipe}, ${detail.state}, ${detail.lane} lane`,
+          detail.waiting ? `waiting: ${detail.waiting.reason} (position ${detail.waiting.position})` : '',
+          detail.error ? `error: ${detail.error.code}: ${detail.error.message}` : '',
+          detail.cachedFrom ? `output reused from job ${detail.cachedFrom}` : '',
+          `params: ${JSON.stringify(detail.params)}`,
+          '',
+          table(['event', 'at'], detail.events.map((e) => [e.event, when(e.at)])),
+          detail.outputs.length
+            ? table(['output', 'size', 'link'], detail.outputs.map((x) => [x.name, formatBytes(x.bytes), x.link ?? '-']), 400)
+            : '',
+          log.length ? `job.log (last ${log.length} lines):\n${log.map((l) => `  ${l}`).join('\n')}\n` : '',
+        ]
+          .filter((l) => l !== '')
+          .join('\n') + '\n',
+      );
+    });
+
+  program
+    .command('stats')
+    .option('--recipe <name>', 'only this recipe')
+    .option('--json', 'print JSON')
+    .description('requests, unique emails, errors, bytes, cache hits and run times per recipe')
+    .action(async (o: ReadOptions & { recipe?: string }, cmd: Command) => {
+      configFor(cmd);
+      await withStore(rootPaths(cmd), !!o.json, (store) => {
+        const s = statistics(store, { recipe: o.recipe });
+        print(o, s, () =>
+          table(
+            ['recipe', 'requests', 'emails', 'errors', 'bytes', 'cache hits', 'mean s', 'p95 s'],
+            Object.entries(s.totals).map(([r, t]) => [r, String(t.requests), String(t.emails), String(t.errors), formatBytes(t.bytes), String(t.cacheHits), String(t.meanRunSeconds ?? '-'), String(t.p95RunSeconds ?? '-')]),
+          ),
+        );
+      });
+    });
+}
