@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { loadConfig, type Config, ConfigError } from '../config/config.js';
+import { existsSync } from 'node:fs';
 import { pathsFor, rootFrom, type Paths } from '../paths.js';
+import { openStore, type Store } from '../store/store.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
@@ -34,5 +36,18 @@ export function configFor(cmd: Command): Config {
   } catch (err) {
     if (err instanceof ConfigError) throw new CliError(`bad config:\n${err.message}`, EXIT.usage);
     throw err;
+  }
+}
+
+/** Runs `fn` on the root's database (config checked first); closes it whatever happens. */
+export function withRootStore<T>(cmd: Command, fn: (store: Store) => T): T {
+  configFor(cmd);
+  const paths = rootPaths(cmd);
+  if (!existsSync(paths.db)) throw new CliError(`no hopper database at ${paths.db} (has hopper started on this root?)`, EXIT.failure);
+  const store = openStore(paths.db);
+  try {
+    return fn(store);
+  } finally {
+    store.close();
   }
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { openStore } from '../store/store.js';
 import { END_STATES } from '../store/jobs.js';
-import { CliError, configFor, EXIT, rootPaths } from './common.js';
+import { CliError, configFor, rootPaths, withRootStore } from './common.js';
 
 /** `hopper cancel ID` and `hopper retry ID`: what an admin does to one job. */
 export function registerControl(program: Command): void {
@@ -39,18 +39,12 @@ export function registerControl(program: Command): void {
     .argument('<id>', 'a failed or canceled job (job id or request id)')
     .description('put a failed or canceled job back in the queue, with a fresh retry budget')
     .action((id: string, _opts: unknown, cmd: Command) => {
-      configFor(cmd);
-      const paths = rootPaths(cmd);
-      if (!existsSync(paths.db)) throw new CliError(`no hopper database at ${paths.db}`, EXIT.failure);
-      const store = openStore(paths.db);
-      try {
+      withRootStore(cmd, (store) => {
         const job = store.jobs.find(id);
         if (!job) throw new CliError(`no job or request with id "${id}"`);
         if (job.state !== 'failed' && job.state !== 'canceled') throw new CliError(`job ${job.id} is ${job.state}; only failed or canceled jobs can be retried`);
         store.jobs.resubmit(job.id);
         process.stdout.write(`job ${job.id} is queued again (hopper picks it up within seconds, or at its next start)\n`);
-      } finally {
-        store.close();
-      }
+      });
     });
 }

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
-import { openStore } from '../store/store.js';
-import { CliError, configFor, EXIT, rootPaths } from './common.js';
+import { CliError, withRootStore } from './common.js';
 
 export function registerNotify(program: Command): void {
   const notify = program.command('notify').description('manage notifications (emails and webhooks)');
@@ -10,11 +8,7 @@ export function registerNotify(program: Command): void {
     .argument('<id>', 'a notification id, or a job id (or request id) to resend all of its dead notifications')
     .description('send a dead notification again; the daemon picks it up within seconds (it may be stopped meanwhile)')
     .action((id: string, _opts: unknown, cmd: Command) => {
-      configFor(cmd);
-      const paths = rootPaths(cmd);
-      if (!existsSync(paths.db)) throw new CliError(`no hopper database at ${paths.db}`, EXIT.failure);
-      const store = openStore(paths.db);
-      try {
+      withRootStore(cmd, (store) => {
         const now = Date.now();
         let changed: number;
         if (/^\d+$/.test(id)) {
@@ -29,8 +23,6 @@ export function registerNotify(program: Command): void {
           if (changed === 0) throw new CliError(`job ${job.id} has no dead notifications`);
         }
         process.stdout.write(`${changed} notification${changed === 1 ? '' : 's'} queued to send again\n`);
-      } finally {
-        store.close();
-      }
+      });
     });
 }

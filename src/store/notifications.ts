@@ -62,10 +62,8 @@ const fromRow = (r: Row): Notification => ({
 
 /** The durable outbox: rows written with their job event, sent and retried by notify/. */
 export class NotificationStore {
-  private readonly db: Db;
   private readonly sql: ReturnType<typeof statements>;
   constructor(db: Db) {
-    this.db = db;
     this.sql = statements(db);
   }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
 import path from 'node:path';
@@ -8,7 +8,6 @@ import { afterEach, describe, it } from 'node:test';
 import { HopperError } from '../../src/errors.js';
 import type { Step } from '../../src/recipes/recipe.js';
 import { fetchStep, nameFromUrl } from '../../src/steps/fetch.js';
-import type { StepEnv } from '../../src/steps/step.js';
 import { afterStep, cleanupStepHarnesses, isCode, stepHarness, type StepHarness } from '../helpers/steps.js';
 import { httpServer, type TestServer } from '../helpers/http.js';
 

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { HopperError } from '../../src/errors.js';
 import type { Step } from '../../src/recipes/recipe.js';
 import { runStep } from '../../src/steps/run.js';
-import type { StepEnv } from '../../src/steps/step.js';
 import { afterStep, cleanupStepHarnesses, isCode, stepHarness, type StepHarness } from '../helpers/steps.js';
 import { waitFor } from '../helpers/wait.js';
 
