@@ -20,6 +20,7 @@ import { createLogger, type Logger } from './log.js';
 import { Notifier } from './notify/notifier.js';
 import { pathsFor } from './paths.js';
 import { Dispatcher } from './queue/dispatcher.js';
+import { scheduleRetention } from './maintenance/retention.js';
 import { RECIPE_FILE, RecipeRegistry } from './recipes/registry.js';
 import { openStore } from './store/store.js';
 
@@ -41,6 +42,8 @@ export interface DaemonOptions {
   diskCheckMs?: number;
   /** See NotifierOptions. */
   notifyRetryBaseMs?: number;
+  /** How often the retention sweep runs (the first a minute after start). @default 3600000 */
+  retentionEveryMs?: number;
 }
 
 export interface Daemon {
@@ -140,7 +143,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       },
       log,
     });
-    undo.push(() => dispatcher.stop(0), () => notifier.stop());
+    const stopRetention = scheduleRetention(ctx, options.retentionEveryMs ?? 3_600_000, Math.min(60_000, options.retentionEveryMs ?? 60_000));
+    undo.push(() => dispatcher.stop(0), () => notifier.stop(), stopRetention);
     await inbox.start();
     log.info({ root: paths.root, http: http.address(), recipes: recipes.all().map((r) => r.name) }, 'hopper started');
 
@@ -179,6 +183,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       stop: (graceMs = ctx.config.shutdown.graceMs) =>
         (stopping ??= (async () => {
           log.info({ graceMs }, 'hopper stopping');
+          stopRetention();
           await inbox.stop();
           await recipeWatcher.stop();
           await dispatcher.stop(graceMs);

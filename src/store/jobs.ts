@@ -339,6 +339,24 @@ export class JobStore {
     return info.changes;
   }
 
+  /** Deletes up to `limit` jobs that ended before `before` (with their attempts, events, outputs, notifications). */
+  deleteEndedBefore(before: number, limit: number): number {
+    return this.db.transaction(() => {
+      const ids = this.sql<[number, number], { id: string }>(
+        `SELECT id FROM jobs WHERE state IN ('succeeded', 'failed', 'canceled') AND finished_at < ? LIMIT ?`,
+      )
+        .all(before, limit)
+        .map((r) => r.id);
+      for (const id of ids) {
+        // A cache hit whose source goes keeps its rows; only the reference goes.
+        this.sql('UPDATE jobs SET cached_from = NULL WHERE cached_from = ?').run(id);
+        this.sql('DELETE FROM intake WHERE job_id = ?').run(id);
+        this.sql('DELETE FROM jobs WHERE id = ?').run(id);
+      }
+      return ids.length;
+    })();
+  }
+
   requestCancel(id: string): void {
     this.sql('UPDATE jobs SET cancel_requested = 1 WHERE id = ?').run(id);
   }
