@@ -3,7 +3,7 @@
  * times, per recipe and over all ("*"), plus the request and error lists
  * behind them. Computed from SQLite on each call, from indexes only.
  */
-import { countOf, ERROR_COLUMNS, errorOf, iso, page, paging, sqlOf, whereOf, type ErrorRow } from './views.js';
+import { countOf, ERROR_COLUMNS, errorOf, iso, newestJobs, page, paging, sqlOf, whereOf, type ErrorRow } from './views.js';
 import type { Store } from './store.js';
 
 export interface RecipeTotals {
@@ -126,20 +126,7 @@ export interface RequestEntry {
 
 /** Requests (jobs), newest first. */
 export function requestList(store: Store, filter: ListFilter = {}): { requests: RequestEntry[]; total: number; limit: number; offset: number } {
-  const { limit, offset } = paging(filter);
-  const where = whereOf(filter);
-  const total = countOf(store, where);
-  const rows =
-    offset >= total
-      ? []
-      : page<{ id: string; recipe: string; email: string | null; created_at: number }>(
-          store,
-          'id, recipe, email, created_at',
-          where,
-          'created_at DESC, rowid DESC',
-          limit,
-          offset,
-        );
+  const { rows, total, limit, offset } = newestJobs<{ id: string; recipe: string; email: string | null; created_at: number }>(store, filter, 'id, recipe, email, created_at');
   return {
     requests: rows.map((r) => ({ id: r.id, recipe: r.recipe, email: r.email, timestamp: iso(r.created_at)! })),
     total,

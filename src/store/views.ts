@@ -177,22 +177,22 @@ interface SummaryRow extends ErrorRow {
   finished_at: number | null;
 }
 
-/** Jobs matching the filter, newest first, one page of them, with the total that match. */
-export function listJobs(store: Store, filter: JobFilter & { limit?: number; offset?: number } = {}): JobList {
+/** One page of the jobs matching `filter`, newest first, with how many match in all. */
+export function newestJobs<R>(store: Store, filter: JobFilter & { limit?: number; offset?: number }, columns: string): { rows: R[]; total: number; limit: number; offset: number } {
   const { limit, offset } = paging(filter);
   const where = whereOf(filter);
   const total = countOf(store, where);
-  const rows =
-    offset >= total
-      ? []
-      : page<SummaryRow>(
-          store,
-          `id, request_id, recipe, state, lane, priority, created_at, started_at, finished_at, ${ERROR_COLUMNS}`,
-          where,
-          'created_at DESC, rowid DESC',
-          limit,
-          offset,
-        );
+  const rows = offset >= total ? [] : page<R>(store, columns, where, 'created_at DESC, rowid DESC', limit, offset);
+  return { rows, total, limit, offset };
+}
+
+/** Jobs matching the filter, newest first, one page of them, with the total that match. */
+export function listJobs(store: Store, filter: JobFilter & { limit?: number; offset?: number } = {}): JobList {
+  const { rows, total, limit, offset } = newestJobs<SummaryRow>(
+    store,
+    filter,
+    `id, request_id, recipe, state, lane, priority, created_at, started_at, finished_at, ${ERROR_COLUMNS}`,
+  );
   return {
     jobs: rows.map((r) => ({
       id: r.id,
