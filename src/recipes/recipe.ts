@@ -12,6 +12,19 @@ export type Lane = 'fast' | 'slow';
 
 export type Step =
   | { kind: 'fetch'; url: string; to: string; maxBytes: number; timeoutMs: number; maxRedirects: number; headers: Record<string, string> }
+  | {
+      kind: 'fetchPages';
+      url: string;
+      query: Record<string, unknown>;
+      pageSize: number;
+      records: string;
+      total: string;
+      limit: string | undefined;
+      to: string;
+      format: 'csv' | 'jsonl' | undefined;
+      headers: Record<string, string>;
+      timeoutMs: number;
+    }
   | { kind: 'run'; command: string[]; timeoutMs: number | undefined; env: Record<string, string> }
   | { kind: 'zip'; from: string; to: string; level: number }
   | {
@@ -96,6 +109,20 @@ export interface RecipeDoc {
 
 type StepDoc =
   | { fetch: { url: string; to: string; maxBytes?: Size; timeout?: Size; maxRedirects?: number; headers?: Record<string, string> } }
+  | {
+      fetchPages: {
+        url: string;
+        query?: Record<string, unknown>;
+        pageSize?: number;
+        records: string;
+        total?: string;
+        limit?: string;
+        to: string;
+        format?: 'csv' | 'jsonl';
+        headers?: Record<string, string>;
+        timeout?: Size;
+      };
+    }
   | { run: { command: string[]; timeout?: Size; env?: Record<string, string> } }
   | { zip: { from: string; to: string; level?: number } }
   | {
@@ -138,6 +165,22 @@ function normalizeStep(raw: StepDoc): Step {
       timeoutMs: parseDuration(f.timeout ?? DEFAULTS.fetchTimeout),
       maxRedirects: f.maxRedirects ?? DEFAULTS.maxRedirects,
       headers: f.headers ?? {},
+    };
+  }
+  if ('fetchPages' in raw) {
+    const f = raw.fetchPages;
+    return {
+      kind: 'fetchPages',
+      url: f.url,
+      query: f.query ?? {},
+      pageSize: f.pageSize ?? 5000,
+      records: f.records,
+      total: f.total ?? 'result.total',
+      limit: f.limit,
+      to: f.to,
+      format: f.format,
+      headers: f.headers ?? {},
+      timeoutMs: parseDuration(f.timeout ?? '2m'),
     };
   }
   if ('run' in raw) {

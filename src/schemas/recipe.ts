@@ -61,7 +61,25 @@ const containerStep = {
   },
 } as const;
 
-export const STEP_KINDS = ['fetch', 'run', 'zip', 'container'] as const;
+const fetchPagesStep = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['url', 'records', 'to'],
+  properties: {
+    url: nonEmptyString,
+    query: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean', 'object', 'array'] } },
+    pageSize: { type: 'integer', minimum: 1, maximum: 100_000 },
+    records: nonEmptyString,
+    total: nonEmptyString,
+    limit: { type: 'string' },
+    to: nonEmptyString,
+    format: { enum: ['csv', 'jsonl'] },
+    headers: stringMap,
+    timeout: duration,
+  },
+} as const;
+
+export const STEP_KINDS = ['fetch', 'fetchPages', 'run', 'zip', 'container'] as const;
 
 const step = {
   type: 'object',
@@ -69,7 +87,7 @@ const step = {
   maxProperties: 1,
   'x-hint': `a step is exactly one of: ${STEP_KINDS.join(', ')}`,
   additionalProperties: false,
-  properties: { fetch: fetchStep, run: runStep, zip: zipStep, container: containerStep },
+  properties: { fetch: fetchStep, fetchPages: fetchPagesStep, run: runStep, zip: zipStep, container: containerStep },
 } as const;
 
 export const recipeSchema = {

@@ -19,6 +19,11 @@ function fieldsOf(step: Step, index: number): Array<{ at: string; text: string; 
         { at: `${at}.from`, text: step.from, type: 'path' },
         { at: `${at}.to`, text: step.to, type: 'path' },
       ];
+    case 'fetchPages':
+      return [
+        { at: `${at}.url`, text: step.url, type: 'url' },
+        { at: `${at}.to`, text: step.to, type: 'path' },
+      ];
     case 'run':
     case 'container':
       return [];
@@ -70,6 +75,8 @@ function templatedTexts(step: Step): string[] {
     case 'run':
       return [...step.command, ...Object.values(step.env)];
     case 'fetch':
+      return Object.values(step.headers);
+    case 'fetchPages':
       return Object.values(step.headers);
     case 'container':
       return [step.image, ...(step.command ?? []), ...(step.entrypoint ?? []), ...Object.values(step.env), step.user ?? ''];

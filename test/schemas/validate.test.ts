@@ -433,7 +433,7 @@ describe('schemaProblems: cancel and recipe', () => {
 
   it('schemaProblems - a step with two kinds is refused with the step hint', () => {
     const problems = problemsOf('recipe', 'kind: recipe\nname: pkg\nsteps:\n  - fetch: {url: a, to: b}\n    zip: {from: a, to: b}\n');
-    assert.deepEqual(only(problems), { path: 'steps[0]', message: 'a step is exactly one of: fetch, run, zip, container', line: 4, col: 5 });
+    assert.deepEqual(only(problems), { path: 'steps[0]', message: 'a step is exactly one of: fetch, fetchPages, run, zip, container', line: 4, col: 5 });
   });
 
   it('schemaProblems - a missing step field is named with the step index', () => {
@@ -672,7 +672,7 @@ describe('readRecipeText', () => {
 
   it('readRecipeText - an unknown step kind lists the known ones', () => {
     const p = only(invalid(() => readRecipeText(recipeWithSteps('  - copy: {from: a}\n'))));
-    assert.deepEqual(p, { path: 'steps[0].copy', message: 'unknown key (known keys: fetch, run, zip, container)', line: 4, col: 5 });
+    assert.deepEqual(p, { path: 'steps[0].copy', message: 'unknown key (known keys: fetch, fetchPages, run, zip, container)', line: 4, col: 5 });
   });
 
   it('readRecipeText - there is no way to ask for privileges: unknown keys in a step are refused', () => {
