@@ -44,7 +44,12 @@ function queryOf(step: FetchPagesStep, scope: Parameters<typeof render>[1]): Arr
  */
 export const fetchPagesStep: StepRunner<FetchPagesStep> = async (step, env) => {
   const base = render(step.url, env.scope, { strict: true });
-  const headers = Object.fromEntries(Object.entries(step.headers).map(([k, v]) => [k, render(v, env.scope, { strict: true })]));
+  // A header whose value renders empty (an optional API key not given) is left out.
+  const headers = Object.fromEntries(
+    Object.entries(step.headers)
+      .map(([k, v]) => [k, render(v, env.scope)])
+      .filter(([, v]) => v !== ''),
+  );
   const to = render(step.to, env.scope, { strict: true });
   const dest = await resolveInside(env.workDir, to, true);
   const format = step.format ?? (to.endsWith('.jsonl') ? 'jsonl' : 'csv');

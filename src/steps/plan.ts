@@ -77,7 +77,7 @@ function templatedTexts(step: Step): string[] {
     case 'fetch':
       return Object.values(step.headers);
     case 'fetchPages':
-      return Object.values(step.headers);
+      return []; // its headers and query are optional: an empty one is left out
     case 'container':
       return [step.image, ...(step.command ?? []), ...(step.entrypoint ?? []), ...Object.values(step.env), step.user ?? ''];
     case 'zip':

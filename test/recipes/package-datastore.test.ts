@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { csvField } from '../../src/steps/fetchPages.js';
+import { ended, testDaemon } from '../helpers/daemon.js';
+import { httpServer } from '../helpers/http.js';
+import { request } from '../helpers/recipes.js';
+import { readZip } from '../helpers/zip.js';
+
+const recipe = readFileSync(new URL('../../recipes/package-datastore.yaml', import.meta.url), 'utf8');
+const ROWS = 200_000;
+const row = (i: number): Record<string, unknown> => ({ _id: i + 1, city: `City ${i % 97}`, note: i % 1000 === 0 ? 'a "quoted", odd\nvalue' : 'ok', amount: i / 4 });
+
+describe('recipe package-datastore', () => {
+  it('packs 200,000 rows served in pages as CSV in a zip, row for row; the API key goes as a header and stays secret', { timeout: 120_000 }, async () => {
+    const seen: Array<{ auth: string | undefined; search: URLSearchParams }> = [];
+    const api = await httpServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      seen.push({ auth: req.headers.authorization, search: url.searchParams });
+      const offset = Number(url.searchParams.get('offset'));
+      const limit = Number(url.searchParams.get('limit'));
+      const records = Array.from({ length: Math.max(0, Math.min(limit, ROWS - offset)) }, (_, k) => row(offset + k));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ success: true, result: { total: ROWS, records } }));
+    });
+    const d = await testDaemon({ recipes: { 'package-datastore': recipe } });
+    try {
+      d.drop('r.yaml', request('package-datastore', { api: `${api.url}/api/3/action/datastore_search`, resource: 'res-1', filters: { city: 'City 1' }, apiKey: 'ckan-key-4711' }, { id: 'ds' }));
+      const job = await d.job('ds', ended, 100_000);
+      assert.equal(job.state, 'succeeded', job.errorMessage ?? '');
+      assert.equal(job.lane, 'slow', 'no limit counts as slow');
+      const csv = (await readZip(path.join(d.root, 'outputs', job.id, 'res-1.zip'))).get('res-1.csv')!.toString('utf8');
+      const lines = csv.split('\r\n');
+      assert.equal(lines[0], '_id,city,note,amount');
+      assert.equal(lines.length, ROWS + 2, 'a header, every row, and the final line break');
+      for (const i of [0, 1, 999, 1000, 54_321, ROWS - 1]) {
+        const expected = Object.values(row(i)).map(csvField).join(',');
+        assert.ok(csv.includes(`\r\n${expected}\r\n`), `row ${i}`);
+      }
+      assert.equal(seen.length, ROWS / 5000);
+      assert.equal(seen[0].auth, 'ckan-key-4711');
+      assert.equal(seen[0].search.get('resource_id'), 'res-1');
+      assert.equal(seen[0].search.get('filters'), JSON.stringify({ city: 'City 1' }));
+      assert.equal(seen[0].search.get('q'), null, 'an absent q is left out');
+      const log = readFileSync(path.join(d.root, 'state', 'jobs', job.id, 'job.log'), 'utf8');
+      assert.ok(!log.includes('ckan-key-4711'));
+
+      d.drop('small.yaml', request('package-datastore', { api: `${api.url}/x`, resource: 'res-2', limit: 10 }, { id: 'small' }));
+      const small = await d.job('small', ended, 30_000);
+      assert.equal(small.lane, 'fast');
+      assert.equal(small.state, 'succeeded', small.errorMessage ?? '');
+    } finally {
+      await d.cleanup();
+      await api.close();
+    }
+  });
+});
