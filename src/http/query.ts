@@ -81,7 +81,7 @@ export class Query {
   }
 }
 
-/** For routes that take no query parameters: any is a 400. */
+/** For routes that take no query parameters: each given one is a 400. */
 export function noQuery(url: URL): void {
   new Query(url, []);
 }
