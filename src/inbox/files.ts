@@ -1,7 +1,7 @@
 import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { moveFile } from '../fs/move.js';
 import path from 'node:path';
-import { formatProblem, type Problem } from '../errors.js';
+import type { Problem } from '../errors.js';
 
 /** Names a writer uses while a file is incomplete; they are picked up only once renamed. */
 export function isIgnoredName(name: string): boolean {
@@ -64,4 +64,3 @@ export async function archive(file: string, archiveDir: string, prefix: string):
   return target;
 }
 
-export { formatProblem };

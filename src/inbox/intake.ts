@@ -5,7 +5,7 @@ import type { Context } from '../context.js';
 import { HopperError, InvalidFileError, type Problem } from '../errors.js';
 import { planNotifications } from '../notify/plan.js';
 import type { RecipeRegistry } from '../recipes/registry.js';
-import { readRecipeText } from '../recipes/registry.js';
+import { recipeFromFile } from '../recipes/recipe.js';
 import { parseYaml, type ParsedFile } from '../schemas/document.js';
 import { assertNoProblems, fileKind, schemaProblems } from '../schemas/validate.js';
 import { END_STATES, type Job } from '../store/jobs.js';
@@ -107,12 +107,13 @@ async function takeCancel(deps: IntakeDeps, file: string, parsed: ParsedFile, ke
   return { outcome: 'accepted', kind: 'cancel', jobId: job.id };
 }
 
-async function takeRecipe(deps: IntakeDeps, file: string, text: string, key: string): Promise<IntakeResult> {
+async function takeRecipe(deps: IntakeDeps, file: string, text: string, parsed: ParsedFile, key: string): Promise<IntakeResult> {
   const { ctx } = deps;
   if (!ctx.config.inbox.acceptRecipes) {
     fail('recipe files are not accepted in this inbox (inbox.acceptRecipes: false); ask the admin to add it to recipes/', 'kind');
   }
-  const recipe = readRecipeText(text);
+  // Parsed once already: kind was read from it.
+  const recipe = recipeFromFile(parsed);
   const installed = await deps.recipes.install(recipe, text);
   ctx.store.jobs.recordIntake(key, 'recipe', null, path.basename(file), ctx.clock.now());
   await archiveStored(ctx, file, `recipe-${recipe.name}`);
@@ -149,7 +150,7 @@ export async function takeFile(deps: IntakeDeps, file: string): Promise<IntakeRe
     const kind = fileKind(parsed);
     if (kind === 'request') return await takeRequest(deps, file, parsed, key);
     if (kind === 'cancel') return await takeCancel(deps, file, parsed, key);
-    return await takeRecipe(deps, file, text, key);
+    return await takeRecipe(deps, file, text, parsed, key);
   } catch (err) {
     if (isTransient(err)) {
       ctx.log.error({ file: path.basename(file), err: (err as Error).message }, 'could not take the file now; it stays in the inbox');

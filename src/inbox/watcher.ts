@@ -87,15 +87,6 @@ export class FolderWatcher {
     }
   }
 
-  /** Waits for the files already queued to be handled. */
-  async drain(): Promise<void> {
-    let last: Promise<void> | undefined;
-    while (last !== this.chain) {
-      last = this.chain;
-      await last;
-    }
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.rescanTimer);

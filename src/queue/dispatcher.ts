@@ -1,13 +1,13 @@
 import type { Context } from '../context.js';
 import { HopperError, toHopperError } from '../errors.js';
 import { planNotifications } from '../notify/plan.js';
-import { recipeFromSnapshot, type Lane, type Recipe } from '../recipes/recipe.js';
+import { recipeFromSnapshot, type Recipe } from '../recipes/recipe.js';
 import type { Job } from '../store/jobs.js';
 import { formatBytes, formatDuration, timerMs } from '../units.js';
 import { add, freeDiskBytes, needOf, NOTHING, overBudget, resourceBlocker, watchDisk } from './resources.js';
 import path from 'node:path';
 import { runAttempt } from './attempt.js';
-import { LANES, Lanes } from './lanes.js';
+import { Lanes } from './lanes.js';
 import { endJob, settleAttempt, succeed, type AttemptResult } from './settle.js';
 import { existsSync } from 'node:fs';
 import { linksFor } from '../delivery/deliver.js';
@@ -49,12 +49,6 @@ interface Blocker {
 
 function usesDocker(recipe: Recipe): boolean {
   return recipe.steps.some((s) => s.kind === 'container');
-}
-
-export interface LaneSnapshot {
-  concurrency: number;
-  running: number;
-  queued: number;
 }
 
 const MAX_TIMER_MS = 60_000;
@@ -414,16 +408,6 @@ export class Dispatcher {
       const job = this.ctx.store.jobs.get(jobId);
       if (job) this.pending.set(jobId, { job, recipe });
     }
-  }
-
-  snapshot(): Record<Lane, LaneSnapshot> {
-    const out = {} as Record<Lane, LaneSnapshot>;
-    for (const lane of LANES) {
-      let queued = 0;
-      for (const e of this.pending.values()) if (e.job.lane === lane) queued++;
-      out[lane] = { concurrency: this.lanes.concurrency(lane), running: this.count((r) => r.job.lane === lane), queued };
-    }
-    return out;
   }
 
   /** The config was reloaded: lane sizes change now, the rest is read at the next dispatch. */

@@ -2,7 +2,6 @@ import PQueue from 'p-queue';
 import type { Config } from '../config/config.js';
 import type { Lane } from '../recipes/recipe.js';
 
-export const LANES: readonly Lane[] = ['fast', 'slow'];
 
 /**
  * The two lanes: each a p-queue bounding how many jobs run at once. Admission
@@ -40,9 +39,5 @@ export class Lanes {
   resize(config: Config['lanes']): void {
     this.queues.fast.concurrency = config.fast.concurrency;
     this.queues.slow.concurrency = config.slow.concurrency;
-  }
-
-  async idle(): Promise<void> {
-    await Promise.all(LANES.map((l) => this.queues[l].onIdle()));
   }
 }
