@@ -70,6 +70,8 @@ describe('email over SMTP', () => {
       assert.match(mail.raw, new RegExp(`Subject: done ${job.id}`));
       assert.match(mail.raw.replace(/=\r?\n/g, ''), /\/downloads\//);
       const [n] = d.ctx.store.notifications.forJob(job.id);
+      // The server has the mail a moment before hopper records that it was sent.
+      await waitFor('sent', () => d.ctx.store.notifications.get(n.id)?.state === 'sent');
       assert.equal(d.ctx.store.notifications.deliveries(n.id).length, 2);
       assert.match(d.ctx.store.notifications.deliveries(n.id)[0].error ?? '', /451/);
     } finally {
