@@ -54,7 +54,7 @@ export function requestFromFile(parsed: ParsedFile, recipes: RecipeLookup, sourc
   const params = doc.params ?? {};
   assertNoProblems(paramsProblems(r.validateParams, params, parsed));
   const notify = doc.notify ?? {};
-  const scope = stepScope({ id: 'JOB-ID', requestId: doc.id ?? null, notify, params, priority: doc.priority ?? r.priority }, r, 1, '/work');
+  const scope = stepScope({ id: 'JOB-ID', requestId: doc.id ?? null, notify, params, priority: doc.priority ?? r.priority }, r, 1, '/work', '/recipes');
   assertNoProblems([...stepPathProblems(r.steps, scope), ...stepTemplateProblems(r.steps, scope)].map((p) => placeStepProblem(p, r, parsed)));
   const notBefore = doc.notBefore ? Date.parse(doc.notBefore) : null;
   return {

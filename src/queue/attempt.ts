@@ -32,7 +32,7 @@ export async function runAttempt(ctx: Context, job: Job, recipe: Recipe, attempt
   const log = new JobLog(path.join(dir, 'job.log'), secrets);
   log.note(`attempt ${attempt} of ${recipe.retries.attempts}: ${recipe.name} (${recipe.steps.length} steps)`);
   try {
-    const scope = stepScope(job, recipe, attempt, workDir);
+    const scope = stepScope(job, recipe, attempt, workDir, ctx.paths.recipes);
     let lastZip: string | undefined;
     for (const [i, step] of recipe.steps.entries()) {
       throwIfJobAborted(signal);

@@ -107,11 +107,13 @@ export function stepScope(
   recipe: Pick<Recipe, 'name' | 'description'>,
   attempt: number,
   workDir: string,
+  recipesDir: string,
 ): TemplateScope {
   return {
     params: job.params,
     request: { id: job.requestId, notify: job.notify, priority: job.priority },
-    recipe: { name: recipe.name, description: recipe.description },
+    // recipe.dir lets a step read a file shipped beside the recipe (a script, a URL list).
+    recipe: { name: recipe.name, description: recipe.description, dir: recipesDir },
     job: { id: job.id, attempt, dir: workDir },
   };
 }
