@@ -2,9 +2,9 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig, type Config } from './config/config.js';
 import { systemClock, type Clock, type Context } from './context.js';
+import type { S3Delivery } from './delivery/s3.js';
 import { loadOrMakeKey } from './keys/key.js';
 import { DockerEngine } from './docker/engine.js';
-import { createS3 } from './delivery/s3.js';
 import { removeOrphans } from './docker/orphans.js';
 import { downloadRoute } from './http/downloads.js';
 import { healthRoute } from './http/health.js';
@@ -22,6 +22,7 @@ import { pathsFor } from './paths.js';
 import { Dispatcher } from './queue/dispatcher.js';
 import { scheduleRetention } from './maintenance/retention.js';
 import { RECIPE_FILE, RecipeRegistry } from './recipes/registry.js';
+import { Scheduler } from './schedule/scheduler.js';
 import { openStore } from './store/store.js';
 
 export interface DaemonOptions {
@@ -42,6 +43,8 @@ export interface DaemonOptions {
   diskCheckMs?: number;
   /** See NotifierOptions. */
   notifyRetryBaseMs?: number;
+  /** See SchedulerOptions.pollMs. */
+  schedulePollMs?: number;
   /** How often the retention sweep runs (the first a minute after start). @default 3600000 */
   retentionEveryMs?: number;
 }
@@ -51,6 +54,7 @@ export interface Daemon {
   recipes: RecipeRegistry;
   dispatcher: Dispatcher;
   notifier: Notifier;
+  scheduler: Scheduler;
   inbox: FolderWatcher;
   http: HttpServer;
   /**
@@ -60,6 +64,11 @@ export interface Daemon {
   reload(): boolean;
   /** Graceful stop: no new work, running jobs get the grace period, the rest is requeued. */
   stop(graceMs?: number): Promise<void>;
+}
+
+/** The AWS SDK is loaded only where S3 is configured: it holds about 11 MB. */
+async function s3For(config: NonNullable<Config['s3']>): Promise<S3Delivery> {
+  return (await import('./delivery/s3.js')).createS3(config);
 }
 
 /** Builds the Context and starts every part, in the order data flows. */
@@ -74,6 +83,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const store = openStore(paths.db);
   let publicUrl = config.http.publicUrl ?? '';
   let onDockerChange = (): void => {};
+  let onRecipesChange = (): void => {};
   const docker = new DockerEngine(config.docker.socketPath, log, () => onDockerChange());
   const ctx: Context = {
     paths,
@@ -85,7 +95,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     // The config's secret when set; else one made for this root (receivers read it from state/webhook.key).
     webhookKey: config.webhooks.secret ?? loadOrMakeKey(path.join(paths.state, 'webhook.key')).toString('hex'),
     docker,
-    s3: config.s3 ? createS3(config.s3) : undefined,
+    s3: config.s3 ? await s3For(config.s3) : undefined,
     publicUrl: () => publicUrl,
   };
   // What has started so far, undone in reverse if a later part fails to start.
@@ -114,8 +124,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       rescanMs: 0,
       ignoreInitial: true,
       accept: (name) => RECIPE_FILE.test(name),
-      onFile: (file) => void recipes.loadFile(file),
-      onRemove: (file) => recipes.remove(file),
+      onFile: (file) => {
+        recipes.loadFile(file);
+        onRecipesChange();
+      },
+      onRemove: (file) => {
+        recipes.remove(file);
+        onRecipesChange();
+      },
       log,
     });
     await recipeWatcher.start();
@@ -132,6 +148,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     };
     dispatcher.start();
     notifier.kick();
+    const scheduler = new Scheduler(
+      ctx,
+      recipes,
+      (job) => {
+        dispatcher.add(job);
+        notifier.kick();
+      },
+      { pollMs: options.schedulePollMs },
+    );
+    onRecipesChange = () => scheduler.tick();
 
     const inbox = new FolderWatcher({
       dir: paths.inbox,
@@ -144,8 +170,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       log,
     });
     const stopRetention = scheduleRetention(ctx, options.retentionEveryMs ?? 3_600_000, Math.min(60_000, options.retentionEveryMs ?? 60_000));
-    undo.push(() => dispatcher.stop(0), () => notifier.stop(), stopRetention);
+    undo.push(() => dispatcher.stop(0), () => notifier.stop(), stopRetention, () => scheduler.stop());
     await inbox.start();
+    scheduler.start();
     log.info({ root: paths.root, http: http.address(), recipes: recipes.all().map((r) => r.name) }, 'hopper started');
 
     let stopping: Promise<void> | undefined;
@@ -154,10 +181,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       recipes,
       dispatcher,
       notifier,
+      scheduler,
       inbox,
       http,
       reload: () => {
         recipes.loadAll();
+        scheduler.tick();
         let next: Config;
         try {
           next = loadConfig(paths.root, options.configFile);
@@ -173,7 +202,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         ctx.config = next;
         if (s3Changed) {
           ctx.s3?.client.destroy();
-          ctx.s3 = next.s3 ? createS3(next.s3) : undefined;
+          ctx.s3 = undefined;
+          // The SDK loads on first need; a job delivering before it is ready fails and retries.
+          if (next.s3) void s3For(next.s3).then((s3) => (ctx.s3 = s3));
         }
         notifier.reconfigured();
         dispatcher.reconfigured();
@@ -184,6 +215,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         (stopping ??= (async () => {
           log.info({ graceMs }, 'hopper stopping');
           stopRetention();
+          scheduler.stop();
           await inbox.stop();
           await recipeWatcher.stop();
           await dispatcher.stop(graceMs);

@@ -3,14 +3,13 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
 import { linksFor, type LinkContext } from '../delivery/deliver.js';
-import { createS3 } from '../delivery/s3.js';
 import { lockHolder } from '../lock.js';
 import type { Paths } from '../paths.js';
 import { loadOrMakeKey } from '../keys/key.js';
 import { statistics } from '../store/stats.js';
 import type { JobState } from '../store/jobs.js';
 import { openStore, type Store } from '../store/store.js';
-import { daemonStatus, JOB_STATES, jobDetail, listJobs, MAX_LIMIT } from '../store/views.js';
+import { daemonStatus, JOB_STATES, jobDetail, listJobs, MAX_LIMIT, type ScheduleStatus } from '../store/views.js';
 import { formatBytes } from '../units.js';
 import { VERSION } from '../version.js';
 import { CliError, configFor, EXIT, rootPaths } from './common.js';
@@ -60,11 +59,11 @@ function tail(file: string, lines: number): string[] {
 }
 
 /** Download links as the daemon makes them, where the CLI can: the key exists, S3 is configured. */
-function linkContext(paths: Paths, config: Config): LinkContext | undefined {
+async function linkContext(paths: Paths, config: Config): Promise<LinkContext | undefined> {
   if (!existsSync(paths.linkKey)) return undefined;
   return {
     clock: { now: () => Date.now() },
-    s3: config.s3 ? createS3(config.s3) : undefined,
+    s3: config.s3 ? (await import('../delivery/s3.js')).createS3(config.s3) : undefined,
     config,
     publicUrl: () => config.http.publicUrl ?? `http://localhost:${config.http.port}`,
     linkKey: loadOrMakeKey(paths.linkKey),
@@ -77,6 +76,15 @@ function intOption(name: string, value: string | undefined, min: number, max: nu
   return Number(value);
 }
 
+/** Scheduled recipes; a next run already past is one missed while hopper was stopped. */
+function scheduleTable(rows: ScheduleStatus[], running: boolean, now: number): string {
+  const next = (r: ScheduleStatus): string => {
+    if (r.nextRunAt && Date.parse(r.nextRunAt) <= now) return `${when(r.nextRunAt)} (${running ? 'due now' : 'missed: runs at start'})`;
+    return when(r.nextRunAt);
+  };
+  return table(['scheduled', 'schedule', 'next run', 'last run', 'last job'], rows.map((r) => [r.recipe, r.schedule, next(r), when(r.lastRunAt), r.lastJob ?? '-']));
+}
+
 export function registerRead(program: Command): void {
   program
     .command('status')
@@ -85,12 +93,14 @@ export function registerRead(program: Command): void {
     .action(async (o: ReadOptions, cmd: Command) => {
       const config = configFor(cmd);
       await withStore(rootPaths(cmd), !!o.json, (store, running) => {
-        const s = { ...daemonStatus(store, config, { version: VERSION, now: Date.now() }), running: running !== undefined };
+        const now = Date.now();
+        const s = { ...daemonStatus(store, config, { version: VERSION, now }), running: running !== undefined };
         print(o, s, () =>
           [
             `hopper ${s.version}: ${s.running ? 'running' : 'not running'}; ${s.queueLength} queued, ${s.processed} processed, ${s.failed} failed`,
             '',
             table(['lane', 'concurrency', 'running', 'queued'], Object.entries(s.lanes).map(([l, v]) => [l, String(v.concurrency), String(v.running), String(v.queued)])),
+            ...(s.schedules.length ? ['', scheduleTable(s.schedules, s.running, now)] : []),
           ].join('\n'),
         );
       });
@@ -132,7 +142,7 @@ export function registerRead(program: Command): void {
       const config = configFor(cmd);
       const paths = rootPaths(cmd);
       const lines = intOption('lines', o.lines, 0, 10_000) ?? 20;
-      const links = linkContext(paths, config);
+      const links = await linkContext(paths, config);
       const detail = await withStore(paths, !!o.json, (store) =>
         jobDetail(store, id, links ? { links: (outputs, since) => linksFor(links, outputs, since) } : {}),
       );

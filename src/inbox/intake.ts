@@ -5,7 +5,7 @@ import type { Context } from '../context.js';
 import { HopperError, InvalidFileError, type Problem } from '../errors.js';
 import { planNotifications } from '../notify/plan.js';
 import type { RecipeRegistry } from '../recipes/registry.js';
-import { recipeFromFile } from '../recipes/recipe.js';
+import { recipeFromFile, type Recipe } from '../recipes/recipe.js';
 import { parseYaml, type ParsedFile } from '../schemas/document.js';
 import { assertNoProblems, fileKind, schemaProblems } from '../schemas/validate.js';
 import { END_STATES, type Job } from '../store/jobs.js';
@@ -61,6 +61,14 @@ function resume(deps: IntakeDeps, jobId: string | null): void {
   else if (job.state === 'queued' || job.state === 'retrying') deps.onJob(job);
 }
 
+/** Why a job of this recipe could never run on this host with this config, if so. */
+export function whyNever(ctx: Context, recipe: Recipe): string | undefined {
+  const impossible = overBudget(ctx.config.resources, needOf(recipe));
+  if (impossible) return `recipe ${recipe.name} ${impossible}; it could never start here`;
+  if (recipe.output.upload === 's3' && !ctx.config.s3) return `recipe ${recipe.name} uploads to S3, but hopper.yaml has no s3 section; ask the admin`;
+  return undefined;
+}
+
 function fail(message: string, problemPath = ''): never {
   throw new InvalidFileError([{ path: problemPath, message }]);
 }
@@ -68,9 +76,8 @@ function fail(message: string, problemPath = ''): never {
 async function takeRequest(deps: IntakeDeps, file: string, parsed: ParsedFile, key: string): Promise<IntakeResult> {
   const { ctx } = deps;
   const { input, recipe } = requestFromFile(parsed, deps.recipes, path.basename(file));
-  const impossible = overBudget(ctx.config.resources, needOf(recipe));
-  if (impossible) fail(`recipe ${recipe.name} ${impossible}; it could never start here`, 'recipe');
-  if (recipe.output.upload === 's3' && !ctx.config.s3) fail(`recipe ${recipe.name} uploads to S3, but hopper.yaml has no s3 section; ask the admin`, 'recipe');
+  const refused = whyNever(ctx, recipe);
+  if (refused) fail(refused, 'recipe');
   const now = ctx.clock.now();
   const outcome = ctx.store.jobs.accept(input, key, now, (job) => planNotifications(job, recipe, { event: 'requested' }, now));
   if (outcome.kind === 'conflict') {

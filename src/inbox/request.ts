@@ -4,7 +4,9 @@ import type { ParsedFile } from '../schemas/document.js';
 import { assertNoProblems, paramsProblems, schemaProblems } from '../schemas/validate.js';
 import { stepPathProblems, stepScope, stepTemplateProblems } from '../steps/plan.js';
 import type { NewJob, RequestNotify } from '../store/jobs.js';
-import { placeholders } from '../template.js';
+import { objectPrefix } from '../delivery/deliver.js';
+import { maskParams } from '../redact.js';
+import { placeholders, type TemplateScope } from '../template.js';
 
 interface RequestDoc {
   kind: 'request';
@@ -29,6 +31,19 @@ function placeStepProblem(p: Problem, recipe: Recipe, parsed: ParsedFile): Probl
   const param = placeholders(text).find((ph) => ph.startsWith('params.'));
   const segments = param ? param.split('.').slice(0, 2) : ['recipe'];
   return { path: param ? segments.join('.') : 'recipe', message: `${p.path} (recipe ${recipe.name}): ${p.message}`, ...parsed.locate(segments) };
+}
+
+/** An S3 prefix filled from params must stay a plain relative key (and may not use a secret). */
+function prefixProblems(r: Recipe, scope: TemplateScope, parsed: ParsedFile): Problem[] {
+  if (r.output.upload !== 's3') return [];
+  try {
+    objectPrefix(r.output.prefix, { ...scope, params: maskParams(scope.params as Record<string, unknown>, r.paramsSchema) });
+    return [];
+  } catch (err) {
+    const param = placeholders(r.output.prefix).find((ph) => ph.startsWith('params.'));
+    const segments = param ? param.split('.').slice(0, 2) : ['recipe'];
+    return [{ path: segments.join('.'), message: `${(err as Error).message} (recipe ${r.name})`, ...parsed.locate(segments) }];
+  }
 }
 
 /**
@@ -56,22 +71,29 @@ export function requestFromFile(parsed: ParsedFile, recipes: RecipeLookup, sourc
   const notify = doc.notify ?? {};
   const scope = stepScope({ id: 'JOB-ID', requestId: doc.id ?? null, notify, params, priority: doc.priority ?? r.priority }, r, 1, '/work', '/recipes');
   assertNoProblems([...stepPathProblems(r.steps, scope), ...stepTemplateProblems(r.steps, scope)].map((p) => placeStepProblem(p, r, parsed)));
+  assertNoProblems(prefixProblems(r, scope, parsed));
   const notBefore = doc.notBefore ? Date.parse(doc.notBefore) : null;
+  return { recipe: r, input: jobInput(r, { requestId: doc.id ?? null, params, notify, priority: doc.priority, notBefore, sourceFile }) };
+}
+
+/** The job to store for valid params: what a dropped request and a scheduled run share. */
+export function jobInput(
+  r: Recipe,
+  o: { requestId: string | null; params: Record<string, unknown>; notify: RequestNotify; priority?: number; notBefore: number | null; sourceFile: string },
+): NewJob {
+  const { params, notify, notBefore } = o;
   return {
-    recipe: r,
-    input: {
-      requestId: doc.id ?? null,
-      requestHash: fingerprint({ recipe: r.name, params, notify, priority: doc.priority ?? null, notBefore }),
-      recipe: r.name,
-      recipeVersion: r.version,
-      recipeSource: r.source as unknown as NewJob['recipeSource'],
-      params,
-      notify,
-      lane: laneFor(r, params),
-      priority: doc.priority ?? r.priority,
-      notBefore,
-      sourceFile,
-      cacheKey: r.cacheMs === undefined ? null : fingerprint({ version: r.version, params }),
-    },
+    requestId: o.requestId,
+    requestHash: fingerprint({ recipe: r.name, params, notify, priority: o.priority ?? null, notBefore }),
+    recipe: r.name,
+    recipeVersion: r.version,
+    recipeSource: r.source as unknown as NewJob['recipeSource'],
+    params,
+    notify,
+    lane: laneFor(r, params),
+    priority: o.priority ?? r.priority,
+    notBefore,
+    sourceFile: o.sourceFile,
+    cacheKey: r.cacheMs === undefined ? null : fingerprint({ version: r.version, params }),
   };
 }

@@ -3,10 +3,11 @@ import type { ValidateFunction } from 'ajv';
 import type { Problem } from '../errors.js';
 import type { JobEvent } from '../schemas/common.js';
 import type { ParsedFile } from '../schemas/document.js';
-import { assertNoProblems, compileParamsSchema, schemaProblems } from '../schemas/validate.js';
+import { assertNoProblems, compileParamsSchema, paramsProblems, schemaProblems } from '../schemas/validate.js';
 import { placeholderProblem, placeholders, templateStrings } from '../template.js';
 import { parseDuration, parseSize } from '../units.js';
-import { stepPathProblems } from '../steps/plan.js';
+import { parseCron, type CronSchedule } from '../schedule/cron.js';
+import { stepPathProblems, stepScope, stepTemplateProblems } from '../steps/plan.js';
 
 export type Lane = 'fast' | 'slow';
 
@@ -61,6 +62,8 @@ export interface Recipe {
   timeoutMs: number;
   retries: { attempts: number; backoff: 'fixed' | 'exponential'; delayMs: number };
   cacheMs: number | undefined;
+  /** hopper requests the recipe itself at these times, with these params. */
+  schedule: { cron: CronSchedule; params: Record<string, unknown> } | undefined;
   steps: Step[];
   output: { files: string[] | undefined; minBytes: number; upload: 'local' | 's3'; prefix: string; inlineBelow: number | undefined };
   notify: {
@@ -245,6 +248,7 @@ export function normalizeRecipe(source: RecipeDoc, validateParams: ValidateFunct
       delayMs: parseDuration(retries.delay ?? '10s'),
     },
     cacheMs: source.cache === undefined ? undefined : parseDuration(source.cache),
+    schedule: source.schedule === undefined ? undefined : { cron: parseCron(source.schedule), params: source.scheduleParams ?? {} },
     steps: source.steps.map(normalizeStep),
     output: {
       files: output.files,
@@ -281,6 +285,31 @@ function pathToSegments(dotted: string): string[] {
   return dotted.replace(/\[(\d+)\]/g, '.$1').split('.').filter(Boolean);
 }
 
+/**
+ * A schedule must parse, and its params must be a valid request of the recipe
+ * (schema, step paths and templates): a scheduled run has no one to tell about
+ * a rejection, so it is refused when the recipe loads.
+ */
+function scheduleProblems(source: RecipeDoc, validate: ValidateFunction, parsed: ParsedFile): Problem[] {
+  if (source.schedule === undefined) {
+    return source.scheduleParams === undefined ? [] : [{ path: 'scheduleParams', message: 'needs a schedule', ...parsed.locate(['scheduleParams']) }];
+  }
+  try {
+    parseCron(source.schedule);
+  } catch (err) {
+    return [{ path: 'schedule', message: (err as Error).message, ...parsed.locate(['schedule']) }];
+  }
+  const params = structuredClone(source.scheduleParams ?? {});
+  const where = source.scheduleParams === undefined ? ['schedule'] : ['scheduleParams'];
+  const problems = paramsProblems(validate, params).map((p) => ({ path: p.path.replace(/^params/, 'scheduleParams'), message: p.message }));
+  if (problems.length === 0) {
+    const scope = stepScope({ id: 'JOB-ID', requestId: null, notify: {}, params, priority: source.priority ?? 0 }, { name: source.name, description: source.description ?? '' }, 1, '/work', '/recipes');
+    const steps = source.steps.map(normalizeStep);
+    problems.push(...[...stepPathProblems(steps, scope), ...stepTemplateProblems(steps, scope)].map((p) => ({ path: 'scheduleParams', message: `${p.path}: ${p.message}` })));
+  }
+  return problems.map((p) => ({ ...p, ...parsed.locate(p.path.startsWith('scheduleParams.') ? pathToSegments(p.path) : where) }));
+}
+
 /** Validates a parsed recipe file completely; throws InvalidFileError listing every problem. */
 export function recipeFromFile(parsed: ParsedFile): Recipe {
   assertNoProblems(schemaProblems('recipe', parsed));
@@ -294,6 +323,11 @@ export function recipeFromFile(parsed: ParsedFile): Recipe {
     problems.push({ path: 'slowWhen', message: 'is required with lane: auto', ...parsed.locate(['lane']) });
   }
   problems.push(...templateProblems(source, parsed));
+  const hook = source.notify?.webhook?.url;
+  if (hook !== undefined && placeholders(hook).length === 0 && !/^https?:\/\/./.test(hook)) {
+    problems.push({ path: 'notify.webhook.url', message: 'must be an http(s) URL (or filled from a placeholder)', ...parsed.locate(['notify', 'webhook', 'url']) });
+  }
+  if (!('error' in compiledParams)) problems.push(...scheduleProblems(source, compiledParams.validate, parsed));
   // Literal paths (no placeholders) are checked now; templated ones per request.
   const literal = stepPathProblems(source.steps.map(normalizeStep), null);
   problems.push(...literal.map((p) => ({ ...p, ...parsed.locate(pathToSegments(p.path)) })));

@@ -137,6 +137,18 @@ const MIGRATIONS: string[] = [
   CREATE INDEX notifications_state ON notifications(channel, state);
   CREATE INDEX deliveries_failed ON deliveries(notification_id) WHERE error IS NOT NULL;
   `,
+  // Schedules: the last slot handled per recipe is what makes a missed run happen
+  // once at start (and never twice); next_at is kept for status readers.
+  `
+  CREATE TABLE schedules (
+    recipe TEXT PRIMARY KEY,
+    pattern TEXT NOT NULL,
+    last_slot INTEGER NOT NULL,
+    next_at INTEGER,
+    last_run_at INTEGER,
+    last_job_id TEXT
+  );
+  `,
 ];
 
 export function openDb(file: string, options: { readonly?: boolean } = {}): Db {

@@ -2,6 +2,7 @@ import { openDb, type Db } from './db.js';
 import { JobStore } from './jobs.js';
 import { NotificationStore } from './notifications.js';
 import { OutputStore } from './outputs.js';
+import { ScheduleStore } from './schedules.js';
 
 /** SQLite, the only truth: everything else is rebuilt from it at start. */
 export interface Store {
@@ -9,6 +10,7 @@ export interface Store {
   jobs: JobStore;
   notifications: NotificationStore;
   outputs: OutputStore;
+  schedules: ScheduleStore;
   close(): void;
 }
 
@@ -20,6 +22,7 @@ export function openStore(file: string, options: { readonly?: boolean } = {}): S
     jobs: new JobStore(db, (n, jobId, at) => notifications.insert(n, jobId, at)),
     notifications,
     outputs: new OutputStore(db),
+    schedules: new ScheduleStore(db),
     close: () => db.close(),
   };
 }

@@ -332,6 +332,23 @@ export interface Status {
   processed: number;
   failed: number;
   lanes: Record<Lane, LaneStatus>;
+  schedules: ScheduleStatus[];
+}
+
+export interface ScheduleStatus {
+  recipe: string;
+  schedule: string;
+  /** ISO time of the next run; a time already past means a run missed while hopper was stopped, made at its start. */
+  nextRunAt: string | null;
+  lastRunAt: string | null;
+  lastJob: string | null;
+}
+
+/** Scheduled recipes and when they run next (none from a database older than schedules). */
+export function scheduleStatus(store: Store): ScheduleStatus[] {
+  const known = sqlOf(store)<[], { n: number }>(`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'schedules'`).get()?.n;
+  if (!known) return [];
+  return store.schedules.all().map((s) => ({ recipe: s.recipe, schedule: s.pattern, nextRunAt: iso(s.nextAt), lastRunAt: iso(s.lastRunAt), lastJob: s.lastJobId }));
 }
 
 /** Running and queued (+ retrying) jobs per lane. */
@@ -367,5 +384,6 @@ export function daemonStatus(store: Store, config: Pick<Config, 'lanes'>, o: { v
     processed: ended.reduce((sum, r) => sum + r.n, 0),
     failed: ended.find((r) => r.state === 'failed')?.n ?? 0,
     lanes: out,
+    schedules: scheduleStatus(store),
   };
 }

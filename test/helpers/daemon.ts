@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/config.js';
+import type { Clock } from '../../src/context.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { silentLogger, createLogger } from '../../src/log.js';
 import type { Job } from '../../src/store/jobs.js';
@@ -35,6 +36,8 @@ export interface TestDaemonOptions {
   notifyRetryBaseMs?: number;
   /** Docker socket path in the config (tests of an engine that is away). */
   dockerSocket?: string;
+  clock?: Clock;
+  schedulePollMs?: number;
 }
 
 export interface TestDaemon extends Daemon {
@@ -64,6 +67,8 @@ export async function testDaemon(o: TestDaemonOptions = {}): Promise<TestDaemon>
     resourceHoldMs: o.resourceHoldMs,
     dockerPingMs: o.dockerPingMs ?? 500,
     notifyRetryBaseMs: o.notifyRetryBaseMs,
+    clock: o.clock,
+    schedulePollMs: o.schedulePollMs,
   });
   return {
     ...d,
@@ -83,3 +88,9 @@ export async function testDaemon(o: TestDaemonOptions = {}): Promise<TestDaemon>
 }
 
 export const ended = (j: Job): boolean => j.state === 'succeeded' || j.state === 'failed' || j.state === 'canceled';
+
+/** A clock a test sets by hand: what schedules, notBefore and backoff read. */
+export function manualClock(start: number): Clock & { set(t: number): void; advance(ms: number): void } {
+  let t = start;
+  return { now: () => t, set: (v) => void (t = v), advance: (ms) => void (t += ms) };
+}
