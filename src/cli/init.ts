@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pathsFor, rootFrom } from '../paths.js';
@@ -40,6 +40,13 @@ export function initRoot(root: string): string[] {
       if (existsSync(target)) continue;
       copyFileSync(path.join(EXAMPLES, name), target);
       made.push(path.join('recipes', name));
+      // A recipe's scripts and lists live in a folder of its name ({{recipe.dir}}/NAME/).
+      const folder = path.join(EXAMPLES, name.replace(/\.ya?ml$/, ''));
+      const folderTarget = path.join(paths.recipes, path.basename(folder));
+      if (existsSync(folder) && !existsSync(folderTarget)) {
+        cpSync(folder, folderTarget, { recursive: true });
+        made.push(path.join('recipes', path.basename(folder), ''));
+      }
     }
   }
   return made;

@@ -29,11 +29,15 @@ interface SubmitOptions {
   timeout?: string;
 }
 
-/** `-p limit=100` fills a number where the recipe's schema says number; otherwise text. */
-function coerce(recipe: Recipe | undefined, key: string, raw: string): unknown {
+function typesOf(recipe: Recipe | undefined, key: string): string[] {
   const props = (recipe?.paramsSchema as { properties?: Record<string, { type?: string | string[] }> } | undefined)?.properties;
   const t = props?.[key]?.type;
-  const types = Array.isArray(t) ? t : t ? [t] : [];
+  return Array.isArray(t) ? t : t ? [t] : [];
+}
+
+/** `-p limit=100` fills a number where the recipe's schema says number; otherwise text. */
+function coerce(recipe: Recipe | undefined, key: string, raw: string): unknown {
+  const types = typesOf(recipe, key);
   if ((types.includes('integer') || types.includes('number')) && raw.trim() !== '' && Number.isFinite(Number(raw))) return Number(raw);
   if (types.includes('boolean') && (raw === 'true' || raw === 'false')) return raw === 'true';
   if ((types.includes('array') || types.includes('object')) && /^[[{]/.test(raw.trim())) {
@@ -51,7 +55,11 @@ function buildRequest(recipeName: string, o: SubmitOptions, recipe: Recipe | und
   for (const p of o.param) {
     const eq = p.indexOf('=');
     if (eq <= 0) throw new CliError(`-p takes KEY=VALUE, got "${p}"`, EXIT.usage);
-    params[p.slice(0, eq)] = coerce(recipe, p.slice(0, eq), p.slice(eq + 1));
+    const key = p.slice(0, eq);
+    const value = coerce(recipe, key, p.slice(eq + 1));
+    // An array param takes JSON, or one item per -p: `-p urls=A -p urls=B`.
+    if (typesOf(recipe, key).includes('array') && !Array.isArray(value)) params[key] = [...((params[key] as unknown[] | undefined) ?? []), value];
+    else params[key] = value;
   }
   const request: Record<string, unknown> = { kind: 'request', recipe: recipeName, id, params };
   const notify: Record<string, string> = {};
@@ -114,7 +122,8 @@ async function waitFor(paths: Paths, requestId: string, fileName: string, timeou
         if (END_STATES.includes(job.state)) {
           if (job.state === 'succeeded') {
             for (const o of store!.outputs.forJob(job.id)) {
-              process.stdout.write(`output: ${path.join(paths.outputs, o.ref)} (${formatBytes(o.bytes)}, sha256 ${o.sha256})\n`);
+              const where = o.location === 's3' ? `S3 object ${o.ref}` : path.join(paths.outputs, o.ref);
+              process.stdout.write(`output: ${where} (${formatBytes(o.bytes)}, sha256 ${o.sha256}; links: hopper show ${job.id})\n`);
             }
             return EXIT.ok;
           }
@@ -146,7 +155,7 @@ export function registerSubmit(program: Command): void {
   program
     .command('submit')
     .argument('<recipe>', 'the recipe to request')
-    .option('-p, --param <KEY=VALUE>', 'a request parameter (repeatable)', (v: string, all: string[]) => [...all, v], [])
+    .option('-p, --param <KEY=VALUE>', 'a request parameter (repeatable; an array param takes JSON or one item per -p)', (v: string, all: string[]) => [...all, v], [])
     .option('--email <address>', 'email the result to this address')
     .option('--webhook <url>', 'POST job events to this URL')
     .option('--priority <n>', 'higher runs first')
@@ -159,6 +168,7 @@ export function registerSubmit(program: Command): void {
       configFor(cmd);
       const timeoutMs = o.timeout ? durationOption(o.timeout) : undefined;
       const paths = rootPaths(cmd);
+      if (!existsSync(paths.inbox)) throw new CliError(`there is no inbox at ${paths.inbox}: is --root right? (hopper init makes the folders)`, EXIT.usage);
       const registry = new RecipeRegistry(paths.recipes, silentLogger());
       registry.loadAll();
       const id = o.id ?? `submit-${new Date().toISOString().slice(0, 10)}-${randomBytes(4).toString('hex')}`;

@@ -47,6 +47,8 @@ describe('cli: init', () => {
       assert.equal(r.code, 0, r.stderr);
       for (const dir of ['recipes', 'inbox', 'state', 'outputs', 'outbox']) assert.ok(existsSync(path.join(target, dir)), dir);
       assert.ok(readdirSync(path.join(target, 'recipes')).includes('package-url.yaml'));
+      assert.ok(existsSync(path.join(target, 'recipes', 'render', 'render.mjs')), "a recipe's folder of scripts comes with it");
+      assert.ok(existsSync(path.join(target, 'recipes', 'link-check', 'urls.txt')));
       const config = readFileSync(path.join(target, 'hopper.yaml'), 'utf8');
       assert.doesNotThrow(() => parseConfig(config, 'hopper.yaml'));
       writeFileSync(path.join(target, 'hopper.yaml'), 'lanes: { fast: { concurrency: 9 } }\n');
@@ -94,6 +96,20 @@ describe('cli: validate', () => {
       const badConfig = await hopper(['validate', '--root', root, good]);
       assert.equal(badConfig.code, 2, 'a bad config is exit 2');
       assert.match(badConfig.stderr, /hopper\.yaml:1:\d+: lanes\.fast\.concurrency: must be at least 1/);
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('cli: submit without a set-up root', () => {
+  it('says there is no inbox and exits 2, without a stack trace', async () => {
+    const { root, cleanup } = tempRoot();
+    try {
+      const r = await hopper(['submit', 'echo', '--root', path.join(root, 'nowhere')]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /there is no inbox at .*nowhere.*is --root right\?/);
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
     } finally {
       cleanup();
     }
