@@ -2,10 +2,10 @@ import type { Context } from '../context.js';
 import { HopperError } from '../errors.js';
 import type { Recipe } from '../recipes/recipe.js';
 import type { Output } from '../store/outputs.js';
+import { render, type TemplateScope } from '../template.js';
 import type { Produced } from './collect.js';
 import { signedLink } from './links.js';
 import { deliverLocal, sha256Of } from './local.js';
-import { presignedLink, uploadOutputs } from './s3.js';
 
 /** What making links needs: less than a whole daemon, so the CLI can make them too. */
 export type LinkContext = Pick<Context, 'clock' | 's3' | 'config' | 'publicUrl' | 'linkKey'>;
@@ -15,13 +15,36 @@ export interface Link {
   expiresAt: number;
 }
 
+/**
+ * The S3 key prefix of a job: `output.prefix` with its placeholders filled
+ * (secrets masked: a key is shown in links), then checked to be a plain
+ * relative path. Throws E_S3_PREFIX in words.
+ */
+export function objectPrefix(template: string, scope: TemplateScope): string {
+  const prefix = render(template, scope, { strict: true });
+  const why =
+    prefix.length > 512
+      ? 'is longer than 512 characters'
+      : prefix.startsWith('/')
+        ? 'must not start with /'
+        : prefix.split('/').some((seg) => seg === '.' || seg === '..')
+          ? 'must not contain . or .. segments'
+          : /[\x00-\x1f\x7f\\]/.test(prefix)
+            ? 'must not contain control characters or backslashes'
+            : undefined;
+  if (why) throw new HopperError('E_S3_PREFIX', `output.prefix "${prefix.slice(0, 100)}" ${why}`);
+  return prefix;
+}
+
 /** Puts a job's outputs where the recipe says: outputs/JOB/ (local) or the S3 bucket under `output.prefix`. */
-export async function deliver(ctx: Context, jobId: string, recipe: Recipe, produced: Produced[], signal: AbortSignal): Promise<Output[]> {
+export async function deliver(ctx: Context, jobId: string, recipe: Recipe, produced: Produced[], signal: AbortSignal, scope: TemplateScope): Promise<Output[]> {
   if (recipe.output.upload === 'local') return deliverLocal(ctx.paths.outputs, jobId, produced);
   if (!ctx.s3) throw new HopperError('E_S3_UNAVAILABLE', 'the recipe uploads to S3, but hopper.yaml has no s3 section');
+  const prefix = objectPrefix(recipe.output.prefix, scope);
   const hashed = [];
   for (const p of produced) hashed.push({ ...p, sha256: await sha256Of(p.file) });
-  return uploadOutputs(ctx.s3, jobId, recipe.output.prefix, hashed, signal);
+  const { uploadOutputs } = await import('./s3.js');
+  return uploadOutputs(ctx.s3, jobId, prefix, hashed, signal);
 }
 
 /**
@@ -36,6 +59,7 @@ export async function linksFor(ctx: LinkContext, outputs: readonly Output[], sin
     if (o.location === 's3') {
       if (!ctx.s3) throw new HopperError('E_S3_UNAVAILABLE', 'an output is in S3, but hopper.yaml has no s3 section');
       const expiresAt = now + ctx.s3.linkExpiryMs;
+      const { presignedLink } = await import('./s3.js');
       links.push({ url: await presignedLink(ctx.s3, o.ref, expiresAt, now), expiresAt });
     } else {
       const expiresAt = since + ctx.config.retention.outputsMs;

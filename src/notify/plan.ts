@@ -67,10 +67,17 @@ export interface WebhookPayload {
   document: Record<string, unknown>;
 }
 
-function webhooksFor(job: Job, recipe: Recipe, facts: EventFacts, at: number): NewNotification[] {
+/** A recipe's webhook URL may be filled from params or the request; one that renders to no http(s) URL is no webhook. */
+function recipeWebhook(conf: { url: string }, scope: TemplateScope): string | undefined {
+  const url = render(conf.url, scope).trim();
+  return URL.canParse(url) && /^https?:$/.test(new URL(url).protocol) ? url : undefined;
+}
+
+function webhooksFor(job: Job, recipe: Recipe, facts: EventFacts, at: number, scope: TemplateScope): NewNotification[] {
   const urls = new Set<string>();
   const conf = recipe.notify.webhook;
-  if (conf && conf.events.includes(facts.event)) urls.add(conf.url);
+  const url = conf && conf.events.includes(facts.event) ? recipeWebhook(conf, scope) : undefined;
+  if (url) urls.add(url);
   if (job.notify.webhook) urls.add(job.notify.webhook);
   if (urls.size === 0) return [];
   const document = jobDocument(job, recipe, facts, at);
@@ -182,5 +189,5 @@ function emailFor(job: Job, recipe: Recipe, facts: EventFacts, scope: TemplateSc
 export function planNotifications(job: Job, recipe: Recipe, facts: EventFacts, at: number): NewNotification[] {
   const scope = messageScope(job, recipe, facts);
   const email = emailFor(job, recipe, facts, scope);
-  return [...(email ? [email] : []), ...webhooksFor(job, recipe, facts, at)];
+  return [...(email ? [email] : []), ...webhooksFor(job, recipe, facts, at, scope)];
 }
