@@ -5,6 +5,8 @@ import { waitFor } from './wait.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MAIN = path.join(REPO, 'src', 'cli', 'main.ts');
+/** The installed command: runs the build in dist/ when it is fresh (see src/cli/bin.mjs). */
+export const BIN = path.join(REPO, 'src', 'cli', 'bin.mjs');
 // Resolved here, so the CLI can run with any working directory.
 const TSX = import.meta.resolve('tsx');
 
@@ -44,8 +46,10 @@ export interface RunningDaemon {
 }
 
 /** `hopper start` in a child process; resolves once it logged that it started. */
-export async function startCli(root: string, extraArgs: string[] = []): Promise<RunningDaemon> {
-  const child = spawn(process.execPath, ['--import', TSX, MAIN, 'start', '--root', root, ...extraArgs], {
+export async function startCli(root: string, extraArgs: string[] = [], o: { built?: boolean } = {}): Promise<RunningDaemon> {
+  // As npm start and the systemd unit run it (flags included).
+  const entry = o.built ? ['--max-semi-space-size=4', BIN] : ['--import', TSX, MAIN];
+  const child = spawn(process.execPath, [...entry, 'start', '--root', root, ...extraArgs], {
     cwd: root,
     env: { ...process.env, HOPPER_ROOT: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
