@@ -145,11 +145,19 @@ export function secretValues(params: unknown, schema: unknown): string[] {
  * secret may contain another.
  */
 export function scrub(text: string, secrets: readonly string[]): string {
+  return scrubber(secrets)(text);
+}
+
+/** `scrub` with the secrets' forms worked out once, for text scrubbed line by line (job logs). */
+export function scrubber(secrets: readonly string[]): (text: string) => string {
   const forms = new Set<string>();
   for (const s of secrets) for (const f of formsOf(s)) if (f.length >= 4 || f === s) forms.add(f);
-  let out = text;
-  for (const f of [...forms].sort((a, b) => b.length - a.length)) if (f) out = out.split(f).join(MASK);
-  return out;
+  const sorted = [...forms].filter(Boolean).sort((a, b) => b.length - a.length);
+  return (text) => {
+    let out = text;
+    for (const f of sorted) out = out.split(f).join(MASK);
+    return out;
+  };
 }
 
 /**

@@ -36,8 +36,7 @@ function typesOf(recipe: Recipe | undefined, key: string): string[] {
 }
 
 /** `-p limit=100` fills a number where the recipe's schema says number; otherwise text. */
-function coerce(recipe: Recipe | undefined, key: string, raw: string): unknown {
-  const types = typesOf(recipe, key);
+function coerce(types: string[], raw: string): unknown {
   if ((types.includes('integer') || types.includes('number')) && raw.trim() !== '' && Number.isFinite(Number(raw))) return Number(raw);
   if (types.includes('boolean') && (raw === 'true' || raw === 'false')) return raw === 'true';
   if ((types.includes('array') || types.includes('object')) && /^[[{]/.test(raw.trim())) {
@@ -56,9 +55,10 @@ function buildRequest(recipeName: string, o: SubmitOptions, recipe: Recipe | und
     const eq = p.indexOf('=');
     if (eq <= 0) throw new CliError(`-p takes KEY=VALUE, got "${p}"`, EXIT.usage);
     const key = p.slice(0, eq);
-    const value = coerce(recipe, key, p.slice(eq + 1));
+    const types = typesOf(recipe, key);
+    const value = coerce(types, p.slice(eq + 1));
     // An array param takes JSON, or one item per -p: `-p urls=A -p urls=B`.
-    if (typesOf(recipe, key).includes('array') && !Array.isArray(value)) params[key] = [...((params[key] as unknown[] | undefined) ?? []), value];
+    if (types.includes('array') && !Array.isArray(value)) params[key] = [...((params[key] as unknown[] | undefined) ?? []), value];
     else params[key] = value;
   }
   const request: Record<string, unknown> = { kind: 'request', recipe: recipeName, id, params };

@@ -2,6 +2,7 @@ import type { Context } from '../context.js';
 import { HopperError } from '../errors.js';
 import type { Recipe } from '../recipes/recipe.js';
 import type { Output } from '../store/outputs.js';
+import { maskParams } from '../redact.js';
 import { render, type TemplateScope } from '../template.js';
 import type { Produced } from './collect.js';
 import { signedLink } from './links.js';
@@ -36,11 +37,16 @@ export function objectPrefix(template: string, scope: TemplateScope): string {
   return prefix;
 }
 
+/** A recipe's S3 prefix for one job, from the steps' scope with the secrets masked. */
+export function recipePrefix(recipe: Recipe, scope: TemplateScope): string {
+  return objectPrefix(recipe.output.prefix, { ...scope, params: maskParams(scope.params as Record<string, unknown>, recipe.paramsSchema) });
+}
+
 /** Puts a job's outputs where the recipe says: outputs/JOB/ (local) or the S3 bucket under `output.prefix`. */
 export async function deliver(ctx: Context, jobId: string, recipe: Recipe, produced: Produced[], signal: AbortSignal, scope: TemplateScope): Promise<Output[]> {
   if (recipe.output.upload === 'local') return deliverLocal(ctx.paths.outputs, jobId, produced);
   if (!ctx.s3) throw new HopperError('E_S3_UNAVAILABLE', 'the recipe uploads to S3, but hopper.yaml has no s3 section');
-  const prefix = objectPrefix(recipe.output.prefix, scope);
+  const prefix = recipePrefix(recipe, scope);
   const hashed = [];
   for (const p of produced) hashed.push({ ...p, sha256: await sha256Of(p.file) });
   const { uploadOutputs } = await import('./s3.js');

@@ -2,10 +2,9 @@ import type { Problem } from '../errors.js';
 import { fingerprint, laneFor, type Recipe } from '../recipes/recipe.js';
 import type { ParsedFile } from '../schemas/document.js';
 import { assertNoProblems, paramsProblems, schemaProblems } from '../schemas/validate.js';
-import { stepPathProblems, stepScope, stepTemplateProblems } from '../steps/plan.js';
+import { stepProblems, stepScope } from '../steps/plan.js';
 import type { NewJob, RequestNotify } from '../store/jobs.js';
-import { objectPrefix } from '../delivery/deliver.js';
-import { maskParams } from '../redact.js';
+import { recipePrefix } from '../delivery/deliver.js';
 import { placeholders, type TemplateScope } from '../template.js';
 
 interface RequestDoc {
@@ -37,7 +36,7 @@ function placeStepProblem(p: Problem, recipe: Recipe, parsed: ParsedFile): Probl
 function prefixProblems(r: Recipe, scope: TemplateScope, parsed: ParsedFile): Problem[] {
   if (r.output.upload !== 's3') return [];
   try {
-    objectPrefix(r.output.prefix, { ...scope, params: maskParams(scope.params as Record<string, unknown>, r.paramsSchema) });
+    recipePrefix(r, scope);
     return [];
   } catch (err) {
     const param = placeholders(r.output.prefix).find((ph) => ph.startsWith('params.'));
@@ -70,7 +69,7 @@ export function requestFromFile(parsed: ParsedFile, recipes: RecipeLookup, sourc
   assertNoProblems(paramsProblems(r.validateParams, params, parsed));
   const notify = doc.notify ?? {};
   const scope = stepScope({ id: 'JOB-ID', requestId: doc.id ?? null, notify, params, priority: doc.priority ?? r.priority }, r, 1, '/work', '/recipes');
-  assertNoProblems([...stepPathProblems(r.steps, scope), ...stepTemplateProblems(r.steps, scope)].map((p) => placeStepProblem(p, r, parsed)));
+  assertNoProblems(stepProblems(r.steps, scope).map((p) => placeStepProblem(p, r, parsed)));
   assertNoProblems(prefixProblems(r, scope, parsed));
   const notBefore = doc.notBefore ? Date.parse(doc.notBefore) : null;
   return { recipe: r, input: jobInput(r, { requestId: doc.id ?? null, params, notify, priority: doc.priority, notBefore, sourceFile }) };

@@ -39,9 +39,11 @@ async function sweepFiles(dir: string, before: number): Promise<number> {
 export async function sweep(ctx: Context): Promise<SweepResult> {
   const now = ctx.clock.now();
   const { outputsMs, jobsMs } = ctx.config.retention;
+  // A job with both outputs and a job folder is looked up once, and only for its end time.
+  const seen = new Map<string, { finished: number | null } | undefined>();
   const ended = (id: string): { finished: number | null } | undefined => {
-    const job = ctx.store.jobs.get(id);
-    return job ? { finished: job.finishedAt } : undefined;
+    if (!seen.has(id)) seen.set(id, ctx.store.jobs.finishedAt(id));
+    return seen.get(id);
   };
   const result: SweepResult = { outputs: 0, workDirs: 0, jobs: 0, files: 0 };
 

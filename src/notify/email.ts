@@ -1,17 +1,12 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Transporter } from 'nodemailer';
 import type { Config } from '../config/config.js';
 import type { EmailPayload, Notification } from '../store/notifications.js';
 
 export interface EmailSender {
   send(n: Notification, payload: EmailPayload): Promise<void>;
   close(): void;
-}
-
-/** nodemailer is loaded with the first email: a daemon that sends none never holds it. */
-function lazy<T>(make: () => Promise<T>): () => Promise<T> {
-  let made: Promise<T> | undefined;
-  return () => (made ??= make());
 }
 
 /**
@@ -22,22 +17,21 @@ export function createEmailSender(config: Config, outboxDir: string): EmailSende
   const from = config.smtp?.from ?? 'hopper@localhost';
   const smtp = config.smtp;
   if (smtp) {
-    const transport = lazy(async () => (await import('nodemailer')).default.createTransport(smtp.url));
-    let opened = false;
+    // nodemailer is loaded with the first email: a daemon that sends none never holds it.
+    let transport: Promise<Transporter> | undefined;
     return {
       async send(n, p) {
-        opened = true;
-        await (await transport()).sendMail({ from, to: p.to, subject: p.subject, text: p.text, headers: { 'X-Hopper-Job': n.jobId } });
+        transport ??= import('nodemailer').then((m) => m.default.createTransport(smtp.url));
+        await (await transport).sendMail({ from, to: p.to, subject: p.subject, text: p.text, headers: { 'X-Hopper-Job': n.jobId } });
       },
-      close: () => {
-        if (opened) void transport().then((t) => t.close());
-      },
+      close: () => void transport?.then((t) => t.close()),
     };
   }
-  const transport = lazy(async () => (await import('nodemailer')).default.createTransport({ streamTransport: true, buffer: true, newline: 'unix' }));
+  let transport: Promise<Transporter> | undefined;
   return {
     async send(n, p) {
-      const info = await (await transport()).sendMail({ from, to: p.to, subject: p.subject, text: p.text, headers: { 'X-Hopper-Job': n.jobId } });
+      transport ??= import('nodemailer').then((m) => m.default.createTransport({ streamTransport: true, buffer: true, newline: 'unix' }));
+      const info = await (await transport).sendMail({ from, to: p.to, subject: p.subject, text: p.text, headers: { 'X-Hopper-Job': n.jobId } });
       await mkdir(outboxDir, { recursive: true });
       const file = path.join(outboxDir, `${n.jobId}-${n.event}-${n.id}.eml`);
       await writeFile(`${file}.tmp`, info.message as Buffer);

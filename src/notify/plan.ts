@@ -25,7 +25,7 @@ const STATE_OF: Record<JobEvent, string> = {
 };
 
 /** What a webhook receives: the job as the HTTP view shows it, secrets masked, at this event. */
-export function jobDocument(job: Job, recipe: Recipe, facts: EventFacts, at: number): Record<string, unknown> {
+export function jobDocument(job: Job, recipe: Recipe, facts: EventFacts, at: number, maskedParams: Record<string, unknown>): Record<string, unknown> {
   const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
   return {
     event: facts.event,
@@ -36,7 +36,7 @@ export function jobDocument(job: Job, recipe: Recipe, facts: EventFacts, at: num
     state: STATE_OF[facts.event],
     lane: job.lane,
     priority: job.priority,
-    params: maskParams(job.params, recipe.paramsSchema),
+    params: maskedParams,
     createdAt: iso(job.createdAt),
     startedAt: iso(facts.event === 'started' && job.startedAt === null ? at : job.startedAt),
     finishedAt: ['succeeded', 'failed', 'canceled'].includes(facts.event) ? iso(at) : null,
@@ -80,7 +80,7 @@ function webhooksFor(job: Job, recipe: Recipe, facts: EventFacts, at: number, sc
   if (url) urls.add(url);
   if (job.notify.webhook) urls.add(job.notify.webhook);
   if (urls.size === 0) return [];
-  const document = jobDocument(job, recipe, facts, at);
+  const document = jobDocument(job, recipe, facts, at, scope.params as Record<string, unknown>);
   return [...urls].map((url) => ({ event: facts.event, channel: 'webhook' as const, target: shownUrl(url), payload: { url, document } }));
 }
 

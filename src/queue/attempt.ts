@@ -5,7 +5,7 @@ import { collectOutputs } from '../delivery/collect.js';
 import { deliver, linksFor, type Link } from '../delivery/deliver.js';
 import { HopperError, toHopperError } from '../errors.js';
 import type { Recipe } from '../recipes/recipe.js';
-import { maskParams, scrub, secretValues } from '../redact.js';
+import { scrub, secretValues } from '../redact.js';
 import { runOneStep } from '../steps/index.js';
 import { JobLog } from '../steps/joblog.js';
 import { throwIfJobAborted } from '../steps/step.js';
@@ -50,8 +50,7 @@ export async function runAttempt(ctx: Context, job: Job, recipe: Recipe, attempt
       lastZip = result.zips?.at(-1) ?? lastZip;
     }
     throwIfJobAborted(signal);
-    const shown = { ...scope, params: maskParams(job.params, recipe.paramsSchema) };
-    const outputs = await deliver(ctx, job.id, recipe, await collectOutputs(workDir, recipe.output, lastZip), signal, shown);
+    const outputs = await deliver(ctx, job.id, recipe, await collectOutputs(workDir, recipe.output, lastZip), signal, scope);
     log.note(`delivered ${outputs.map((o) => `${o.name} (${formatBytes(o.bytes)})`).join(', ')}${recipe.output.upload === 's3' ? ' to S3' : ''}`);
     const links = await linksFor(ctx, outputs, ctx.clock.now());
     await rm(workDir, { recursive: true, force: true });

@@ -262,9 +262,9 @@ export class Dispatcher {
     return true;
   }
 
-  private async serveFromCache(e: Entry, source: Job, outputs: Output[]): Promise<void> {
+  private async serveFromCache(e: Entry, source: { id: string; finishedAt: number }, outputs: Output[]): Promise<void> {
     try {
-      succeed(this.ctx, e.job, e.recipe, outputs, await linksFor(this.ctx, outputs, source.finishedAt ?? this.ctx.clock.now()), source);
+      succeed(this.ctx, e.job, e.recipe, outputs, await linksFor(this.ctx, outputs, source.finishedAt), source);
       this.ctx.log.info({ job: e.job.id, recipe: e.recipe.name, from: source.id }, 'job served from the cache');
     } catch (err) {
       this.ctx.log.error({ job: e.job.id, err: (err as Error).message }, 'could not serve from the cache; the job runs');

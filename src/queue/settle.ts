@@ -15,7 +15,7 @@ export type AttemptResult = { ok: true; outputs: Output[]; links: Link[] } | { o
 export type Settled = 'succeeded' | 'failed' | 'canceled' | 'retrying' | 'requeued';
 
 /** Ends a job as succeeded with these outputs (its own, or, for a cache hit, those of `cachedFrom`). */
-export function succeed(ctx: Context, job: Job, recipe: Recipe, outputs: Output[], links: Link[], cachedFrom?: Job): void {
+export function succeed(ctx: Context, job: Job, recipe: Recipe, outputs: Output[], links: Link[], cachedFrom?: { id: string }): void {
   const now = ctx.clock.now();
   const expiresAt = Math.min(...links.map((l) => l.expiresAt));
   const inlineBelow = recipe.output.inlineBelow ?? 0;

@@ -7,7 +7,7 @@ import { assertNoProblems, compileParamsSchema, paramsProblems, schemaProblems }
 import { placeholderProblem, placeholders, templateStrings } from '../template.js';
 import { parseDuration, parseSize } from '../units.js';
 import { parseCron, type CronSchedule } from '../schedule/cron.js';
-import { stepPathProblems, stepScope, stepTemplateProblems } from '../steps/plan.js';
+import { stepPathProblems, stepProblems, stepScope } from '../steps/plan.js';
 
 export type Lane = 'fast' | 'slow';
 
@@ -218,7 +218,7 @@ function asList(v: string | string[] | undefined): string[] {
 }
 
 /** Builds the typed recipe from a document that already passed the recipe schema. */
-export function normalizeRecipe(source: RecipeDoc, validateParams: ValidateFunction): Recipe {
+export function normalizeRecipe(source: RecipeDoc, validateParams: ValidateFunction, steps: Step[] = source.steps.map(normalizeStep)): Recipe {
   const retries = source.retries ?? {};
   const output = source.output ?? {};
   const email = source.notify?.email;
@@ -249,7 +249,7 @@ export function normalizeRecipe(source: RecipeDoc, validateParams: ValidateFunct
     },
     cacheMs: source.cache === undefined ? undefined : parseDuration(source.cache),
     schedule: source.schedule === undefined ? undefined : { cron: parseCron(source.schedule), params: source.scheduleParams ?? {} },
-    steps: source.steps.map(normalizeStep),
+    steps,
     output: {
       files: output.files,
       minBytes: output.minBytes === undefined ? 0 : parseSize(output.minBytes),
@@ -290,7 +290,7 @@ function pathToSegments(dotted: string): string[] {
  * (schema, step paths and templates): a scheduled run has no one to tell about
  * a rejection, so it is refused when the recipe loads.
  */
-function scheduleProblems(source: RecipeDoc, validate: ValidateFunction, parsed: ParsedFile): Problem[] {
+function scheduleProblems(source: RecipeDoc, steps: Step[], validate: ValidateFunction, parsed: ParsedFile): Problem[] {
   if (source.schedule === undefined) {
     return source.scheduleParams === undefined ? [] : [{ path: 'scheduleParams', message: 'needs a schedule', ...parsed.locate(['scheduleParams']) }];
   }
@@ -304,8 +304,7 @@ function scheduleProblems(source: RecipeDoc, validate: ValidateFunction, parsed:
   const problems = paramsProblems(validate, params).map((p) => ({ path: p.path.replace(/^params/, 'scheduleParams'), message: p.message }));
   if (problems.length === 0) {
     const scope = stepScope({ id: 'JOB-ID', requestId: null, notify: {}, params, priority: source.priority ?? 0 }, { name: source.name, description: source.description ?? '' }, 1, '/work', '/recipes');
-    const steps = source.steps.map(normalizeStep);
-    problems.push(...[...stepPathProblems(steps, scope), ...stepTemplateProblems(steps, scope)].map((p) => ({ path: 'scheduleParams', message: `${p.path}: ${p.message}` })));
+    problems.push(...stepProblems(steps, scope).map((p) => ({ path: 'scheduleParams', message: `${p.path}: ${p.message}` })));
   }
   return problems.map((p) => ({ ...p, ...parsed.locate(p.path.startsWith('scheduleParams.') ? pathToSegments(p.path) : where) }));
 }
@@ -327,12 +326,13 @@ export function recipeFromFile(parsed: ParsedFile): Recipe {
   if (hook !== undefined && placeholders(hook).length === 0 && !/^https?:\/\/./.test(hook)) {
     problems.push({ path: 'notify.webhook.url', message: 'must be an http(s) URL (or filled from a placeholder)', ...parsed.locate(['notify', 'webhook', 'url']) });
   }
-  if (!('error' in compiledParams)) problems.push(...scheduleProblems(source, compiledParams.validate, parsed));
+  const steps = source.steps.map(normalizeStep);
+  if (!('error' in compiledParams)) problems.push(...scheduleProblems(source, steps, compiledParams.validate, parsed));
   // Literal paths (no placeholders) are checked now; templated ones per request.
-  const literal = stepPathProblems(source.steps.map(normalizeStep), null);
+  const literal = stepPathProblems(steps, null);
   problems.push(...literal.map((p) => ({ ...p, ...parsed.locate(pathToSegments(p.path)) })));
   assertNoProblems(problems);
-  return normalizeRecipe(source, (compiledParams as { validate: ValidateFunction }).validate);
+  return normalizeRecipe(source, (compiledParams as { validate: ValidateFunction }).validate, steps);
 }
 
 /** Rebuilds a recipe from the snapshot stored with a job. */

@@ -4,6 +4,7 @@ import { jobInput, type RecipeLookup } from '../inbox/request.js';
 import { planNotifications } from '../notify/plan.js';
 import type { Recipe } from '../recipes/recipe.js';
 import type { Job } from '../store/jobs.js';
+import type { ScheduleRow } from '../store/schedules.js';
 
 export interface SchedulerOptions {
   /**
@@ -54,29 +55,29 @@ export class Scheduler {
     clearTimeout(this.timer);
     const now = this.ctx.clock.now();
     let nearest = Infinity;
-    const scheduled = new Set<string>();
+    const rows = new Map(this.ctx.store.schedules.all().map((r) => [r.recipe, r]));
     for (const recipe of this.recipes.all()) {
       if (!recipe.schedule) continue;
-      scheduled.add(recipe.name);
+      const row = rows.get(recipe.name);
+      rows.delete(recipe.name);
       try {
-        const next = this.look(recipe, now);
+        const next = this.look(recipe, row, now);
         if (next !== null) nearest = Math.min(nearest, next);
       } catch (err) {
         this.ctx.log.error({ recipe: recipe.name, err: (err as Error).message }, 'scheduled run not requested');
       }
     }
     // A recipe removed, or its schedule dropped: it no longer shows as coming.
-    for (const row of this.ctx.store.schedules.all()) if (!scheduled.has(row.recipe)) this.ctx.store.schedules.remove(row.recipe);
+    for (const gone of rows.keys()) this.ctx.store.schedules.remove(gone);
     const wait = Math.max(10, Math.min(this.pollMs, nearest - now));
     this.timer = setTimeout(() => this.tick(), wait);
     this.timer.unref();
   }
 
   /** One recipe's schedule at `now`; returns its next slot. */
-  private look(recipe: Recipe, now: number): number | null {
+  private look(recipe: Recipe, row: ScheduleRow | undefined, now: number): number | null {
     const { cron } = recipe.schedule!;
     const store = this.ctx.store.schedules;
-    const row = store.get(recipe.name);
     const next = cron.next(now);
     if (!row || row.pattern !== cron.pattern) {
       // New or changed: slots from now on count, none before.

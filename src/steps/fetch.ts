@@ -5,7 +5,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { HopperError } from '../errors.js';
 import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
-import { render } from '../template.js';
+import { render, renderDeep } from '../template.js';
 import { formatBytes, formatDuration, timerMs } from '../units.js';
 import { throwIfJobAborted, type StepRunner } from './step.js';
 import { createFresh, resolveInside } from './workdir.js';
@@ -65,7 +65,7 @@ function byteLimit(maxBytes: number, url: string): { counter: Transform; bytes: 
 export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
   const split = splitCredentials(httpUrl(render(step.url, env.scope, { strict: true }), env.secrets));
   const first = split.url;
-  let headers: Record<string, string> = Object.fromEntries(Object.entries(step.headers).map(([k, v]) => [k, render(v, env.scope, { strict: true })]));
+  let headers: Record<string, string> = renderDeep(step.headers, env.scope, { strict: true });
   if (split.authorization) headers.authorization = split.authorization;
   const to = render(step.to, env.scope, { strict: true });
   const dest = await resolveInside(env.workDir, to.endsWith('/') ? `${to}${nameFromUrl(first)}` : to, true);

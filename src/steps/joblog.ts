@@ -1,7 +1,7 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { scrub } from '../redact.js';
+import { scrubber } from '../redact.js';
 
 const TAIL_LINES = 20;
 
@@ -18,7 +18,7 @@ export interface JobLogLimits {
  */
 export class JobLog {
   private readonly out: WriteStream;
-  private readonly secrets: readonly string[];
+  private readonly scrub: (text: string) => string;
   private readonly tail: string[] = [];
   private readonly headLimit: number;
   private readonly tailLimit: number;
@@ -34,7 +34,7 @@ export class JobLog {
     this.out = createWriteStream(file, { flags: 'a' });
     // A full disk must not take the daemon down: the job goes on without its log.
     this.out.on('error', (err) => (this.broken ??= err));
-    this.secrets = secrets;
+    this.scrub = scrubber(secrets);
     this.headLimit = limits.headBytes ?? 4 * 1024 * 1024;
     this.tailLimit = limits.tailBytes ?? 1024 * 1024;
   }
@@ -64,7 +64,7 @@ export class JobLog {
 
   /** A line of hopper's own, timestamped. */
   note(text: string): void {
-    const line = scrub(text, this.secrets);
+    const line = this.scrub(text);
     this.emit(`[${new Date().toISOString()}] ${line}\n`);
   }
 
@@ -72,7 +72,7 @@ export class JobLog {
   sink(): Writable {
     let partial = '';
     const flushLine = (line: string): void => {
-      const clean = scrub(line, this.secrets);
+      const clean = this.scrub(line);
       this.remember(clean);
       this.emit(`${clean}\n`);
     };

@@ -101,6 +101,11 @@ export function stepTemplateProblems(steps: readonly Step[], scope: TemplateScop
   return problems;
 }
 
+/** Every problem a request's values cause in the steps: paths out of the work dir, placeholders without a value. */
+export function stepProblems(steps: readonly Step[], scope: TemplateScope): Problem[] {
+  return [...stepPathProblems(steps, scope), ...stepTemplateProblems(steps, scope)];
+}
+
 /** What step templates may read: the real params (steps need secrets), never output. */
 export function stepScope(
   job: Pick<Job, 'id' | 'requestId' | 'notify' | 'params' | 'priority'>,

@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { HopperError } from '../errors.js';
 import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
-import { render } from '../template.js';
+import { render, renderDeep } from '../template.js';
 import { formatDuration, timerMs } from '../units.js';
 import { throwIfJobAborted, type StepRunner } from './step.js';
 
@@ -43,7 +43,7 @@ function stopper(pid: number | undefined): { stop(): void; reap(): void } {
  */
 export const runStep: StepRunner<RunStep> = async (step, env) => {
   const argv = step.command.map((a) => render(a, env.scope, { strict: true }));
-  const vars = Object.fromEntries(Object.entries(step.env).map(([k, v]) => [k, render(v, env.scope, { strict: true })]));
+  const vars = renderDeep(step.env, env.scope, { strict: true });
   // Scrubbed before quoting: quoting would escape a secret's quotes and hide it from the scrub.
   const shown = argv.map((a) => scrub(a, env.secrets)).map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(' ');
   env.log.note(`run: ${shown}`);

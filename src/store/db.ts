@@ -178,17 +178,22 @@ function migrate(db: Db): void {
   }
 }
 
+const caches = new WeakMap<Db, Map<string, Database.Statement>>();
+
 /**
  * Prepares each SQL text once per connection: preparing costs more than
  * running most of these statements.
  */
 export function statements(db: Db): <P extends unknown[] = unknown[], R = unknown>(sql: string) => Database.Statement<P, R> {
-  const cache = new Map<string, Database.Statement>();
+  // One cache per connection, whichever store or view asks for it.
+  let cache = caches.get(db);
+  if (!cache) caches.set(db, (cache = new Map()));
+  const prepared = cache;
   return <P extends unknown[], R>(sql: string) => {
-    let s = cache.get(sql);
+    let s = prepared.get(sql);
     if (!s) {
       s = db.prepare(sql);
-      cache.set(sql, s);
+      prepared.set(sql, s);
     }
     return s as unknown as Database.Statement<P, R>;
   };

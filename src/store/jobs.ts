@@ -145,6 +145,11 @@ export class JobStore {
     return row ? fromRow(row) : undefined;
   }
 
+  /** When a job ended (null while it has not), without reading its wide row; undefined when there is no such job. */
+  finishedAt(id: string): { finished: number | null } | undefined {
+    return this.sql<[string], { finished: number | null }>('SELECT finished_at AS finished FROM jobs WHERE id = ?').get(id);
+  }
+
   /** A job by its id or by the request's own `id`. */
   find(idOrRequestId: string): Job | undefined {
     const row = this.sql<[string], JobRow>('SELECT * FROM jobs WHERE id = ?').get(idOrRequestId) ?? this.sql<[string], JobRow>('SELECT * FROM jobs WHERE request_id = ?').get(idOrRequestId);
@@ -187,7 +192,7 @@ export class JobStore {
         }
       }
       let id = newJobId(at);
-      while (this.sql<[string], JobRow>('SELECT * FROM jobs WHERE id = ?').get(id)) id = newJobId(at);
+      while (this.sql<[string], { n: number }>('SELECT 1 AS n FROM jobs WHERE id = ?').get(id)) id = newJobId(at);
       this.sql(
           `INSERT INTO jobs (id, request_id, request_hash, recipe, recipe_version, recipe_json, params_json, notify_json,
              email, lane, priority, state, not_before, created_at, source_file, cache_key)
@@ -310,21 +315,20 @@ export class JobStore {
   }
 
   /** The newest succeeded job with this cache key that finished since `since` (and is still a cache source). */
-  cacheSource(key: string, since: number): Job | undefined {
-    const row = this.sql<[string, number], JobRow>(
-      `SELECT * FROM jobs WHERE cache_key = ? AND state = 'succeeded' AND cached_from IS NULL AND finished_at >= ?
+  cacheSource(key: string, since: number): { id: string; finishedAt: number } | undefined {
+    // Asked for each waiting cached job on every dispatch: only the columns used, not the wide row.
+    return this.sql<[string, number], { id: string; finishedAt: number }>(
+      `SELECT id, finished_at AS finishedAt FROM jobs WHERE cache_key = ? AND state = 'succeeded' AND cached_from IS NULL AND finished_at >= ?
        ORDER BY finished_at DESC LIMIT 1`,
     ).get(key, since);
-    return row ? fromRow(row) : undefined;
   }
 
   /** An earlier job with this cache key still on its way: a later identical request joins it. */
-  inFlight(key: string, before: Job): Job | undefined {
-    const row = this.sql<[string, number, number, string], JobRow>(
-      `SELECT * FROM jobs WHERE cache_key = ? AND state IN ('queued', 'running', 'retrying') AND cached_from IS NULL
+  inFlight(key: string, before: Job): { id: string } | undefined {
+    return this.sql<[string, number, number, string], { id: string }>(
+      `SELECT id FROM jobs WHERE cache_key = ? AND state IN ('queued', 'running', 'retrying') AND cached_from IS NULL
          AND (created_at < ? OR (created_at = ? AND id < ?)) ORDER BY created_at LIMIT 1`,
     ).get(key, before.createdAt, before.createdAt, before.id);
-    return row ? fromRow(row) : undefined;
   }
 
   markCachedFrom(id: string, source: string): void {

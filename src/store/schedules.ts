@@ -39,11 +39,6 @@ export class ScheduleStore {
     return this.sql<[], Row>('SELECT * FROM schedules ORDER BY recipe').all().map(fromRow);
   }
 
-  get(recipe: string): ScheduleRow | undefined {
-    const row = this.sql<[string], Row>('SELECT * FROM schedules WHERE recipe = ?').get(recipe);
-    return row ? fromRow(row) : undefined;
-  }
-
   put(s: ScheduleRow): void {
     this.sql(
       `INSERT INTO schedules (recipe, pattern, last_slot, next_at, last_run_at, last_job_id) VALUES (?, ?, ?, ?, ?, ?)

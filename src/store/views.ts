@@ -8,7 +8,7 @@ import type { Link } from '../delivery/deliver.js';
 import type { Lane } from '../recipes/recipe.js';
 import { maskParams, scrub, secretValues } from '../redact.js';
 import type { JobEvent } from '../schemas/common.js';
-import { statements, type Db } from './db.js';
+import { statements } from './db.js';
 import type { JobState } from './jobs.js';
 import type { Output } from './outputs.js';
 import type { Store } from './store.js';
@@ -19,15 +19,9 @@ export const LANE_NAMES: readonly Lane[] = ['fast', 'slow'];
 export const MAX_LIMIT = 500;
 export const DEFAULT_LIMIT = 50;
 
-const cache = new WeakMap<Db, ReturnType<typeof statements>>();
 /** Prepared statements of this connection (prepared once each). */
 export function sqlOf(store: Store): ReturnType<typeof statements> {
-  let sql = cache.get(store.db);
-  if (!sql) {
-    sql = statements(store.db);
-    cache.set(store.db, sql);
-  }
-  return sql;
+  return statements(store.db);
 }
 
 /** Milliseconds since the epoch as an ISO 8601 string (null stays null). */
