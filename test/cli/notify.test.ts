@@ -19,17 +19,29 @@ function read<T>(root: string, fn: (s: ReturnType<typeof openStore>) => T): T {
   }
 }
 
+/**
+ * A webhook receiver that records every arrival. `up: false` answers 503;
+ * `hold(event)` keeps the first delivery of that event unanswered, as if the
+ * daemon died between sending and hearing back.
+ */
 async function receiver() {
   const deliveries: Array<{ id: string; event: string }> = [];
   let up = true;
+  let holdEvent: string | null = null;
+  let held = false;
   const server = await httpServer((req, res) => {
     req.resume();
     req.on('end', () => {
-      if (up) deliveries.push({ id: String(req.headers['x-hopper-delivery']), event: String(req.headers['x-hopper-event']) });
+      const event = String(req.headers['x-hopper-event']);
+      if (up) deliveries.push({ id: String(req.headers['x-hopper-delivery']), event });
+      if (event === holdEvent && !held) {
+        held = true;
+        return;
+      }
       res.writeHead(up ? 200 : 503).end();
     });
   });
-  return { ...server, deliveries, setUp: (v: boolean) => (up = v) };
+  return { ...server, deliveries, setUp: (v: boolean) => (up = v), hold: (event: string) => (holdEvent = event) };
 }
 
 function setUp(root: string, hookUrl: string, config = ''): void {
@@ -40,14 +52,17 @@ function setUp(root: string, hookUrl: string, config = ''): void {
 }
 
 describe('cli: webhooks across a crash, and notify resend', () => {
-  it('each webhook delivery arrives once, even across kill -9 and a restart', { timeout: 60_000 }, async () => {
+  it('a delivery recorded as sent is never sent again after kill -9 and a restart', { timeout: 60_000 }, async () => {
     const { root, cleanup } = tempRoot();
     const rx = await receiver();
     setUp(root, `${rx.url}/hook`);
     try {
       let d = await startCli(root);
       drop(path.join(root, 'inbox'), 'r.yaml', request('hooked', { text: 'x', seconds: 3 }, { id: 'crashy' }));
-      await waitFor('the started webhook', () => rx.deliveries.some((x) => x.event === 'started'), 20_000);
+      await waitFor('the started webhook, recorded as sent', () => read(root, (s) => {
+        const job = s.jobs.find('crashy');
+        return job !== undefined && s.notifications.forJob(job.id).some((n) => n.event === 'started' && n.state === 'sent');
+      }), 20_000, 50);
       d.child.kill('SIGKILL');
       await d.exited;
       d = await startCli(root);
@@ -56,6 +71,34 @@ describe('cli: webhooks across a crash, and notify resend', () => {
         const ids = rx.deliveries.map((x) => x.id);
         assert.equal(new Set(ids).size, ids.length, `a delivery came twice: ${JSON.stringify(rx.deliveries)}`);
         assert.deepEqual(rx.deliveries.map((x) => x.event), ['requested', 'started', 'started', 'succeeded'], 'one started per run');
+      } finally {
+        d.child.kill('SIGTERM');
+        await d.exited;
+      }
+    } finally {
+      await rx.close();
+      cleanup();
+    }
+  });
+
+  it('a delivery cut off by kill -9 before it was recorded comes again with the same X-Hopper-Delivery id', { timeout: 60_000 }, async () => {
+    const { root, cleanup } = tempRoot();
+    const rx = await receiver();
+    rx.hold('started');
+    setUp(root, `${rx.url}/hook`);
+    try {
+      let d = await startCli(root);
+      drop(path.join(root, 'inbox'), 'r.yaml', request('hooked', { text: 'x', seconds: 2 }, { id: 'cut-off' }));
+      await waitFor('the started webhook to arrive (unanswered)', () => rx.deliveries.some((x) => x.event === 'started'), 20_000);
+      d.child.kill('SIGKILL');
+      await d.exited;
+      const cut = rx.deliveries.find((x) => x.event === 'started')!;
+      d = await startCli(root);
+      try {
+        await waitFor('the succeeded webhook', () => rx.deliveries.some((x) => x.event === 'succeeded'), 30_000, 100);
+        assert.equal(rx.deliveries.filter((x) => x.id === cut.id).length, 2, `the cut-off delivery is sent again: ${JSON.stringify(rx.deliveries)}`);
+        const unique = new Map(rx.deliveries.map((x) => [x.id, x.event]));
+        assert.deepEqual([...unique.values()].sort(), ['requested', 'started', 'started', 'succeeded'], 'after dropping repeats by id, one of each');
       } finally {
         d.child.kill('SIGTERM');
         await d.exited;
