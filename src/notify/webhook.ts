@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { HopperError } from '../errors.js';
+import { failureReason } from '../net/get.js';
 
 export const SIGNATURE_HEADER = 'X-Hopper-Signature';
 
@@ -38,9 +39,7 @@ export async function postWebhook(
       signal: AbortSignal.timeout(o.timeoutMs),
     });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause;
-    const why = (err as Error).name === 'TimeoutError' ? `no answer within ${o.timeoutMs / 1000}s` : (cause?.code ?? (err as Error).message);
-    throw new HopperError('E_WEBHOOK', `POST ${new URL(url).origin} failed: ${why}`);
+    throw new HopperError('E_WEBHOOK', `POST ${new URL(url).origin} failed: ${failureReason(err, `no answer within ${o.timeoutMs / 1000}s`)}`);
   }
   await res.body?.cancel().catch(() => {});
   if (res.status < 200 || res.status >= 300) {

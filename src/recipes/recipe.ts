@@ -25,6 +25,7 @@ export type Step =
       format: 'csv' | 'jsonl' | undefined;
       headers: Record<string, string>;
       timeoutMs: number;
+      maxPageBytes: number;
     }
   | { kind: 'run'; command: string[]; timeoutMs: number | undefined; env: Record<string, string> }
   | { kind: 'zip'; from: string; to: string; level: number }
@@ -76,6 +77,9 @@ export const DEFAULTS = {
   timeout: '1h',
   fetchMaxBytes: '5GiB',
   fetchTimeout: '30m',
+  pageSize: 5000,
+  pageTimeout: '2m',
+  maxPageBytes: '64MiB',
   maxRedirects: 5,
   zipLevel: 6,
   emailEvents: ['succeeded', 'failed', 'canceled'] as JobEvent[],
@@ -124,6 +128,7 @@ type StepDoc =
         format?: 'csv' | 'jsonl';
         headers?: Record<string, string>;
         timeout?: Size;
+        maxPageBytes?: Size;
       };
     }
   | { run: { command: string[]; timeout?: Size; env?: Record<string, string> } }
@@ -176,14 +181,15 @@ function normalizeStep(raw: StepDoc): Step {
       kind: 'fetchPages',
       url: f.url,
       query: f.query ?? {},
-      pageSize: f.pageSize ?? 5000,
+      pageSize: f.pageSize ?? DEFAULTS.pageSize,
       records: f.records,
       total: f.total ?? 'result.total',
       limit: f.limit,
       to: f.to,
       format: f.format,
       headers: f.headers ?? {},
-      timeoutMs: parseDuration(f.timeout ?? '2m'),
+      timeoutMs: parseDuration(f.timeout ?? DEFAULTS.pageTimeout),
+      maxPageBytes: parseSize(f.maxPageBytes ?? DEFAULTS.maxPageBytes),
     };
   }
   if ('run' in raw) {

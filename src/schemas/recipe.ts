@@ -76,6 +76,7 @@ const fetchPagesStep = {
     format: { enum: ['csv', 'jsonl'] },
     headers: stringMap,
     timeout: duration,
+    maxPageBytes: size,
   },
 } as const;
 

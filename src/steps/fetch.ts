@@ -1,8 +1,8 @@
 import { rename, rm } from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { HopperError } from '../errors.js';
+import { decodedBody, failureReason, getFollowing, isRedirect } from '../net/get.js';
 import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
 import { render, renderDeep } from '../template.js';
@@ -25,7 +25,7 @@ function httpUrl(text: string, secrets: readonly string[]): URL {
   return url;
 }
 
-/** Credentials in a URL travel as a Basic Authorization header (fetch refuses them in the URL). */
+/** Credentials in a URL travel as a Basic Authorization header, which a redirect elsewhere drops with the other headers. */
 function splitCredentials(url: URL): { url: URL; authorization?: string } {
   if (!url.username && !url.password) return { url };
   const bare = new URL(url);
@@ -75,37 +75,32 @@ export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
   const started = Date.now();
   const part = `${dest}.part`;
   try {
-    let url = first;
-    for (let hop = 0; ; hop++) {
-      const res = await fetch(url, { redirect: 'manual', headers, signal });
-      const location = res.headers.get('location');
-      if (res.status >= 300 && res.status < 400 && location) {
-        await res.body?.cancel();
-        if (hop >= step.maxRedirects) {
-          throw new HopperError('E_FETCH_REDIRECTS', `${shown(first)} redirected more than ${step.maxRedirects} times`);
-        }
-        const next = httpUrl(new URL(location, url).toString(), env.secrets);
-        // The step's headers (API keys of any name) are for the origin it names, not one a redirect picks.
-        if (next.origin !== url.origin) headers = {};
-        url = next;
-        env.log.note(`redirected to ${shown(url)}`);
-        continue;
-      }
-      if (!res.ok || !res.body) {
-        await res.body?.cancel();
-        throw new HopperError('E_FETCH_STATUS', `GET ${shown(url)} answered ${res.status} ${res.statusText}`.trim());
-      }
-      const declared = Number(res.headers.get('content-length') ?? NaN);
-      if (declared > step.maxBytes) {
-        await res.body.cancel();
-        throw new HopperError('E_FETCH_TOO_LARGE', `${shown(url)} is ${formatBytes(declared)}, more than maxBytes (${formatBytes(step.maxBytes)})`);
-      }
-      const limit = byteLimit(step.maxBytes, shown(url));
-      await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), limit.counter, await createFresh(part), { signal });
-      await rename(part, dest);
-      env.log.note(`fetched ${formatBytes(limit.bytes())} from ${shown(url)} in ${formatDuration(Date.now() - started)}`);
-      return {};
+    const { res, url } = await getFollowing(first, {
+      headers,
+      signal,
+      maxRedirects: step.maxRedirects,
+      check: (next) => httpUrl(next, env.secrets),
+      onRedirect: (to) => env.log.note(`redirected to ${shown(to)}`),
+    });
+    if (isRedirect(res)) {
+      res.resume();
+      throw new HopperError('E_FETCH_REDIRECTS', `${shown(first)} redirected more than ${step.maxRedirects} times`);
     }
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) {
+      res.resume();
+      throw new HopperError('E_FETCH_STATUS', `GET ${shown(url)} answered ${status} ${res.statusMessage ?? ''}`.trim());
+    }
+    const declared = Number(res.headers['content-length'] ?? NaN);
+    if (!res.headers['content-encoding'] && declared > step.maxBytes) {
+      res.resume();
+      throw new HopperError('E_FETCH_TOO_LARGE', `${shown(url)} is ${formatBytes(declared)}, more than maxBytes (${formatBytes(step.maxBytes)})`);
+    }
+    const limit = byteLimit(step.maxBytes, shown(url));
+    await pipeline(decodedBody(res), limit.counter, await createFresh(part), { signal });
+    await rename(part, dest);
+    env.log.note(`fetched ${formatBytes(limit.bytes())} from ${shown(url)} in ${formatDuration(Date.now() - started)}`);
+    return {};
   } catch (err) {
     await rm(part, { force: true });
     throwIfJobAborted(env.signal);
@@ -113,8 +108,6 @@ export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
       throw new HopperError('E_FETCH_TIMEOUT', `${shown(first)} did not finish within ${formatDuration(step.timeoutMs)}`);
     }
     if (err instanceof HopperError) throw err;
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const why = scrub(cause?.code ?? cause?.message ?? (err as Error).message, env.secrets);
-    throw new HopperError('E_FETCH_NETWORK', `GET ${shown(first)} failed: ${why}`);
+    throw new HopperError('E_FETCH_NETWORK', `GET ${shown(first)} failed: ${scrub(failureReason(err, 'no answer'), env.secrets)}`);
   }
 };

@@ -6,19 +6,49 @@ import { HopperError } from '../errors.js';
 import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
 import { lookup, render } from '../template.js';
-import { formatDuration, timerMs } from '../units.js';
+import { decodedBody, failureReason, getFollowing, isRedirect, readAll } from '../net/get.js';
+import { formatBytes, formatDuration, timerMs } from '../units.js';
 import { throwIfJobAborted, type StepRunner } from './step.js';
 import { createFresh, resolveInside } from './workdir.js';
 
 type FetchPagesStep = Extract<Step, { kind: 'fetchPages' }>;
 
 const PAGE_TRIES = 3;
+const PAGE_REDIRECTS = 5;
 
 /** One CSV field, quoted as RFC 4180 says when it must be. */
 export function csvField(value: unknown): string {
   if (value === null || value === undefined) return '';
   const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** The CSV columns: the first record's fields, in its order. */
+function csvHeader(first: unknown): string[] {
+  return typeof first === 'object' && first !== null ? Object.keys(first) : [];
+}
+
+// A page is turned into one string and written once: rows built one by one,
+// each awaited, kept the page's records alive across many young-generation
+// collections, so they were promoted and the old space grew by tens of MiB.
+function csvChunk(records: unknown[], take: number, header: string[], withHeader: boolean, offset: number): string {
+  let chunk = withHeader ? `${header.map(csvField).join(',')}\r\n` : '';
+  for (let i = 0; i < take; i++) {
+    const record = records[i] as Record<string, unknown>;
+    if (typeof record !== 'object' || record === null || Array.isArray(record)) {
+      throw new HopperError('E_PAGES_SHAPE', `record ${offset + i} is not an object with fields, so it has no CSV row (ask for format: jsonl)`);
+    }
+    let line = '';
+    for (let h = 0; h < header.length; h++) line += (h === 0 ? '' : ',') + csvField(record[header[h]]);
+    chunk += `${line}\r\n`;
+  }
+  return chunk;
+}
+
+function jsonlChunk(records: unknown[], take: number): string {
+  let chunk = '';
+  for (let i = 0; i < take; i++) chunk += `${JSON.stringify(records[i])}\n`;
+  return chunk;
 }
 
 async function write(out: WriteStream, text: string): Promise<void> {
@@ -43,7 +73,7 @@ function queryOf(step: FetchPagesStep, scope: Parameters<typeof render>[1]): Arr
  * fails is tried again a few times, then the step fails naming its offset.
  */
 export const fetchPagesStep: StepRunner<FetchPagesStep> = async (step, env) => {
-  const base = render(step.url, env.scope, { strict: true });
+  const base = pageUrl(render(step.url, env.scope, { strict: true }), env.secrets);
   // A header whose value renders empty (an optional API key not given) is left out.
   const headers = Object.fromEntries(
     Object.entries(step.headers)
@@ -74,19 +104,10 @@ export const fetchPagesStep: StepRunner<FetchPagesStep> = async (step, env) => {
       const records = lookup(body, step.records);
       if (!Array.isArray(records)) throw new HopperError('E_PAGES_SHAPE', `the answer at offset ${offset} has no list at "${step.records}"`);
       if (records.length === 0) break;
-      for (const r of records.slice(0, max - rows)) {
-        if (format === 'jsonl') {
-          await write(out, `${JSON.stringify(r)}\n`);
-        } else {
-          const record = (r ?? {}) as Record<string, unknown>;
-          if (!header) {
-            header = Object.keys(record);
-            await write(out, `${header.map(csvField).join(',')}\r\n`);
-          }
-          await write(out, `${header.map((h) => csvField(record[h])).join(',')}\r\n`);
-        }
-        rows++;
-      }
+      const take = Math.min(records.length, max - rows);
+      if (format === 'csv') header ??= csvHeader(records[0]);
+      await write(out, format === 'jsonl' ? jsonlChunk(records, take) : csvChunk(records, take, header!, rows === 0, offset));
+      rows += take;
       offset += records.length;
       const total = Number(lookup(body, step.total));
       if (Number.isFinite(total) && offset >= total) break;
@@ -103,24 +124,41 @@ export const fetchPagesStep: StepRunner<FetchPagesStep> = async (step, env) => {
   return {};
 };
 
+/** One page, parsed; tried PAGE_TRIES times, then the step fails naming the offset. */
 async function page(url: URL, headers: Record<string, string>, step: FetchPagesStep, env: Parameters<StepRunner<FetchPagesStep>>[1], offset: number): Promise<unknown> {
   let last = '';
   for (let attempt = 1; attempt <= PAGE_TRIES; attempt++) {
     const signal = AbortSignal.any([env.signal, AbortSignal.timeout(timerMs(step.timeoutMs))]);
     try {
-      const res = await fetch(url, { headers, signal });
-      if (!res.ok) {
-        await res.body?.cancel();
-        last = `answered ${res.status}`;
+      const { res } = await getFollowing(url, { headers: { 'accept-encoding': 'gzip, deflate, br', ...headers }, signal, maxRedirects: PAGE_REDIRECTS, check: (next) => pageUrl(next, env.secrets) });
+      if (res.statusCode !== 200) {
+        res.resume();
+        last = isRedirect(res) ? `redirected more than ${PAGE_REDIRECTS} times` : `answered ${res.statusCode}`;
       } else {
-        return await res.json();
+        const body = await readAll(decodedBody(res), step.maxPageBytes, () => new HopperError('E_PAGES_SIZE', `the page at offset ${offset} is larger than maxPageBytes (${formatBytes(step.maxPageBytes)}): ask for a smaller pageSize`));
+        try {
+          return JSON.parse(body.toString('utf8')) as unknown;
+        } catch {
+          throw new HopperError('E_PAGES_SHAPE', `the answer at offset ${offset} is not JSON`);
+        }
       }
     } catch (err) {
       throwIfJobAborted(env.signal);
-      const cause = (err as { cause?: { code?: string } }).cause;
-      last = (err as Error).name === 'TimeoutError' ? `no answer within ${formatDuration(step.timeoutMs)}` : (cause?.code ?? (err as Error).message);
+      if (err instanceof HopperError) throw err;
+      last = failureReason(err, `no answer within ${formatDuration(step.timeoutMs)}`);
     }
     if (attempt < PAGE_TRIES) await sleep(200 * 2 ** attempt, undefined, { signal: env.signal }).catch(() => throwIfJobAborted(env.signal));
   }
   throw new HopperError('E_PAGES', `the page at offset ${offset} failed ${PAGE_TRIES} times (${scrub(last, env.secrets)}) from ${scrub(url.origin + url.pathname, env.secrets)}`);
+}
+
+function pageUrl(text: string, secrets: readonly string[]): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new HopperError('E_PAGES_URL', `not a URL: ${scrub(text, secrets).slice(0, 200)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new HopperError('E_PAGES_URL', `only http and https APIs can be paged, not ${url.protocol}`);
+  return url;
 }

@@ -2,6 +2,7 @@
 // Not a test: it prints a table; record results in docs/benchmarks.md.
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { createWriteStream, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -11,6 +12,8 @@ import { parse } from 'yaml';
 import { openStore } from '../../src/store/store.js';
 import { JobLog } from '../../src/steps/joblog.js';
 import { zipStep } from '../../src/steps/zip.js';
+import { fetchPagesStep } from '../../src/steps/fetchPages.js';
+import { httpServer } from '../helpers/http.js';
 import { containerStep } from '../../src/steps/container.js';
 import { DockerEngine } from '../../src/docker/engine.js';
 import { silentLogger } from '../../src/log.js';
@@ -148,10 +151,11 @@ async function benchContainer(runs: number): Promise<void> {
     const work = path.join(root, 'work');
     mkdirSync(work);
     const log = new JobLog(path.join(root, 'job.log'), []);
-    const env = { workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [], job: { id: 'bench', attempt: 1, root }, resources: {}, docker: engine };
+    // A signal per run, as each job has its own (dockerode leaves a listener on it per request).
+    const env = () => ({ workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [], job: { id: 'bench', attempt: 1, root }, resources: {}, docker: engine });
     const step = { kind: 'container' as const, image: TEST_IMAGE, command: ['echo', 'hi'], entrypoint: undefined, env: {}, network: 'none' as const, capAdd: [], shmBytes: undefined, user: undefined, pull: 'never' as const, idleTimeoutMs: undefined, timeoutMs: undefined };
     const ms = await timeAsync(async () => {
-      for (let i = 0; i < runs; i++) await containerStep(step, env);
+      for (let i = 0; i < runs; i++) await containerStep(step, env());
     });
     await log.close();
     const base = time(() => {
@@ -159,6 +163,45 @@ async function benchContainer(runs: number): Promise<void> {
     });
     rows.push({ name: `container step, ${runs} runs of echo`, unit: 'runs/s', hopper: (runs / ms) * 1000, baseline: (runs / base) * 1000, baselineName: 'docker run --rm (CLI)' });
   } finally {
+    cleanup();
+  }
+}
+
+/** fetchPages to CSV from a local paged API vs GET + JSON.parse of the same pages (no CSV, no file). */
+async function benchFetchPages(total: number, pageSize: number): Promise<void> {
+  const body = (offset: number, limit: number): string => {
+    const records = Array.from({ length: Math.max(0, Math.min(limit, total - offset)) }, (_, k) => ({ _id: offset + k, city: `City ${k % 97}`, note: k % 1000 === 0 ? 'a "quoted", odd\nvalue' : 'ok', amount: k / 4 }));
+    return JSON.stringify({ result: { records, total } });
+  };
+  const pages = new Map<number, string>();
+  for (let offset = 0; offset < total; offset += pageSize) pages.set(offset, body(offset, pageSize));
+  const api = await httpServer((req, res) => {
+    const offset = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('offset'));
+    res.writeHead(200, { 'content-type': 'application/json' }).end(pages.get(offset) ?? body(offset, pageSize));
+  });
+  const { root, cleanup } = tempRoot('hopper-bench-');
+  try {
+    const work = path.join(root, 'work');
+    mkdirSync(work);
+    const log = new JobLog(path.join(root, 'job.log'), []);
+    const env = { workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [], job: { id: 'bench', attempt: 1, root }, resources: {}, docker: undefined };
+    const step = { kind: 'fetchPages' as const, url: api.url, query: {}, pageSize, records: 'result.records', total: 'result.total', limit: undefined, to: 'rows.csv', format: undefined, headers: {}, timeoutMs: 60_000, maxPageBytes: 64 * 1024 * 1024 };
+    const ms = await timeAsync(() => fetchPagesStep(step, env));
+    await log.close();
+    const base = await timeAsync(async () => {
+      for (let offset = 0; offset < total; offset += pageSize) {
+        const text = await new Promise<string>((resolve, reject) => {
+          http.get(`${api.url}/?offset=${offset}&limit=${pageSize}`, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+          }).on('error', reject);
+        });
+        JSON.parse(text);
+      }
+    });
+    rows.push({ name: `fetchPages, ${total} rows in pages of ${pageSize}`, unit: 'rows/s', hopper: (total / ms) * 1000, baseline: (total / base) * 1000, baselineName: 'GET + JSON.parse of each page, no CSV' });
+  } finally {
+    await api.close();
     cleanup();
   }
 }
@@ -171,6 +214,7 @@ await benchAccept(5000);
 await benchZip(64);
 await benchIntake(500);
 await benchContainer(10);
+await benchFetchPages(200_000, 5000);
 
 const header = ['benchmark', 'hopper', 'baseline', 'ratio', 'baseline is'];
 const table = rows.map((r) => [r.name, `${fmt(r.hopper)} ${r.unit}`, `${fmt(r.baseline)} ${r.unit}`, (r.hopper / r.baseline).toFixed(2), r.baselineName]);

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterEach, describe, it } from 'node:test';
+import { HopperError } from '../../src/errors.js';
 import type { Step } from '../../src/recipes/recipe.js';
 import { csvField, fetchPagesStep } from '../../src/steps/fetchPages.js';
 import { httpServer, type TestServer } from '../helpers/http.js';
@@ -31,7 +33,7 @@ async function datastore(total: number, fail: (offset: number, hit: number) => b
 }
 
 function pagesOf(o: Partial<PagesStep> & { url: string; to: string }): PagesStep {
-  return { kind: 'fetchPages', query: {}, pageSize: 1000, records: 'result.records', total: 'result.total', limit: undefined, format: undefined, headers: {}, timeoutMs: 10_000, ...o };
+  return { kind: 'fetchPages', query: {}, pageSize: 1000, records: 'result.records', total: 'result.total', limit: undefined, format: undefined, headers: {}, timeoutMs: 10_000, maxPageBytes: 64 * 1024 * 1024, ...o };
 }
 
 describe('fetchPagesStep', () => {
@@ -76,5 +78,83 @@ describe('fetchPagesStep', () => {
     const api = await datastore(10);
     const h = stepHarness();
     await assert.rejects(fetchPagesStep(pagesOf({ url: api.url, records: 'result.rows', to: 'c.csv' }), h.env), isCode('E_PAGES_SHAPE', /no list at "result\.rows"/));
+  });
+
+  it('asks for compression and reads a gzip page as the rows it holds', async () => {
+    const encodings: string[] = [];
+    const api = await httpServer((req, res) => {
+      encodings.push(String(req.headers['accept-encoding']));
+      const records = Array.from({ length: 500 }, (_, k) => row(k));
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(gzipSync(JSON.stringify({ result: { records, total: 500 } })));
+    });
+    afterStep(() => api.close());
+    const h = stepHarness();
+    await fetchPagesStep(pagesOf({ url: api.url, to: 'z.csv' }), h.env);
+    assert.equal(readFileSync(path.join(h.workDir, 'z.csv'), 'utf8').split('\r\n')[500], Object.values(row(499)).map(csvField).join(','));
+    assert.match(encodings[0], /gzip/);
+  });
+
+  it('follows a redirect, and the API key goes only to the origin it was given for', async () => {
+    const auths: Array<string | undefined> = [];
+    const other = await httpServer((req, res) => {
+      auths.push(req.headers.authorization);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ result: { records: [row(1)], total: 1 } }));
+    });
+    const api = await httpServer((req, res) => {
+      auths.push(req.headers.authorization);
+      res.writeHead(302, { location: `${other.url}/moved${req.url}` }).end();
+    });
+    afterStep(() => Promise.all([api.close(), other.close()]).then(() => {}));
+    const h = stepHarness();
+    await fetchPagesStep(pagesOf({ url: api.url, headers: { Authorization: 'key-4711' }, to: 'r.csv' }), h.env);
+    assert.deepEqual(auths, ['key-4711', undefined]);
+    assert.equal(other.hits.length, 1);
+    assert.match(other.hits[0], /^\/moved\/\?offset=0&limit=1000$/);
+  });
+
+  for (const [what, handler, code, message] of [
+    ['a page larger than maxPageBytes', (res: import('node:http').ServerResponse) => res.writeHead(200).end(JSON.stringify({ result: { records: Array.from({ length: 2000 }, (_, k) => row(k)) } })), 'E_PAGES_SIZE', /offset 0 is larger than maxPageBytes \(64\.0 KiB\)/],
+    ['an endless page', (res: import('node:http').ServerResponse) => {
+      res.writeHead(200);
+      const timer = setInterval(() => res.write('x'.repeat(16_384)), 1);
+      res.on('close', () => clearInterval(timer));
+    }, 'E_PAGES_SIZE', /maxPageBytes/],
+    ['a page that is not JSON', (res: import('node:http').ServerResponse) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>maintenance</html>'), 'E_PAGES_SHAPE', /offset 0 is not JSON/],
+    ['records that are not objects, for CSV', (res: import('node:http').ServerResponse) => res.writeHead(200).end(JSON.stringify({ result: { records: [1, 2, 3], total: 3 } })), 'E_PAGES_SHAPE', /record 0 is not an object/],
+    ['a redirect to a file: URL', (res: import('node:http').ServerResponse) => res.writeHead(302, { location: 'file:///etc/passwd' }).end(), 'E_PAGES_URL', /file:/],
+  ] as const) {
+    it(`fails clearly on ${what}, leaving no file`, { timeout: 20_000 }, async () => {
+      const api = await httpServer((req, res) => {
+        req.resume();
+        handler(res);
+      });
+      afterStep(() => api.close());
+      const h = stepHarness();
+      await assert.rejects(fetchPagesStep(pagesOf({ url: api.url, to: 'x.csv', maxPageBytes: 64 * 1024 }), h.env), isCode(code, message));
+      assert.ok(!existsSync(path.join(h.workDir, 'x.csv')) && !existsSync(path.join(h.workDir, 'x.csv.part')));
+    });
+  }
+
+  it('fails naming the offset when the API never answers or refuses connections', { timeout: 20_000 }, async () => {
+    const silent = await httpServer(() => {});
+    afterStep(() => silent.close());
+    const h = stepHarness();
+    await assert.rejects(fetchPagesStep(pagesOf({ url: silent.url, to: 's.csv', timeoutMs: 200 }), h.env), isCode('E_PAGES', /offset 0 failed 3 times \(no answer within 200ms\)/));
+    const gone = await httpServer(() => {});
+    await gone.close();
+    await assert.rejects(fetchPagesStep(pagesOf({ url: gone.url, to: 's.csv' }), h.env), isCode('E_PAGES', /ECONNREFUSED/));
+    await assert.rejects(fetchPagesStep(pagesOf({ url: 'ftp://x/', to: 's.csv' }), h.env), isCode('E_PAGES_URL', /ftp:/));
+    await assert.rejects(fetchPagesStep(pagesOf({ url: 'no url', to: 's.csv' }), h.env), isCode('E_PAGES_URL', /not a URL/));
+  });
+
+  it('stops at once when the job is canceled mid-page', { timeout: 20_000 }, async () => {
+    const silent = await httpServer(() => {});
+    afterStep(() => silent.close());
+    const h = stepHarness();
+    const run = fetchPagesStep(pagesOf({ url: silent.url, to: 'c.csv', timeoutMs: 60_000 }), h.env);
+    setTimeout(() => h.abort.abort(new HopperError('E_CANCELED', 'canceled by request')), 200);
+    const started = Date.now();
+    await assert.rejects(run, isCode('E_CANCELED'));
+    assert.ok(Date.now() - started < 5000);
   });
 });

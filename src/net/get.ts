@@ -1,0 +1,87 @@
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import type { Readable } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+
+// Steps download over node:http(s) rather than the global fetch: fetch (undici
+// and its WHATWG streams) costs a daemon about 15 MiB of resident memory once
+// loaded, and churns garbage per chunk; a 200,000-row datastore job peaked
+// ~15 MiB higher with it (docs/benchmarks.md). Both clients keep connections alive.
+
+export interface Hop {
+  res: IncomingMessage;
+  url: URL;
+}
+
+/** One GET, no redirect followed. Resolves with the response once its headers arrive. */
+export function getOnce(url: URL, headers: Readonly<Record<string, string>>, signal: AbortSignal): Promise<IncomingMessage> {
+  const client = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    client.get(url, { headers: withDefaults(headers), signal }, resolve).on('error', reject);
+  });
+}
+
+/** Some servers refuse a request without a User-Agent; the caller's own (any case) wins. */
+function withDefaults(headers: Readonly<Record<string, string>>): Record<string, string> {
+  const names = new Set(Object.keys(headers).map((k) => k.toLowerCase()));
+  return { ...(names.has('user-agent') ? {} : { 'user-agent': 'hopper' }), ...(names.has('accept') ? {} : { accept: '*/*' }), ...headers };
+}
+
+export function isRedirect(res: IncomingMessage): boolean {
+  const status = res.statusCode ?? 0;
+  return status >= 300 && status < 400 && typeof res.headers.location === 'string';
+}
+
+/**
+ * GET, following at most `maxRedirects` redirects hop by hop. The caller's
+ * headers (API keys of any name) go only to the origin they were given for.
+ * `check` vets each redirect target (and may throw). The last response is
+ * returned; if it is still a redirect, the limit was reached.
+ */
+export async function getFollowing(
+  first: URL,
+  o: { headers: Readonly<Record<string, string>>; signal: AbortSignal; maxRedirects: number; check: (next: string) => URL; onRedirect?: (to: URL) => void },
+): Promise<Hop> {
+  let url = first;
+  let headers = o.headers;
+  for (let hop = 0; ; hop++) {
+    const res = await getOnce(url, headers, o.signal);
+    if (!isRedirect(res) || hop >= o.maxRedirects) return { res, url };
+    res.resume();
+    const next = o.check(new URL(res.headers.location!, url).toString());
+    if (next.origin !== url.origin) headers = {};
+    url = next;
+    o.onRedirect?.(url);
+  }
+}
+
+/** The body as sent, decoded when the server compressed it (ask with `accept-encoding`). */
+export function decodedBody(res: IncomingMessage): Readable {
+  const encoding = String(res.headers['content-encoding'] ?? '').trim().toLowerCase();
+  const decoder = encoding === 'gzip' || encoding === 'x-gzip' ? createGunzip() : encoding === 'deflate' ? createInflate() : encoding === 'br' ? createBrotliDecompress() : null;
+  if (!decoder) return res;
+  res.on('error', (err) => decoder.destroy(err));
+  return res.pipe(decoder);
+}
+
+/** Reads a whole body into memory, failing with `tooLarge()` past `maxBytes` (decoded). */
+export async function readAll(body: Readable, maxBytes: number, tooLarge: () => Error): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    if (bytes > maxBytes) {
+      body.destroy();
+      throw tooLarge();
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, bytes);
+}
+
+/** Why a request failed, in a few words: a timeout, a socket error code, or the message. */
+export function failureReason(err: unknown, timeoutText: string): string {
+  const e = err as { name?: string; code?: string; message?: string; cause?: { name?: string; code?: string; message?: string } };
+  if (e.name === 'TimeoutError' || e.cause?.name === 'TimeoutError') return timeoutText;
+  return e.code && e.code !== 'ABORT_ERR' ? e.code : (e.cause?.code ?? e.cause?.message ?? e.message ?? String(err));
+}
