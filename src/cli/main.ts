@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { HopperError } from '../errors.js';
+import { VERSION } from '../version.js';
 import { CliError, EXIT } from './common.js';
 import { registerCache } from './cache.js';
 import { registerControl } from './control.js';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .description('turns files dropped into a folder into finished work')
     .option('--root <dir>', 'the root folder (default: HOPPER_ROOT, else the current directory)')
     .option('--config <file>', 'the config file (default: ROOT/hopper.yaml)')
+    .version(VERSION, '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride();
   registerStart(program);

@@ -17,6 +17,15 @@ describe('cli: usage', () => {
     }
   });
 
+  it('--version prints the package version and exits 0', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const r = await hopper([flag]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim(), version);
+    }
+  });
+
   it('an unknown command or option is bad usage: exit 2', async () => {
     assert.equal((await hopper(['frobnicate'])).code, 2);
     assert.equal((await hopper(['validate', '--bogus', 'x'])).code, 2);
