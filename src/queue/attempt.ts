@@ -18,6 +18,11 @@ export function jobDir(ctx: Context, jobId: string): string {
   return path.join(ctx.paths.jobs, jobId);
 }
 
+/** Where a job's steps work; made afresh for each run. */
+export function workDirOf(ctx: Context, jobId: string): string {
+  return path.join(jobDir(ctx, jobId), 'work');
+}
+
 /**
  * One run of a job: a fresh work dir, each step in order, then the outputs
  * checked and delivered. Throws a HopperError (secrets scrubbed) on failure;
@@ -25,7 +30,7 @@ export function jobDir(ctx: Context, jobId: string): string {
  */
 export async function runAttempt(ctx: Context, job: Job, recipe: Recipe, attempt: number, signal: AbortSignal): Promise<{ outputs: Output[]; links: Link[] }> {
   const dir = jobDir(ctx, job.id);
-  const workDir = path.join(dir, 'work');
+  const workDir = workDirOf(ctx, job.id);
   const secrets = secretValues(job.params, recipe.paramsSchema);
   await rm(workDir, { recursive: true, force: true });
   await mkdir(workDir, { recursive: true });

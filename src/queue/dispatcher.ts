@@ -6,8 +6,9 @@ import type { Job } from '../store/jobs.js';
 import { formatBytes, formatDuration, timerMs } from '../units.js';
 import { add, freeDiskBytes, needOf, NOTHING, overBudget, resourceBlocker, watchDisk } from './resources.js';
 import path from 'node:path';
-import { runAttempt } from './attempt.js';
+import { runAttempt, workDirOf } from './attempt.js';
 import { Lanes } from './lanes.js';
+import { stopLeftovers } from '../steps/leftovers.js';
 import { endJob, settleAttempt, succeed, type AttemptResult } from './settle.js';
 import { existsSync } from 'node:fs';
 import { linksFor } from '../delivery/deliver.js';
@@ -149,6 +150,8 @@ export class Dispatcher {
   }
 
   private recoverInterrupted(job: Job, now: number): void {
+    const leftovers = stopLeftovers(workDirOf(this.ctx, job.id));
+    if (leftovers > 0) this.ctx.log.warn({ job: job.id, processes: leftovers }, 'stopped commands left running by a hopper that stopped unexpectedly');
     const recipe = this.recipeOf(job);
     const interruptions = this.ctx.store.jobs.attemptsOf(job.id).filter((a) => a.outcome === 'interrupted').length;
     if (job.cancelRequested) {
@@ -363,7 +366,7 @@ export class Dispatcher {
     const need = needOf(recipe);
     const stopWatch =
       need.disk > 0
-        ? watchDisk(path.join(this.ctx.paths.jobs, job.id, 'work'), need.disk, this.options.diskCheckMs, (bytes) =>
+        ? watchDisk(workDirOf(this.ctx, job.id), need.disk, this.options.diskCheckMs, (bytes) =>
             controller.abort(new HopperError('E_DISK', `the job wrote ${formatBytes(bytes)}, more than its disk reservation (${formatBytes(need.disk)}), and was stopped`)),
           )
         : () => {};

@@ -4,6 +4,7 @@ import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
 import { render, renderDeep } from '../template.js';
 import { formatDuration, timerMs } from '../units.js';
+import { WORK_VAR } from './leftovers.js';
 import { throwIfJobAborted, type StepRunner } from './step.js';
 
 type RunStep = Extract<Step, { kind: 'run' }>;
@@ -39,7 +40,8 @@ function stopper(pid: number | undefined): { stop(): void; reap(): void } {
 /**
  * Runs a command as an argv list in the work dir: no shell reads it, so a
  * parameter fills exactly one argument. The daemon's own environment (tokens,
- * keys) is not passed on; only PATH, a HOME in the work dir and the step's env.
+ * keys) is not passed on; only PATH, a HOME in the work dir, the step's env
+ * and HOPPER_WORK (the work dir, by which a restart finds left-over commands).
  */
 export const runStep: StepRunner<RunStep> = async (step, env) => {
   const argv = step.command.map((a) => render(a, env.scope, { strict: true }));
@@ -53,7 +55,7 @@ export const runStep: StepRunner<RunStep> = async (step, env) => {
   const child = execa(argv[0], argv.slice(1), {
     detached: true,
     cwd: env.workDir,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: env.workDir, LANG: 'C.UTF-8', ...vars },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: env.workDir, LANG: 'C.UTF-8', ...vars, [WORK_VAR]: env.workDir },
     extendEnv: false,
     stdin: 'ignore',
     all: true,

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
+import { processesOf } from '../../src/steps/leftovers.js';
 import { openStore } from '../../src/store/store.js';
 import { drop, tempRoot } from '../helpers/daemon.js';
 import { hopper, startCli } from '../helpers/cli.js';
@@ -13,6 +14,15 @@ function setUp(root: string, recipe = echoRecipe('echo', { retries: { attempts: 
   mkdirSync(path.join(root, 'recipes'), { recursive: true });
   writeFileSync(path.join(root, 'recipes', 'echo.yaml'), stringify(recipe));
   writeFileSync(path.join(root, 'hopper.yaml'), 'http: { port: 0 }\nshutdown: { grace: 300ms }\n');
+}
+
+/** A process that exists and is not a zombie waiting to be reaped. */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'latin1'));
+  } catch {
+    return false;
+  }
 }
 
 function jobState(root: string, requestId: string): { state: string; attempts: number; count: number } | undefined {
@@ -98,6 +108,50 @@ describe('cli: start', () => {
         await d.exited;
       }
     } finally {
+      cleanup();
+    }
+  });
+
+  it('after kill -9 a restart stops the commands the dead hopper left running before the job runs again', { timeout: 60_000 }, async () => {
+    const { root, cleanup } = tempRoot();
+    // The first run sleeps (and forks a child into its group); the second finds the marker and finishes.
+    const marker = path.join(root, 'first-run');
+    const recipe = echoRecipe('echo', {
+      params: { type: 'object', properties: { marker: { type: 'string' } } },
+      steps: [{ run: { command: ['sh', '-c', 'if [ -e "$1" ]; then mkdir -p out; echo second > out/result.txt; else touch "$1"; sleep 60 & sleep 60; fi', 'sh', '{{params.marker}}'] } }],
+    });
+    setUp(root, recipe);
+    let left: Array<{ pid: number }> = [];
+    try {
+      let d = await startCli(root);
+      drop(path.join(root, 'inbox'), 'r.yaml', request('echo', { marker }, { id: 'orphaned' }));
+      const job = await waitFor('the job to run', () => {
+        const store = openStore(path.join(root, 'state', 'hopper.db'), { readonly: true });
+        try {
+          return store.jobs.find('orphaned');
+        } finally {
+          store.close();
+        }
+      }, 15_000);
+      const workDir = path.join(root, 'state', 'jobs', job.id, 'work');
+      left = await waitFor('sh and both sleeps', () => {
+        const ps = processesOf(workDir);
+        return ps.length >= 3 ? ps : undefined;
+      }, 15_000);
+      d.child.kill('SIGKILL');
+      await d.exited;
+      assert.ok(left.every((p) => alive(p.pid)), 'the commands outlived hopper');
+      d = await startCli(root);
+      try {
+        await waitFor('the job to succeed', () => jobState(root, 'orphaned')?.state === 'succeeded', 30_000, 100);
+        await waitFor('the left-over processes to be gone', () => left.every((p) => !alive(p.pid)), 5_000);
+        assert.match(d.output(), /stopped commands left running by a hopper that stopped unexpectedly/);
+      } finally {
+        d.child.kill('SIGTERM');
+        await d.exited;
+      }
+    } finally {
+      for (const p of left) if (alive(p.pid)) process.kill(p.pid, 'SIGKILL');
       cleanup();
     }
   });

@@ -57,12 +57,14 @@ describe('runStep', () => {
       assert.equal(existsSync(path.join(h.workDir, 'pwned2')), false);
     });
 
-    it('runs in the work dir with HOME set to it', async () => {
+    it('runs in the work dir with HOME and HOPPER_WORK set to it; a step env cannot move HOPPER_WORK', async () => {
       const h = harness();
-      await runStep(runOf(nodeScript("require('fs').writeFileSync('where.json', JSON.stringify([process.cwd(), process.env.HOME]))")), h.env);
-      const [cwd, home] = JSON.parse(readFileSync(path.join(h.workDir, 'where.json'), 'utf8')) as string[];
+      const step = { ...runOf(nodeScript("require('fs').writeFileSync('where.json', JSON.stringify([process.cwd(), process.env.HOME, process.env.HOPPER_WORK]))")), env: { HOPPER_WORK: '/elsewhere' } };
+      await runStep(step, h.env);
+      const [cwd, home, work] = JSON.parse(readFileSync(path.join(h.workDir, 'where.json'), 'utf8')) as string[];
       assert.equal(realpathSync(cwd), realpathSync(h.workDir));
       assert.equal(home, h.workDir);
+      assert.equal(work, h.workDir, 'how a restart finds commands left by a crash');
     });
 
     it('fails with E_TEMPLATE, running nothing, when a placeholder has no value', async () => {
