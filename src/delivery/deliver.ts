@@ -6,7 +6,7 @@ import { maskParams } from '../redact.js';
 import { render, type TemplateScope } from '../template.js';
 import type { Produced } from './collect.js';
 import { signedLink } from './links.js';
-import { deliverLocal, sha256Of } from './local.js';
+import { deliverLocal } from './local.js';
 
 /** What making links needs: less than a whole daemon, so the CLI can make them too. */
 export type LinkContext = Pick<Context, 'clock' | 's3' | 'config' | 'publicUrl' | 'linkKey'>;
@@ -47,10 +47,8 @@ export async function deliver(ctx: Context, jobId: string, recipe: Recipe, produ
   if (recipe.output.upload === 'local') return deliverLocal(ctx.paths.outputs, jobId, produced);
   if (!ctx.s3) throw new HopperError('E_S3_UNAVAILABLE', 'the recipe uploads to S3, but hopper.yaml has no s3 section');
   const prefix = recipePrefix(recipe, scope);
-  const hashed = [];
-  for (const p of produced) hashed.push({ ...p, sha256: await sha256Of(p.file) });
   const { uploadOutputs } = await import('./s3.js');
-  return uploadOutputs(ctx.s3, jobId, prefix, hashed, signal);
+  return uploadOutputs(ctx.s3, jobId, prefix, produced, signal);
 }
 
 /**

@@ -1,7 +1,9 @@
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { Transform } from 'node:stream';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/config.js';
@@ -69,13 +71,30 @@ function contentDisposition(name: string): string {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }
 
-async function uploadOne(s3: S3Delivery, key: string, p: Produced, signal: AbortSignal): Promise<void> {
+/** The file as a stream that hashes (sha256) what passes, so the upload is the one read of it. */
+function hashedRead(file: string): { body: Transform; digest: () => string } {
+  const hash = createHash('sha256');
+  const body = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  const source = createReadStream(file);
+  source.on('error', (err) => body.destroy(err));
+  source.pipe(body);
+  return { body, digest: () => hash.digest('hex') };
+}
+
+/** Uploads one output, checks its size with a HEAD, and returns the sha256 of what was sent. */
+async function uploadOne(s3: S3Delivery, key: string, p: Produced, signal: AbortSignal): Promise<string> {
+  const read = hashedRead(p.file);
   const upload = new Upload({
     client: s3.client,
     params: {
       Bucket: s3.bucket,
       Key: key,
-      Body: createReadStream(p.file),
+      Body: read.body,
       ContentType: CONTENT_TYPES[path.extname(p.name).toLowerCase()] ?? 'application/octet-stream',
       ContentDisposition: contentDisposition(p.name),
     },
@@ -90,12 +109,14 @@ async function uploadOne(s3: S3Delivery, key: string, p: Produced, signal: Abort
     await upload.done();
   } finally {
     signal.removeEventListener('abort', onAbort);
+    read.body.destroy();
   }
   // Counted only once the object is there with the right size.
   const head = await s3.client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }), { abortSignal: signal });
   if (head.ContentLength !== p.bytes) {
     throw new HopperError('E_S3_VERIFY', `S3 holds ${formatBytes(head.ContentLength ?? 0)} for ${key}, not the ${formatBytes(p.bytes)} uploaded`);
   }
+  return read.digest();
 }
 
 /**
@@ -107,7 +128,7 @@ export async function uploadOutputs(
   s3: S3Delivery,
   jobId: string,
   prefix: string,
-  produced: ReadonlyArray<Produced & { sha256: string }>,
+  produced: readonly Produced[],
   signal: AbortSignal,
   o: { tries?: number; backoffMs?: number } = {},
 ): Promise<Output[]> {
@@ -115,9 +136,10 @@ export async function uploadOutputs(
   const out: Output[] = [];
   for (const p of produced) {
     const key = `${prefix}${jobId}/${p.name}`;
+    let sha256 = '';
     for (let attempt = 1; ; attempt++) {
       try {
-        await uploadOne(s3, key, p, signal);
+        sha256 = await uploadOne(s3, key, p, signal);
         break;
       } catch (err) {
         if (signal.aborted) throw signal.reason;
@@ -129,7 +151,7 @@ export async function uploadOutputs(
         });
       }
     }
-    out.push({ name: p.name, bytes: p.bytes, sha256: p.sha256, location: 's3', ref: key });
+    out.push({ name: p.name, bytes: p.bytes, sha256, location: 's3', ref: key });
   }
   return out;
 }
