@@ -55,7 +55,10 @@ interface ConfigDoc {
 }
 
 export class ConfigError extends HopperError {
-  constructor(file: string, problems: Problem[]) {
+  constructor(
+    readonly file: string,
+    readonly problems: Problem[],
+  ) {
     super(
       'E_CONFIG',
       problems.map((p) => `${file}${p.line !== undefined ? `:${p.line}:${p.col ?? 1}` : ''}: ${p.path ? `${p.path}: ` : ''}${p.message}`).join('\n'),

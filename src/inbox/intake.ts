@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Config } from '../config/config.js';
 import type { Context } from '../context.js';
 import { HopperError, InvalidFileError, type Problem } from '../errors.js';
 import { planNotifications } from '../notify/plan.js';
@@ -62,10 +63,10 @@ function resume(deps: IntakeDeps, jobId: string | null): void {
 }
 
 /** Why a job of this recipe could never run on this host with this config, if so. */
-export function whyNever(ctx: Context, recipe: Recipe): string | undefined {
-  const impossible = overBudget(ctx.config.resources, needOf(recipe));
+export function whyNever(config: Config, recipe: Recipe): string | undefined {
+  const impossible = overBudget(config.resources, needOf(recipe));
   if (impossible) return `recipe ${recipe.name} ${impossible}; it could never start here`;
-  if (recipe.output.upload === 's3' && !ctx.config.s3) return `recipe ${recipe.name} uploads to S3, but hopper.yaml has no s3 section; ask the admin`;
+  if (recipe.output.upload === 's3' && !config.s3) return `recipe ${recipe.name} uploads to S3, but hopper.yaml has no s3 section; ask the admin`;
   return undefined;
 }
 
@@ -76,7 +77,7 @@ function fail(message: string, problemPath = ''): never {
 async function takeRequest(deps: IntakeDeps, file: string, parsed: ParsedFile, key: string): Promise<IntakeResult> {
   const { ctx } = deps;
   const { input, recipe } = requestFromFile(parsed, deps.recipes, path.basename(file));
-  const refused = whyNever(ctx, recipe);
+  const refused = whyNever(ctx.config, recipe);
   if (refused) fail(refused, 'recipe');
   const now = ctx.clock.now();
   const outcome = ctx.store.jobs.accept(input, key, now, (job) => planNotifications(job, recipe, { event: 'requested' }, now));

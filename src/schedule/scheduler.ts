@@ -95,7 +95,7 @@ export class Scheduler {
 
   /** Stores the job for slot `slot` together with `advance`, so the slot is taken exactly once. */
   private request(recipe: Recipe, slot: number, now: number, advance: (jobId: string | null) => void): void {
-    const refused = whyNever(this.ctx, recipe);
+    const refused = whyNever(this.ctx.config, recipe);
     if (refused) {
       advance(null);
       this.ctx.log.error({ recipe: recipe.name, slot: new Date(slot).toISOString() }, `scheduled run skipped: ${refused}`);

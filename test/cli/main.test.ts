@@ -111,6 +111,44 @@ describe('cli: validate', () => {
   });
 });
 
+describe('cli: validate checks a request against this host, as intake does', () => {
+  it('refuses a request whose recipe uploads to S3 when hopper.yaml has no s3, or needs more than the host has', async () => {
+    const { root, cleanup } = tempRoot();
+    try {
+      mkdirSync(path.join(root, 'recipes'));
+      writeFileSync(path.join(root, 'recipes', 'to-s3.yaml'), stringify(echoRecipe('to-s3', { output: { files: ['out/result.txt'], upload: 's3' } })));
+      writeFileSync(path.join(root, 'recipes', 'huge.yaml'), stringify(echoRecipe('huge', { resources: { memory: '4TiB' } })));
+      writeFileSync(path.join(root, 'hopper.yaml'), 'resources: { cpus: 2, memory: 4GiB, disk: 20GiB }\n');
+      const s3 = path.join(root, 's3.yaml');
+      writeFileSync(s3, 'kind: request\nrecipe: to-s3\n');
+      const huge = path.join(root, 'huge-req.yaml');
+      writeFileSync(huge, 'kind: request\nrecipe: huge\n');
+      const r = await hopper(['validate', '--root', root, s3, huge]);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /s3\.yaml:2:9: recipe: recipe to-s3 uploads to S3, but hopper\.yaml has no s3 section/);
+      assert.match(r.stdout, /huge-req\.yaml:2:9: recipe: recipe huge .*could never start here/);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('reports a bad root config named among the files in FILE:LINE:COL form (exit 1), still checking the others', async () => {
+    const { root, cleanup } = tempRoot();
+    try {
+      const cfg = path.join(root, 'hopper.yaml');
+      writeFileSync(cfg, 'lanes:\n  fast: { concurrency: 0 }\n');
+      const cancel = path.join(root, 'c.yaml');
+      writeFileSync(cancel, 'kind: cancel\njob: x\n');
+      const r = await hopper(['validate', '--root', root, cfg, cancel]);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /hopper\.yaml:2:\d+: lanes\.fast\.concurrency: must be at least 1/);
+      assert.match(r.stdout, /c\.yaml: ok \(cancel\)/);
+    } finally {
+      cleanup();
+    }
+  });
+});
+
 describe('cli: submit without a set-up root', () => {
   it('says there is no inbox and exits 2, without a stack trace', async () => {
     const { root, cleanup } = tempRoot();
