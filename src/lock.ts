@@ -1,42 +1,77 @@
+import Database from 'better-sqlite3';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { HopperError } from './errors.js';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+// One daemon per root: two would race for the same inbox files. The lock is the
+// kernel's: an exclusive SQLite (fcntl) lock on state/hopper.lock, held by an open
+// connection. It ends with the process however that ends (kill -9, power loss),
+// so there is no stale lock to take over and no race between two starts taking
+// one over; and no recorded pid that a reboot may have given to another program.
+// hopper.pid beside it only tells people which process holds the lock.
+
+const pidFileOf = (lockFile: string): string => path.join(path.dirname(lockFile), 'hopper.pid');
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
 }
 
-/** The pid of the daemon holding the lock, if one is alive. */
-export function lockHolder(file: string): number | undefined {
+function notADatabase(err: unknown): boolean {
+  return (err as { code?: string }).code === 'SQLITE_NOTADB';
+}
+
+function recordedPid(lockFile: string): number | undefined {
   try {
-    const pid = Number(readFileSync(file, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
+    const pid = Number(readFileSync(pidFileOf(lockFile), 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   } catch {
     return undefined;
   }
 }
 
-/**
- * One daemon per root: two would race for the same inbox files. A lock left
- * by a killed daemon names a dead process and is taken over.
- */
-export function acquireLock(file: string): () => void {
-  for (let tries = 0; tries < 3; tries++) {
-    try {
-      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
-      return () => rmSync(file, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(readFileSync(file, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-        throw new HopperError('E_LOCKED', `another hopper (pid ${pid}) is running on this root; stop it first (lock: ${file})`);
-      }
+/** Takes the root's lock for this process, or fails with E_LOCKED naming the holder. Returns the release. */
+export function acquireLock(file: string, waitMs = 2000): () => void {
+  // The wait covers a `hopper status` probing the lock at the same moment.
+  const db = new Database(file, { timeout: waitMs });
+  try {
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE');
+  } catch (err) {
+    db.close();
+    if (notADatabase(err)) {
+      // A pid file that older hoppers used as the lock: no process holds it.
       rmSync(file, { force: true });
+      return acquireLock(file, waitMs);
     }
+    if (!isBusy(err)) throw err;
+    const pid = recordedPid(file);
+    throw new HopperError('E_LOCKED', `another hopper${pid ? ` (pid ${pid})` : ''} is running on this root; stop it first (lock: ${file})`);
   }
-  throw new HopperError('E_LOCKED', `could not take the lock ${file}`);
+  writeFileSync(pidFileOf(file), `${process.pid}\n`);
+  return () => {
+    rmSync(pidFileOf(file), { force: true });
+    db.close();
+  };
+}
+
+/** Whether a daemon holds the root's lock, and its pid when recorded; undefined when none does. */
+export function lockHolder(file: string): { pid: number | undefined } | undefined {
+  let db: Database.Database;
+  try {
+    db = new Database(file, { fileMustExist: true, timeout: 0 });
+  } catch {
+    return undefined; // never started here
+  }
+  try {
+    db.exec('BEGIN IMMEDIATE');
+    db.exec('ROLLBACK');
+    return undefined;
+  } catch (err) {
+    if (notADatabase(err)) return undefined;
+    if (!isBusy(err)) throw err;
+    return { pid: recordedPid(file) };
+  } finally {
+    db.close();
+  }
 }

@@ -23,17 +23,17 @@ interface ReadOptions {
  * Opens the database read-only, whether or not the daemon runs, and says
  * which it is (on stderr, so --json output stays clean).
  */
-async function withStore<T>(paths: Paths, quiet: boolean, fn: (store: Store, running: number | undefined) => T | Promise<T>): Promise<T> {
+async function withStore<T>(paths: Paths, quiet: boolean, fn: (store: Store, running: boolean) => T | Promise<T>): Promise<T> {
   if (!existsSync(paths.db)) throw new CliError(`no hopper database at ${paths.db} (has hopper started on this root?)`, EXIT.failure);
-  const running = lockHolder(path.join(paths.state, 'hopper.lock'));
+  const holder = lockHolder(path.join(paths.state, 'hopper.lock'));
   if (!quiet) {
-    process.stderr.write(running ? `hopper is running (pid ${running})\n` : 'hopper is not running; this is the state it left\n');
+    process.stderr.write(holder ? `hopper is running${holder.pid ? ` (pid ${holder.pid})` : ''}\n` : 'hopper is not running; this is the state it left\n');
   }
   // Brings a database left by an older hopper up to date first (the views need its indexes).
   openStore(paths.db).close();
   const store = openStore(paths.db, { readonly: true });
   try {
-    return await fn(store, running);
+    return await fn(store, holder !== undefined);
   } finally {
     store.close();
   }
@@ -94,7 +94,7 @@ export function registerRead(program: Command): void {
       const config = configFor(cmd);
       await withStore(rootPaths(cmd), !!o.json, (store, running) => {
         const now = Date.now();
-        const s = { ...daemonStatus(store, config, { version: VERSION, now }), running: running !== undefined };
+        const s = { ...daemonStatus(store, config, { version: VERSION, now }), running };
         print(o, s, () =>
           [
             `hopper ${s.version}: ${s.running ? 'running' : 'not running'}; ${s.queueLength} queued, ${s.processed} processed, ${s.failed} failed`,
