@@ -9,6 +9,14 @@ const MAX_DELAY_MS = 3_600_000;
 /** Even with nothing due, look again this often: `hopper notify resend` writes rows from outside. */
 const POLL_MS = 5000;
 const WEBHOOK_TIMEOUT_MS = 10_000;
+/** Deliveries at once, across receivers. */
+const MAX_PARALLEL = 8;
+const DUE_BATCH = 200;
+
+/** Who receives a notification: one delivery at a time goes to each. */
+function receiverOf(n: Notification): string {
+  return `${n.channel} ${n.target}`;
+}
 
 export interface NotifierOptions {
   /** The first retry waits this long; each next one twice as long (up to an hour). @default 10000 */
@@ -23,10 +31,12 @@ export class Notifier {
   private readonly ctx: Context;
   private email: EmailSender;
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
   private stopped = false;
   private readonly retryBaseMs: number;
+  /** Deliveries under way, by notification id. */
+  private readonly inFlight = new Map<number, Promise<void>>();
+  /** Receivers with a delivery under way: one at a time each, so a job's events reach it in order. */
+  private readonly busy = new Set<string>();
 
   constructor(ctx: Context, options: NotifierOptions = {}) {
     this.ctx = ctx;
@@ -34,44 +44,50 @@ export class Notifier {
     this.retryBaseMs = options.retryBaseMs ?? 10_000;
   }
 
-  /** Sends what is due now; calls while a round runs are folded into one more round. */
+  /**
+   * Starts what is due now, up to MAX_PARALLEL at once and one per receiver:
+   * a receiver that hangs for its whole timeout holds up only its own rows.
+   */
   kick(): void {
     if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
+    let due: Notification[];
+    try {
+      due = this.ctx.store.notifications.due(this.ctx.clock.now(), DUE_BATCH);
+    } catch (err) {
+      this.ctx.log.error({ err: (err as Error).message }, 'could not read the notifications due; will try again');
+      due = [];
     }
-    this.running = this.round()
-      .catch((err: unknown) => this.ctx.log.error({ err: (err as Error).message }, 'notification round failed; will try again'))
-      .finally(() => {
-        this.running = undefined;
-        if (this.again) {
-          this.again = false;
+    for (const n of due) {
+      if (this.inFlight.size >= MAX_PARALLEL) break;
+      const receiver = receiverOf(n);
+      if (this.inFlight.has(n.id) || this.busy.has(receiver)) continue;
+      this.busy.add(receiver);
+      const task = this.deliver(n)
+        .catch((err: unknown) => this.ctx.log.error({ err: (err as Error).message, notification: n.id }, 'notification failed unexpectedly; will try again'))
+        .finally(() => {
+          this.inFlight.delete(n.id);
+          this.busy.delete(receiver);
           this.kick();
-        } else this.arm();
-      });
+        });
+      this.inFlight.set(n.id, task);
+    }
+    this.arm();
   }
 
+  /** Wakes for the next row that falls due later (rows due now start when a slot frees). */
   private arm(): void {
     clearTimeout(this.timer);
     if (this.stopped) return;
+    const now = this.ctx.clock.now();
     let next: number | null;
     try {
-      next = this.ctx.store.notifications.nextDueAt();
+      next = this.ctx.store.notifications.nextDueAfter(now);
     } catch {
-      next = this.ctx.clock.now() + 5000;
+      next = now + 5000;
     }
-    const wait = next === null ? POLL_MS : Math.min(Math.max(next - this.ctx.clock.now(), 0), POLL_MS);
+    const wait = next === null ? POLL_MS : Math.min(Math.max(next - now, 0), POLL_MS);
     this.timer = setTimeout(() => this.kick(), wait);
     this.timer.unref();
-  }
-
-  private async round(): Promise<void> {
-    for (let batch = 0; batch < 20 && !this.stopped; batch++) {
-      const due = this.ctx.store.notifications.due(this.ctx.clock.now());
-      if (due.length === 0) return;
-      for (const n of due) await this.deliver(n);
-    }
   }
 
   private async send(n: Notification): Promise<number | null> {
@@ -120,7 +136,7 @@ export class Notifier {
     this.stopped = true;
     clearTimeout(this.timer);
     // A mail server that hangs must not hold up the stop: unsent rows stay for the next start.
-    await Promise.race([this.running, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+    await Promise.race([Promise.all(this.inFlight.values()), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     this.email.close();
   }
 }

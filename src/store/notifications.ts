@@ -78,8 +78,9 @@ export class NotificationStore {
       .map(fromRow);
   }
 
-  nextDueAt(): number | null {
-    const row = this.sql<[], { t: number | null }>(`SELECT min(next_at) AS t FROM notifications WHERE state = 'pending'`).get();
+  /** When the next pending row falls due after `now` (rows due already are not counted). */
+  nextDueAfter(now: number): number | null {
+    const row = this.sql<[number], { t: number | null }>(`SELECT min(next_at) AS t FROM notifications WHERE state = 'pending' AND next_at > ?`).get(now);
     return row?.t ?? null;
   }
 

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
+import path from 'node:path';
 import { ended, testDaemon } from '../helpers/daemon.js';
+import { emlFiles } from '../helpers/mail.js';
 import { httpServer } from '../helpers/http.js';
 import { request } from '../helpers/recipes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -149,6 +151,30 @@ describe('webhooks', () => {
     } finally {
       await d.cleanup();
       await rx.close();
+    }
+  });
+
+  it('a receiver that hangs holds up only its own deliveries: another receiver and the email go out at once', { timeout: 30_000 }, async () => {
+    const held: Array<import('node:http').ServerResponse> = [];
+    const hanging = await httpServer((req, res) => {
+      req.resume();
+      held.push(res); // never answered: hopper waits out its 10 s timeout
+    });
+    const rx = await receiver();
+    const d = await testDaemon({ recipes: { hooked: hookRecipe(`${hanging.url}/slow`) } });
+    try {
+      const started = Date.now();
+      d.drop('r.yaml', request('hooked', { text: 'x' }, { id: 'beside-a-hang', notify: { webhook: `${rx.url}/fast`, email: 'someone@example.org' } }));
+      await d.job('beside-a-hang', ended);
+      await waitFor('the other receiver to get every event', () => rx.hooks.length === 3, 8000);
+      await waitFor('the emailed link', () => emlFiles(path.join(d.root, 'outbox')).length === 1, 8000);
+      assert.ok(Date.now() - started < 8000, 'within the hanging receiver\'s first timeout');
+      assert.deepEqual(rx.hooks.map((h) => h.event), ['requested', 'started', 'succeeded']);
+      assert.equal(held.length, 1, 'one delivery at a time to the hanging receiver');
+    } finally {
+      await d.cleanup();
+      await rx.close();
+      await hanging.close();
     }
   });
 });
