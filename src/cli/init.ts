@@ -17,6 +17,7 @@ export const CONFIG_TEMPLATE = `# hopper.yaml: every key is optional; the values
 # http: { host: 127.0.0.1, port: 8765, token: env:HOPPER_TOKEN, publicUrl: http://localhost:8765 }
 # smtp: { url: env:HOPPER_SMTP_URL, from: hopper@example.org }   # absent: emails go to outbox/*.eml
 # webhooks: { secret: env:HOPPER_WEBHOOK_SECRET }
+# outbound: { allow: [] }      # non-public addresses fetch steps and webhooks may reach, e.g. [127.0.0.1, 10.0.0.0/8]
 # inbox: { acceptRecipes: true, maxFileBytes: 1MiB }
 # retention: { outputs: 7d, jobs: 90d }                # local download links last as long as outputs
 # shutdown: { grace: 30s }                             # running jobs get this long on SIGTERM

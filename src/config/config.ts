@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { OutboundPolicy } from '../net/outbound.js';
 import { HopperError, InvalidFileError, type Problem } from '../errors.js';
 import { parseYaml, type ParsedFile } from '../schemas/document.js';
 import { assertNoProblems, schemaProblems } from '../schemas/validate.js';
@@ -25,6 +26,8 @@ export interface Config {
     | undefined;
   docker: { socketPath: string };
   webhooks: { secret: string | undefined; retryForMs: number };
+  /** Non-public addresses, ranges or host names that steps and webhooks may reach. */
+  outbound: { allow: string[] };
   inbox: { acceptRecipes: boolean; maxFileBytes: number };
   retention: { outputsMs: number; jobsMs: number };
   shutdown: { graceMs: number };
@@ -49,6 +52,7 @@ interface ConfigDoc {
   };
   docker?: { socketPath?: string };
   webhooks?: { secret?: string; retryFor?: Size };
+  outbound?: { allow?: string[] };
   inbox?: { acceptRecipes?: boolean; maxFileBytes?: Size };
   retention?: { outputs?: Size; jobs?: Size };
   shutdown?: { grace?: Size };
@@ -135,6 +139,7 @@ function fromDoc(doc: ConfigDoc): Config {
       : undefined,
     docker: { socketPath: doc.docker?.socketPath ?? '/var/run/docker.sock' },
     webhooks: { secret: doc.webhooks?.secret, retryForMs: parseDuration(doc.webhooks?.retryFor ?? '24h') },
+    outbound: { allow: doc.outbound?.allow ?? [] },
     inbox: {
       acceptRecipes: doc.inbox?.acceptRecipes ?? true,
       maxFileBytes: parseSize(doc.inbox?.maxFileBytes ?? '1MiB'),
@@ -177,6 +182,19 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (!isLoopback(config.http.host) && !config.http.token) {
     throw new ConfigError(file, [
       { path: 'http.host', message: `${config.http.host} is beyond loopback; set http.token before listening there`, ...parsed.locate(['http', 'host']) },
+    ]);
+  }
+  const badRange = config.outbound.allow.findIndex((entry) => {
+    try {
+      new OutboundPolicy([entry]);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (badRange >= 0) {
+    throw new ConfigError(file, [
+      { path: `outbound.allow[${badRange}]`, message: `"${config.outbound.allow[badRange]}" is not an address or range`, ...parsed.locate(['outbound', 'allow', String(badRange)]) },
     ]);
   }
   return config;

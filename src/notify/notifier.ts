@@ -3,6 +3,7 @@ import { toHopperError } from '../errors.js';
 import type { EmailPayload, Notification } from '../store/notifications.js';
 import { createEmailSender, type EmailSender } from './email.js';
 import type { WebhookPayload } from './plan.js';
+import { policyFor } from '../net/outbound.js';
 import { postWebhook } from './webhook.js';
 
 const MAX_DELAY_MS = 3_600_000;
@@ -97,7 +98,7 @@ export class Notifier {
     }
     const { url, document } = n.payload as WebhookPayload;
     const body = JSON.stringify(document);
-    return (await postWebhook(url, body, { event: n.event, secret: this.ctx.webhookKey, deliveryId: n.id, timeoutMs: WEBHOOK_TIMEOUT_MS })).status;
+    return (await postWebhook(url, body, { event: n.event, secret: this.ctx.webhookKey, deliveryId: n.id, timeoutMs: WEBHOOK_TIMEOUT_MS, policy: policyFor(this.ctx.config) })).status;
   }
 
   private retryFor(n: Notification): number {

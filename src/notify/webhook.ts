@@ -1,6 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { HopperError } from '../errors.js';
-import { failureReason } from '../net/get.js';
+import type { IncomingMessage } from 'node:http';
+import { failureReason, send } from '../net/client.js';
+import { OutboundError, type OutboundPolicy } from '../net/outbound.js';
 
 export const SIGNATURE_HEADER = 'X-Hopper-Signature';
 
@@ -16,20 +18,21 @@ export interface WebhookResult {
 /**
  * POSTs one event. A 2xx is delivered; anything else (or no answer within
  * `timeoutMs`) is an error carrying the status, to be retried. Redirects are
- * not followed: a receiver that moved must be reconfigured, not guessed.
+ * not followed: a receiver that moved must be reconfigured, not guessed. A
+ * receiver at an address the outbound policy refuses fails with E_OUTBOUND.
  */
 export async function postWebhook(
   url: string,
   body: string,
-  o: { event: string; secret: string | Buffer; deliveryId: number; timeoutMs: number },
+  o: { event: string; secret: string | Buffer; deliveryId: number; timeoutMs: number; policy: OutboundPolicy },
 ): Promise<WebhookResult> {
-  let res: Response;
+  let res: IncomingMessage;
   try {
-    res = await fetch(url, {
+    res = await send(new URL(url), {
       method: 'POST',
-      redirect: 'manual',
       headers: {
         'content-type': 'application/json',
+        'content-length': String(Buffer.byteLength(body)),
         'user-agent': 'hopper-webhook',
         'X-Hopper-Event': o.event,
         'X-Hopper-Delivery': String(o.deliveryId),
@@ -37,13 +40,16 @@ export async function postWebhook(
       },
       body,
       signal: AbortSignal.timeout(o.timeoutMs),
+      policy: o.policy,
     });
   } catch (err) {
+    if (err instanceof OutboundError) throw err;
     throw new HopperError('E_WEBHOOK', `POST ${new URL(url).origin} failed: ${failureReason(err, `no answer within ${o.timeoutMs / 1000}s`)}`);
   }
-  await res.body?.cancel().catch(() => {});
-  if (res.status < 200 || res.status >= 300) {
-    throw Object.assign(new HopperError('E_WEBHOOK', `POST ${new URL(url).origin} answered ${res.status}`), { status: res.status });
+  res.resume();
+  const status = res.statusCode ?? 0;
+  if (status < 200 || status >= 300) {
+    throw Object.assign(new HopperError('E_WEBHOOK', `POST ${new URL(url).origin} answered ${status}`), { status });
   }
-  return { status: res.status };
+  return { status };
 }

@@ -6,6 +6,7 @@ import { deliver, linksFor, type Link } from '../delivery/deliver.js';
 import { HopperError, toHopperError } from '../errors.js';
 import type { Recipe } from '../recipes/recipe.js';
 import { scrub, secretValues } from '../redact.js';
+import { policyFor } from '../net/outbound.js';
 import { runOneStep } from '../steps/index.js';
 import { JobLog } from '../steps/joblog.js';
 import { throwIfJobAborted } from '../steps/step.js';
@@ -51,6 +52,7 @@ export async function runAttempt(ctx: Context, job: Job, recipe: Recipe, attempt
         job: { id: job.id, attempt, root: ctx.paths.root },
         resources: recipe.resources,
         docker: ctx.docker,
+        outbound: policyFor(ctx.config),
       });
       lastZip = result.zips?.at(-1) ?? lastZip;
     }

@@ -71,6 +71,23 @@ export const configSchema = {
       additionalProperties: false,
       properties: { secret: { type: 'string', minLength: 1 }, retryFor: duration },
     },
+    outbound: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'which non-public addresses steps and webhooks may reach (public ones always)',
+      properties: {
+        allow: {
+          type: 'array',
+          maxItems: 1000,
+          items: {
+            type: 'string',
+            // Checked further where the policy is built (src/config/config.ts).
+            pattern: '^[A-Za-z0-9.:_-]+(/[0-9]{1,3})?$',
+            'x-hint': 'must be an address (127.0.0.1), a range (10.0.0.0/8, fd00::/8) or a host name (ckan.internal)',
+          },
+        },
+      },
+    },
     inbox: {
       type: 'object',
       additionalProperties: false,

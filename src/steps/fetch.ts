@@ -2,7 +2,7 @@ import { rename, rm } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HopperError } from '../errors.js';
-import { decodedBody, failureReason, getFollowing, isRedirect } from '../net/get.js';
+import { decodedBody, failureReason, getFollowing, isRedirect } from '../net/client.js';
 import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
 import { render, renderDeep } from '../template.js';
@@ -78,6 +78,7 @@ export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
     const { res, url } = await getFollowing(first, {
       headers,
       signal,
+      policy: env.outbound,
       maxRedirects: step.maxRedirects,
       check: (next) => httpUrl(next, env.secrets),
       onRedirect: (to) => env.log.note(`redirected to ${shown(to)}`),

@@ -6,7 +6,7 @@ import { HopperError } from '../errors.js';
 import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
 import { lookup, render } from '../template.js';
-import { decodedBody, failureReason, getFollowing, isRedirect, readAll } from '../net/get.js';
+import { decodedBody, failureReason, getFollowing, isRedirect, readAll } from '../net/client.js';
 import { formatBytes, formatDuration, timerMs } from '../units.js';
 import { throwIfJobAborted, type StepRunner } from './step.js';
 import { createFresh, resolveInside } from './workdir.js';
@@ -130,7 +130,7 @@ async function page(url: URL, headers: Record<string, string>, step: FetchPagesS
   for (let attempt = 1; attempt <= PAGE_TRIES; attempt++) {
     const signal = AbortSignal.any([env.signal, AbortSignal.timeout(timerMs(step.timeoutMs))]);
     try {
-      const { res } = await getFollowing(url, { headers: { 'accept-encoding': 'gzip, deflate, br', ...headers }, signal, maxRedirects: PAGE_REDIRECTS, check: (next) => pageUrl(next, env.secrets) });
+      const { res } = await getFollowing(url, { headers: { 'accept-encoding': 'gzip, deflate, br', ...headers }, signal, policy: env.outbound, maxRedirects: PAGE_REDIRECTS, check: (next) => pageUrl(next, env.secrets) });
       if (res.statusCode !== 200) {
         res.resume();
         last = isRedirect(res) ? `redirected more than ${PAGE_REDIRECTS} times` : `answered ${res.statusCode}`;

@@ -1,4 +1,5 @@
 import type { DockerEngine } from '../docker/engine.js';
+import type { OutboundPolicy } from '../net/outbound.js';
 import type { Recipe, Step } from '../recipes/recipe.js';
 import type { TemplateScope } from '../template.js';
 import type { JobLog } from './joblog.js';
@@ -15,6 +16,8 @@ export interface StepEnv {
   /** The recipe's reservation: a container gets it as hard limits. */
   resources: Recipe['resources'];
   docker: DockerEngine | undefined;
+  /** Which addresses fetch steps may reach (hopper.yaml's outbound). */
+  outbound: OutboundPolicy;
 }
 
 export interface StepResult {

@@ -13,6 +13,7 @@ import { openStore } from '../../src/store/store.js';
 import { JobLog } from '../../src/steps/joblog.js';
 import { zipStep } from '../../src/steps/zip.js';
 import { fetchPagesStep } from '../../src/steps/fetchPages.js';
+import { ANYWHERE } from '../../src/net/outbound.js';
 import { httpServer } from '../helpers/http.js';
 import { containerStep } from '../../src/steps/container.js';
 import { DockerEngine } from '../../src/docker/engine.js';
@@ -127,7 +128,7 @@ async function benchZip(mb: number): Promise<void> {
     for (let i = 0; i < mb; i++) ws.write(chunk);
     await new Promise<void>((r) => ws.end(r));
     const log = new JobLog(path.join(root, 'job.log'), []);
-    const env = { workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [], job: { id: 'bench', attempt: 1, root }, resources: {}, docker: undefined };
+    const env = { workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [], job: { id: 'bench', attempt: 1, root }, resources: {}, docker: undefined, outbound: ANYWHERE };
     const ms = await timeAsync(() => zipStep({ kind: 'zip', from: 'in', to: 'out.zip', level: 6 }, env));
     await log.close();
     const base = await timeAsync(() => pipeline(Readable.from([readFileSync(file)]), createDeflateRaw({ level: 6 }), createWriteStream(path.join(root, 'raw.deflate'))));
@@ -152,7 +153,7 @@ async function benchContainer(runs: number): Promise<void> {
     mkdirSync(work);
     const log = new JobLog(path.join(root, 'job.log'), []);
     // A signal per run, as each job has its own (dockerode leaves a listener on it per request).
-    const env = () => ({ workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [], job: { id: 'bench', attempt: 1, root }, resources: {}, docker: engine });
+    const env = () => ({ workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [], job: { id: 'bench', attempt: 1, root }, resources: {}, docker: engine, outbound: ANYWHERE });
     const step = { kind: 'container' as const, image: TEST_IMAGE, command: ['echo', 'hi'], entrypoint: undefined, env: {}, network: 'none' as const, capAdd: [], shmBytes: undefined, user: undefined, pull: 'never' as const, idleTimeoutMs: undefined, timeoutMs: undefined };
     const ms = await timeAsync(async () => {
       for (let i = 0; i < runs; i++) await containerStep(step, env());
@@ -184,7 +185,7 @@ async function benchFetchPages(total: number, pageSize: number): Promise<void> {
     const work = path.join(root, 'work');
     mkdirSync(work);
     const log = new JobLog(path.join(root, 'job.log'), []);
-    const env = { workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [], job: { id: 'bench', attempt: 1, root }, resources: {}, docker: undefined };
+    const env = { workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [], job: { id: 'bench', attempt: 1, root }, resources: {}, docker: undefined, outbound: ANYWHERE };
     const step = { kind: 'fetchPages' as const, url: api.url, query: {}, pageSize, records: 'result.records', total: 'result.total', limit: undefined, to: 'rows.csv', format: undefined, headers: {}, timeoutMs: 60_000, maxPageBytes: 64 * 1024 * 1024 };
     const ms = await timeAsync(() => fetchPagesStep(step, env));
     await log.close();

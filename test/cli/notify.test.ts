@@ -48,7 +48,7 @@ function setUp(root: string, hookUrl: string, config = ''): void {
   mkdirSync(path.join(root, 'recipes'), { recursive: true });
   const recipe = echoRecipe('hooked', { notify: { webhook: { url: hookUrl } } });
   writeFileSync(path.join(root, 'recipes', 'hooked.yaml'), stringify(recipe));
-  writeFileSync(path.join(root, 'hopper.yaml'), `http: { port: 0 }\n${config}`);
+  writeFileSync(path.join(root, 'hopper.yaml'), `http: { port: 0 }\noutbound: { allow: [127.0.0.1] }\n${config}`);
 }
 
 describe('cli: webhooks across a crash, and notify resend', () => {

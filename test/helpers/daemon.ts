@@ -54,7 +54,7 @@ export async function testDaemon(o: TestDaemonOptions = {}): Promise<TestDaemon>
   const tmp = o.root ? undefined : tempRoot();
   const root = o.root ?? tmp!.root;
   for (const [name, content] of Object.entries(o.recipes ?? {})) drop(path.join(root, 'recipes'), `${name}.yaml`, content);
-  const doc = { http: { port: 0 }, ...(o.dockerSocket ? { docker: { socketPath: o.dockerSocket } } : {}), ...(o.config ?? {}) };
+  const doc = { http: { port: 0 }, outbound: { allow: ['127.0.0.1'] }, ...(o.dockerSocket ? { docker: { socketPath: o.dockerSocket } } : {}), ...(o.config ?? {}) };
   const config = parseConfig(stringify(doc), path.join(root, 'hopper.yaml'));
   const log = process.env.HOPPER_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger();
   const d = await startDaemon({

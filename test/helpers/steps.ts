@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { HopperError } from '../../src/errors.js';
+import { OutboundPolicy } from '../../src/net/outbound.js';
 import { JobLog } from '../../src/steps/joblog.js';
 import type { StepEnv } from '../../src/steps/step.js';
 import { tempRoot } from './daemon.js';
@@ -18,6 +19,9 @@ export interface StepHarness {
   /** Closes the job log and returns what was written to it. */
   logText(): Promise<string>;
 }
+
+/** The tests' servers listen on 127.0.0.1: allowed, as a config `outbound: { allow: [127.0.0.1] }` would. */
+export const LOOPBACK_ONLY = new OutboundPolicy(['127.0.0.1']);
 
 const cleanups: Array<() => Promise<void> | void> = [];
 
@@ -51,7 +55,7 @@ export function stepHarness(o: { scope?: StepEnv['scope']; secrets?: string[] } 
     tmp.cleanup();
   });
   return {
-    env: { workDir, scope: o.scope ?? { params: {} }, signal: abort.signal, log, secrets, job: { id: 'test-job', attempt: 1, root: tmp.root }, resources: {}, docker: undefined },
+    env: { workDir, scope: o.scope ?? { params: {} }, signal: abort.signal, log, secrets, job: { id: 'test-job', attempt: 1, root: tmp.root }, resources: {}, docker: undefined, outbound: LOOPBACK_ONLY },
     root: tmp.root,
     workDir,
     logFile,

@@ -177,4 +177,21 @@ describe('webhooks', () => {
       await hanging.close();
     }
   });
+
+  it('a webhook to an address hopper.yaml does not allow fails with E_OUTBOUND, recorded, and reaches nothing', { timeout: 20_000 }, async () => {
+    const rx = await receiver();
+    const d = await testDaemon({ recipes: { hooked: hookRecipe(`${rx.url}/h`, { notify: { webhook: { url: `${rx.url}/h`, events: ['succeeded'] } } }) }, config: { outbound: { allow: [] } } });
+    try {
+      d.drop('r.yaml', request('hooked', { text: 'x' }, { id: 'refused-hook' }));
+      const job = await d.job('refused-hook', ended);
+      assert.equal(job.state, 'succeeded');
+      const [n] = d.ctx.store.notifications.forJob(job.id);
+      await waitFor('the refusal recorded', () => d.ctx.store.notifications.get(n.id)?.lastError, 10_000);
+      assert.match(d.ctx.store.notifications.get(n.id)!.lastError!, /127\.0\.0\.1 is a loopback address; hopper reaches it only if hopper\.yaml's outbound\.allow names it/);
+      assert.equal(rx.tries(), 0);
+    } finally {
+      await d.cleanup();
+      await rx.close();
+    }
+  });
 });

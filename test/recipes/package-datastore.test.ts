@@ -77,7 +77,7 @@ describe('recipe package-datastore', () => {
     const api = await httpServer(datastore);
     const { root, cleanup } = tempRoot();
     drop(path.join(root, 'recipes'), 'package-datastore.yaml', recipe);
-    writeFileSync(path.join(root, 'hopper.yaml'), 'http: { port: 0 }\n');
+    writeFileSync(path.join(root, 'hopper.yaml'), 'http: { port: 0 }\noutbound: { allow: [127.0.0.1] }\n');
     let daemon: Awaited<ReturnType<typeof startCli>> | undefined;
     try {
       daemon = await startCli(root, [], { built: true });

@@ -255,6 +255,23 @@ describe('fetchStep', () => {
       assert.deepEqual(s.hits, ['/hop/1']);
     });
 
+    for (const target of ['http://169.254.169.254/latest/meta-data/', 'http://10.0.0.1/admin', 'http://[::1]:9/']) {
+      it(`refuses with E_OUTBOUND a redirect to a non-public address the config does not allow (${new URL(target).hostname})`, async () => {
+        const s = await serve((_req, res) => res.writeHead(302, { location: target }).end());
+        const h = harness();
+        await assert.rejects(fetchStep(fetchOf({ url: `${s.url}/go`, to: 'r.txt' }), h.env), isCode('E_OUTBOUND', /outbound\.allow/));
+        assert.deepEqual(filesIn(h.workDir), []);
+      });
+    }
+
+    it('refuses with E_OUTBOUND a URL naming a non-public address, before connecting', async () => {
+      const s = await serve((_req, res) => res.end('no'));
+      const h = harness();
+      const url = s.url.replace('127.0.0.1', '127.0.0.2');
+      await assert.rejects(fetchStep(fetchOf({ url: `${url}/x`, to: 'x' }), h.env), isCode('E_OUTBOUND', /127\.0\.0\.2 is a loopback address/));
+      assert.equal(s.hits.length, 0);
+    });
+
     for (const target of ['file:///etc/passwd', 'ftp://127.0.0.1/x', 'data:text/plain,hello', 'javascript:alert(1)']) {
       it(`refuses a redirect to ${target.split(':')[0]}:`, async () => {
         const s = await serve((_req, res) => res.writeHead(302, { location: target }).end());

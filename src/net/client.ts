@@ -2,22 +2,33 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import type { OutboundPolicy } from './outbound.js';
 
-// Steps download over node:http(s) rather than the global fetch: fetch (undici
+// Steps and webhooks use node:http(s) rather than the global fetch: fetch (undici
 // and its WHATWG streams) costs a daemon about 15 MiB of resident memory once
 // loaded, and churns garbage per chunk; a 200,000-row datastore job peaked
-// ~15 MiB higher with it (docs/benchmarks.md). Both clients keep connections alive.
+// ~15 MiB higher with it (docs/benchmarks.md). And node:http takes a `lookup`,
+// where the outbound policy refuses private addresses at connect time.
 
 export interface Hop {
   res: IncomingMessage;
   url: URL;
 }
 
-/** One GET, no redirect followed. Resolves with the response once its headers arrive. */
-export function getOnce(url: URL, headers: Readonly<Record<string, string>>, signal: AbortSignal): Promise<IncomingMessage> {
+/**
+ * One request, no redirect followed, to an address `policy` allows (checked
+ * as the connection is made). Resolves with the response once its headers arrive.
+ */
+export function send(
+  url: URL,
+  o: { method?: 'GET' | 'POST'; headers: Readonly<Record<string, string>>; body?: string; signal: AbortSignal; policy: OutboundPolicy },
+): Promise<IncomingMessage> {
   const client = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    client.get(url, { headers: withDefaults(headers), signal }, resolve).on('error', reject);
+    o.policy.checkLiteral(url);
+    const req = client.request(url, { method: o.method ?? 'GET', headers: withDefaults(o.headers), signal: o.signal, lookup: o.policy.lookup }, resolve);
+    req.on('error', reject);
+    req.end(o.body);
   });
 }
 
@@ -35,17 +46,18 @@ export function isRedirect(res: IncomingMessage): boolean {
 /**
  * GET, following at most `maxRedirects` redirects hop by hop. The caller's
  * headers (API keys of any name) go only to the origin they were given for.
- * `check` vets each redirect target (and may throw). The last response is
+ * `check` vets each redirect target (and may throw), and every hop must be an
+ * address `policy` allows. The last response is
  * returned; if it is still a redirect, the limit was reached.
  */
 export async function getFollowing(
   first: URL,
-  o: { headers: Readonly<Record<string, string>>; signal: AbortSignal; maxRedirects: number; check: (next: string) => URL; onRedirect?: (to: URL) => void },
+  o: { headers: Readonly<Record<string, string>>; signal: AbortSignal; policy: OutboundPolicy; maxRedirects: number; check: (next: string) => URL; onRedirect?: (to: URL) => void },
 ): Promise<Hop> {
   let url = first;
   let headers = o.headers;
   for (let hop = 0; ; hop++) {
-    const res = await getOnce(url, headers, o.signal);
+    const res = await send(url, { headers, signal: o.signal, policy: o.policy });
     if (!isRedirect(res) || hop >= o.maxRedirects) return { res, url };
     res.resume();
     const next = o.check(new URL(res.headers.location!, url).toString());
