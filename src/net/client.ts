@@ -2,6 +2,8 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { HopperError } from '../errors.js';
+import { scrub } from '../redact.js';
 import type { OutboundPolicy } from './outbound.js';
 
 // Steps and webhooks use node:http(s) rather than the global fetch: fetch (undici
@@ -9,6 +11,18 @@ import type { OutboundPolicy } from './outbound.js';
 // loaded, and churns garbage per chunk; a 200,000-row datastore job peaked
 // ~15 MiB higher with it (docs/benchmarks.md). And node:http takes a `lookup`,
 // where the outbound policy refuses private addresses at connect time.
+
+/** `text` as an http(s) URL, else a HopperError with `code` (showing the text with secrets masked). */
+export function httpUrl(text: string, code: string, secrets: readonly string[]): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new HopperError(code, `not a URL: ${scrub(text, secrets).slice(0, 200)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new HopperError(code, `only http and https URLs can be used, not ${url.protocol}`);
+  return url;
+}
 
 export interface Hop {
   res: IncomingMessage;

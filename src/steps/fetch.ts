@@ -2,7 +2,7 @@ import { rename, rm } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HopperError } from '../errors.js';
-import { decodedBody, failureReason, getFollowing, isRedirect } from '../net/client.js';
+import { decodedBody, failureReason, getFollowing, httpUrl, isRedirect } from '../net/client.js';
 import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
 import { render, renderDeep } from '../template.js';
@@ -12,18 +12,6 @@ import { createFresh, resolveInside } from './workdir.js';
 
 type FetchStep = Extract<Step, { kind: 'fetch' }>;
 
-function httpUrl(text: string, secrets: readonly string[]): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new HopperError('E_FETCH_URL', `not a URL: ${scrub(text, secrets).slice(0, 200)}`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new HopperError('E_FETCH_URL', `only http and https URLs can be fetched, not ${url.protocol}`);
-  }
-  return url;
-}
 
 /** Credentials in a URL travel as a Basic Authorization header, which a redirect elsewhere drops with the other headers. */
 function splitCredentials(url: URL): { url: URL; authorization?: string } {
@@ -63,7 +51,7 @@ function byteLimit(maxBytes: number, url: string): { counter: Transform; bytes: 
 
 /** GET a URL, following at most `maxRedirects`, streamed to a file (`.part` until complete). */
 export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
-  const split = splitCredentials(httpUrl(render(step.url, env.scope, { strict: true }), env.secrets));
+  const split = splitCredentials(httpUrl(render(step.url, env.scope, { strict: true }), 'E_FETCH_URL', env.secrets));
   const first = split.url;
   let headers: Record<string, string> = renderDeep(step.headers, env.scope, { strict: true });
   if (split.authorization) headers.authorization = split.authorization;
@@ -80,7 +68,7 @@ export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
       signal,
       policy: env.outbound,
       maxRedirects: step.maxRedirects,
-      check: (next) => httpUrl(next, env.secrets),
+      check: (next) => httpUrl(next, 'E_FETCH_URL', env.secrets),
       onRedirect: (to) => env.log.note(`redirected to ${shown(to)}`),
     });
     if (isRedirect(res)) {

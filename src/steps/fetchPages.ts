@@ -6,7 +6,7 @@ import { HopperError } from '../errors.js';
 import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
 import { lookup, render } from '../template.js';
-import { decodedBody, failureReason, getFollowing, isRedirect, readAll } from '../net/client.js';
+import { decodedBody, failureReason, getFollowing, httpUrl, isRedirect, readAll } from '../net/client.js';
 import { formatBytes, formatDuration, timerMs } from '../units.js';
 import { throwIfJobAborted, type StepRunner } from './step.js';
 import { createFresh, resolveInside } from './workdir.js';
@@ -73,7 +73,7 @@ function queryOf(step: FetchPagesStep, scope: Parameters<typeof render>[1]): Arr
  * fails is tried again a few times, then the step fails naming its offset.
  */
 export const fetchPagesStep: StepRunner<FetchPagesStep> = async (step, env) => {
-  const base = pageUrl(render(step.url, env.scope, { strict: true }), env.secrets);
+  const base = httpUrl(render(step.url, env.scope, { strict: true }), 'E_PAGES_URL', env.secrets);
   // A header whose value renders empty (an optional API key not given) is left out.
   const headers = Object.fromEntries(
     Object.entries(step.headers)
@@ -130,7 +130,7 @@ async function page(url: URL, headers: Record<string, string>, step: FetchPagesS
   for (let attempt = 1; attempt <= PAGE_TRIES; attempt++) {
     const signal = AbortSignal.any([env.signal, AbortSignal.timeout(timerMs(step.timeoutMs))]);
     try {
-      const { res } = await getFollowing(url, { headers: { 'accept-encoding': 'gzip, deflate, br', ...headers }, signal, policy: env.outbound, maxRedirects: PAGE_REDIRECTS, check: (next) => pageUrl(next, env.secrets) });
+      const { res } = await getFollowing(url, { headers: { 'accept-encoding': 'gzip, deflate, br', ...headers }, signal, policy: env.outbound, maxRedirects: PAGE_REDIRECTS, check: (next) => httpUrl(next, 'E_PAGES_URL', env.secrets) });
       if (res.statusCode !== 200) {
         res.resume();
         last = isRedirect(res) ? `redirected more than ${PAGE_REDIRECTS} times` : `answered ${res.statusCode}`;
@@ -152,13 +152,3 @@ async function page(url: URL, headers: Record<string, string>, step: FetchPagesS
   throw new HopperError('E_PAGES', `the page at offset ${offset} failed ${PAGE_TRIES} times (${scrub(last, env.secrets)}) from ${scrub(url.origin + url.pathname, env.secrets)}`);
 }
 
-function pageUrl(text: string, secrets: readonly string[]): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new HopperError('E_PAGES_URL', `not a URL: ${scrub(text, secrets).slice(0, 200)}`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new HopperError('E_PAGES_URL', `only http and https APIs can be paged, not ${url.protocol}`);
-  return url;
-}
