@@ -123,6 +123,15 @@ describe('lanes: retries, timeouts and order', () => {
     }
   });
 
+  it('does not retry what a new run cannot fix: an address the config does not allow fails at once', async () => {
+    d.drop('outbound.yaml', request('flaky', { url: 'http://169.254.169.254/latest/meta-data/' }, { id: 'metadata' }));
+    const job = await d.job('metadata', ended, 15_000);
+    assert.equal(job.state, 'failed');
+    assert.equal(job.errorCode, 'E_OUTBOUND');
+    assert.equal(job.attempts, 1, 'one attempt of 3');
+    assert.match(job.errorMessage ?? '', /169\.254\.169\.254 is a link-local address/);
+  });
+
   it('stops a job that passes its timeout and kills its command', async () => {
     const t0 = Date.now();
     d.drop('sleepy.yaml', request('sleepy', { text: 'timeout-marker', seconds: 20 }, { id: 'sleepy' }));
