@@ -79,7 +79,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
   const config = options.config ?? loadConfig(paths.root, options.configFile);
   const log = options.log ?? createLogger();
-  const releaseLock = acquireLock(path.join(paths.state, 'hopper.lock'));
+  const releaseLock = acquireLock(path.join(paths.state, 'daemon.lock'));
   const store = openStore(paths.db);
   let publicUrl = config.http.publicUrl ?? '';
   let onDockerChange = (): void => {};

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { HopperError } from './errors.js';
 
 // One daemon per root: two would race for the same inbox files. The lock is the
-// kernel's: an exclusive SQLite (fcntl) lock on state/hopper.lock, held by an open
+// kernel's: an exclusive SQLite (fcntl) lock on state/daemon.lock, held by an open
 // connection. It ends with the process however that ends (kill -9, power loss),
 // so there is no stale lock to take over and no race between two starts taking
 // one over; and no recorded pid that a reboot may have given to another program.
@@ -39,11 +39,7 @@ export function acquireLock(file: string, waitMs = 2000): () => void {
     db.exec('BEGIN EXCLUSIVE');
   } catch (err) {
     db.close();
-    if (notADatabase(err)) {
-      // A pid file that older hoppers used as the lock: no process holds it.
-      rmSync(file, { force: true });
-      return acquireLock(file, waitMs);
-    }
+    if (notADatabase(err)) throw new HopperError('E_LOCKED', `${file} is not a lock hopper made; if no hopper runs on this root, remove it`);
     if (!isBusy(err)) throw err;
     const pid = recordedPid(file);
     throw new HopperError('E_LOCKED', `another hopper${pid ? ` (pid ${pid})` : ''} is running on this root; stop it first (lock: ${file})`);
@@ -68,8 +64,8 @@ export function lockHolder(file: string): { pid: number | undefined } | undefine
     db.exec('ROLLBACK');
     return undefined;
   } catch (err) {
+    if (!isBusy(err) && !notADatabase(err)) throw err;
     if (notADatabase(err)) return undefined;
-    if (!isBusy(err)) throw err;
     return { pid: recordedPid(file) };
   } finally {
     db.close();

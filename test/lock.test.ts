@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { HopperError } from '../src/errors.js';
@@ -38,7 +38,7 @@ describe('lock: one daemon per root', () => {
   it('a second taker is refused, naming the holder; after release the lock can be taken again', () => {
     const { root, cleanup } = tempRoot();
     try {
-      const file = path.join(root, 'hopper.lock');
+      const file = path.join(root, 'daemon.lock');
       assert.equal(lockHolder(file), undefined, 'never started: no holder');
       const release = acquireLock(file);
       assert.deepEqual(lockHolder(file), { pid: process.pid });
@@ -55,7 +55,7 @@ describe('lock: one daemon per root', () => {
   it('the lock of a process killed with -9 is free at once, though its pid file stays', { timeout: 30_000 }, async () => {
     const { root, cleanup } = tempRoot();
     try {
-      const file = path.join(root, 'hopper.lock');
+      const file = path.join(root, 'daemon.lock');
       const other = await holder(file);
       assert.deepEqual(lockHolder(file), { pid: other.pid });
       assert.throws(() => acquireLock(file, 50), locked(other.pid));
@@ -68,13 +68,14 @@ describe('lock: one daemon per root', () => {
     }
   });
 
-  it('a lock file of an older hopper (a pid as text) is taken over', () => {
+  it("a file in the lock's place that is no lock is reported, not deleted", () => {
     const { root, cleanup } = tempRoot();
     try {
-      const file = path.join(root, 'hopper.lock');
-      writeFileSync(file, `${process.pid}\n`);
+      const file = path.join(root, 'daemon.lock');
+      writeFileSync(file, 'something else entirely\n');
       assert.equal(lockHolder(file), undefined);
-      acquireLock(file)();
+      assert.throws(() => acquireLock(file), (err: unknown) => err instanceof HopperError && err.code === 'E_LOCKED' && /is not a lock hopper made; if no hopper runs on this root, remove it/.test(err.message));
+      assert.equal(readFileSync(file, 'utf8'), 'something else entirely\n');
     } finally {
       cleanup();
     }

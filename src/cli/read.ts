@@ -25,7 +25,7 @@ interface ReadOptions {
  */
 async function withStore<T>(paths: Paths, quiet: boolean, fn: (store: Store, running: boolean) => T | Promise<T>): Promise<T> {
   if (!existsSync(paths.db)) throw new CliError(`no hopper database at ${paths.db} (has hopper started on this root?)`, EXIT.failure);
-  const holder = lockHolder(path.join(paths.state, 'hopper.lock'));
+  const holder = lockHolder(path.join(paths.state, 'daemon.lock'));
   if (!quiet) {
     process.stderr.write(holder ? `hopper is running${holder.pid ? ` (pid ${holder.pid})` : ''}\n` : 'hopper is not running; this is the state it left\n');
   }

@@ -3,7 +3,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { Transform } from 'node:stream';
+import { pipeline, Transform } from 'node:stream';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/config.js';
@@ -80,9 +80,8 @@ function hashedRead(file: string): { body: Transform; digest: () => string } {
       done(null, chunk);
     },
   });
-  const source = createReadStream(file);
-  source.on('error', (err) => body.destroy(err));
-  source.pipe(body);
+  // Linked both ways: an upload given up on closes the file too.
+  pipeline(createReadStream(file), body, () => {});
   return { body, digest: () => hash.digest('hex') };
 }
 

@@ -1,6 +1,6 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { HopperError } from '../errors.js';
 import { scrub } from '../redact.js';
@@ -40,7 +40,7 @@ export function send(
   const client = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     o.policy.checkLiteral(url);
-    const req = client.request(url, { method: o.method ?? 'GET', headers: withDefaults(o.headers), signal: o.signal, lookup: o.policy.lookup }, resolve);
+    const req = client.request(url, { method: o.method ?? 'GET', headers: withDefaults(o.headers), signal: o.signal, lookup: o.policy.lookup, agent: o.policy.agent(url) }, resolve);
     req.on('error', reject);
     req.end(o.body);
   });
@@ -86,8 +86,9 @@ export function decodedBody(res: IncomingMessage): Readable {
   const encoding = String(res.headers['content-encoding'] ?? '').trim().toLowerCase();
   const decoder = encoding === 'gzip' || encoding === 'x-gzip' ? createGunzip() : encoding === 'deflate' ? createInflate() : encoding === 'br' ? createBrotliDecompress() : null;
   if (!decoder) return res;
-  res.on('error', (err) => decoder.destroy(err));
-  return res.pipe(decoder);
+  // Linked both ways: a decoder given up on (a size limit, bad data) frees the socket too.
+  pipeline(res, decoder, () => {});
+  return decoder;
 }
 
 /** Reads a whole body into memory, failing with `tooLarge()` past `maxBytes` (decoded). */

@@ -1,4 +1,6 @@
 import dns from 'node:dns';
+import http from 'node:http';
+import https from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { HopperError } from '../errors.js';
 
@@ -23,8 +25,12 @@ const RANGES: ReadonlyArray<readonly [string, number, Family, string]> = [
   ['224.0.0.0', 3, 'ipv4', 'a multicast or reserved address'],
   ['::', 128, 'ipv6', 'the unspecified address'],
   ['::1', 128, 'ipv6', 'a loopback address'],
+  ['::', 96, 'ipv6', 'an IPv4-compatible address'],
+  ['::ffff:0:0:0', 96, 'ipv6', 'an IPv4-translated address'],
+  ['64:ff9b:1::', 48, 'ipv6', 'a local-use translation address'],
   ['fc00::', 7, 'ipv6', 'a unique-local (private) address'],
   ['fe80::', 10, 'ipv6', 'a link-local address'],
+  ['fec0::', 10, 'ipv6', 'a site-local address'],
   ['ff00::', 8, 'ipv6', 'a multicast address'],
 ];
 
@@ -71,6 +77,7 @@ export class OutboundPolicy {
       const slash = entry.indexOf('/');
       if (slash < 0) {
         const a = effective(entry);
+        if (isIP(a.address) === 0 && /^[0-9.]+$/.test(entry)) throw new RangeError(`not an address: ${entry}`);
         if (isIP(a.address) === 0) this.hosts.add(entry.toLowerCase());
         else this.allowed.addAddress(a.address, a.family);
         continue;
@@ -102,17 +109,31 @@ export class OutboundPolicy {
     if (why) throw new OutboundError(why);
   }
 
-  /** A `lookup` for http(s) requests: resolves, then refuses a non-public answer at connect time (no DNS rebinding window). */
+  /**
+   * A `lookup` for http(s) requests: resolves, and passes on only the
+   * addresses the policy allows, at connect time (no DNS rebinding window).
+   * localhost may answer 127.0.0.1 and ::1 with only the first allowed.
+   */
   readonly lookup: LookupFunction = (hostname, options, callback) => {
     dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, '', 0);
-      const list = addresses as dns.LookupAddress[];
-      const refused = list.map((a) => this.refusal(hostname, a.address)).find((why) => why !== undefined);
-      if (refused) return callback(new OutboundError(refused), '', 0);
-      if (options.all) return (callback as unknown as (e: null, all: dns.LookupAddress[]) => void)(null, list);
-      return callback(null, list[0].address, list[0].family);
+      const all = addresses as dns.LookupAddress[];
+      const allowed = all.filter((a) => this.refusal(hostname, a.address) === undefined);
+      if (allowed.length === 0) return callback(new OutboundError(this.refusal(hostname, all[0].address) ?? `${hostname} has no address`), '', 0);
+      if (options.all) return (callback as unknown as (e: null, all: dns.LookupAddress[]) => void)(null, allowed);
+      return callback(null, allowed[0].address, allowed[0].family);
     });
   };
+
+  private readonly agents = {
+    http: new http.Agent({ keepAlive: true, timeout: 15_000 }),
+    https: new https.Agent({ keepAlive: true, timeout: 15_000 }),
+  };
+
+  /** Connections kept alive belong to one policy: after a reload narrows it, none made under the old one is reused. */
+  agent(url: URL): http.Agent {
+    return url.protocol === 'https:' ? this.agents.https : this.agents.http;
+  }
 }
 
 const policies = new WeakMap<object, OutboundPolicy>();

@@ -12,12 +12,15 @@ const POLL_MS = 5000;
 const WEBHOOK_TIMEOUT_MS = 10_000;
 /** Deliveries at once, across receivers. */
 const MAX_PARALLEL = 8;
-const DUE_BATCH = 200;
+const DUE_BATCH = 50;
 
-/** Who receives a notification: one delivery at a time goes to each. */
+/** Who receives a notification, one delivery at a time: a webhook URL, or the mail server for all email. */
 function receiverOf(n: Notification): string {
-  return `${n.channel} ${n.target}`;
+  return n.channel === 'email' ? 'email' : `webhook ${n.target}`;
 }
+
+/** After an unexpected failure (the database refusing writes), a row waits this long before it is tried again. */
+const COOLDOWN_MS = 5000;
 
 export interface NotifierOptions {
   /** The first retry waits this long; each next one twice as long (up to an hour). @default 10000 */
@@ -38,6 +41,8 @@ export class Notifier {
   private readonly inFlight = new Map<number, Promise<void>>();
   /** Receivers with a delivery under way: one at a time each, so a job's events reach it in order. */
   private readonly busy = new Set<string>();
+  /** Rows whose last try failed unexpectedly, until when they rest (no hot loop on a failing database). */
+  private readonly cooldown = new Map<number, number>();
 
   constructor(ctx: Context, options: NotifierOptions = {}) {
     this.ctx = ctx;
@@ -53,18 +58,23 @@ export class Notifier {
     if (this.stopped) return;
     let due: Notification[];
     try {
-      due = this.ctx.store.notifications.due(this.ctx.clock.now(), DUE_BATCH);
+      due = this.ctx.store.notifications.dueByReceiver(this.ctx.clock.now(), DUE_BATCH);
     } catch (err) {
       this.ctx.log.error({ err: (err as Error).message }, 'could not read the notifications due; will try again');
       due = [];
     }
+    const now = Date.now();
+    for (const [id, until] of this.cooldown) if (until <= now) this.cooldown.delete(id);
     for (const n of due) {
       if (this.inFlight.size >= MAX_PARALLEL) break;
       const receiver = receiverOf(n);
-      if (this.inFlight.has(n.id) || this.busy.has(receiver)) continue;
+      if (this.inFlight.has(n.id) || this.busy.has(receiver) || this.cooldown.has(n.id)) continue;
       this.busy.add(receiver);
       const task = this.deliver(n)
-        .catch((err: unknown) => this.ctx.log.error({ err: (err as Error).message, notification: n.id }, 'notification failed unexpectedly; will try again'))
+        .catch((err: unknown) => {
+          this.cooldown.set(n.id, Date.now() + COOLDOWN_MS);
+          this.ctx.log.error({ err: (err as Error).message, notification: n.id }, 'notification failed unexpectedly; will try again');
+        })
         .finally(() => {
           this.inFlight.delete(n.id);
           this.busy.delete(receiver);

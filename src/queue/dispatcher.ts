@@ -110,7 +110,13 @@ export class Dispatcher {
    */
   start(): void {
     const now = this.ctx.clock.now();
-    for (const job of this.ctx.store.jobs.running()) this.isolated(job, () => this.recoverInterrupted(job, now));
+    const interrupted = this.ctx.store.jobs.running();
+    const leftovers = stopLeftovers(interrupted.map((job) => workDirOf(this.ctx, job.id)));
+    for (const job of interrupted) {
+      const processes = leftovers.get(workDirOf(this.ctx, job.id));
+      if (processes) this.ctx.log.warn({ job: job.id, processes }, 'stopped commands left running by a hopper that stopped unexpectedly');
+      this.isolated(job, () => this.recoverInterrupted(job, now));
+    }
     for (const job of this.ctx.store.jobs.pending()) {
       this.isolated(job, () => {
         const recipe = this.recipeOf(job);
@@ -150,8 +156,6 @@ export class Dispatcher {
   }
 
   private recoverInterrupted(job: Job, now: number): void {
-    const leftovers = stopLeftovers(workDirOf(this.ctx, job.id));
-    if (leftovers > 0) this.ctx.log.warn({ job: job.id, processes: leftovers }, 'stopped commands left running by a hopper that stopped unexpectedly');
     const recipe = this.recipeOf(job);
     const interruptions = this.ctx.store.jobs.attemptsOf(job.id).filter((a) => a.outcome === 'interrupted').length;
     if (job.cancelRequested) {

@@ -11,6 +11,7 @@ const PERMANENT = new Set([
   'E_PAGES_URL',
   'E_PAGES_LIMIT',
   'E_PAGES_SIZE',
+  'E_PAGES_HEADER',
   'E_OUTBOUND',
   'E_OUTPUT_NAME',
   'E_RUN_NOT_FOUND',

@@ -1,4 +1,5 @@
 import { rename, rm } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HopperError } from '../errors.js';
@@ -62,8 +63,9 @@ export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
   const signal = AbortSignal.any([env.signal, timeout]);
   const started = Date.now();
   const part = `${dest}.part`;
+  let res: IncomingMessage | undefined;
   try {
-    const { res, url } = await getFollowing(first, {
+    const hop = await getFollowing(first, {
       headers,
       signal,
       policy: env.outbound,
@@ -71,18 +73,17 @@ export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
       check: (next) => httpUrl(next, 'E_FETCH_URL', env.secrets),
       onRedirect: (to) => env.log.note(`redirected to ${shown(to)}`),
     });
+    res = hop.res;
+    const url = hop.url;
     if (isRedirect(res)) {
-      res.resume();
       throw new HopperError('E_FETCH_REDIRECTS', `${shown(first)} redirected more than ${step.maxRedirects} times`);
     }
     const status = res.statusCode ?? 0;
     if (status < 200 || status >= 300) {
-      res.resume();
       throw new HopperError('E_FETCH_STATUS', `GET ${shown(url)} answered ${status} ${res.statusMessage ?? ''}`.trim());
     }
     const declared = Number(res.headers['content-length'] ?? NaN);
     if (!res.headers['content-encoding'] && declared > step.maxBytes) {
-      res.resume();
       throw new HopperError('E_FETCH_TOO_LARGE', `${shown(url)} is ${formatBytes(declared)}, more than maxBytes (${formatBytes(step.maxBytes)})`);
     }
     const limit = byteLimit(step.maxBytes, shown(url));
@@ -91,6 +92,8 @@ export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
     env.log.note(`fetched ${formatBytes(limit.bytes())} from ${shown(url)} in ${formatDuration(Date.now() - started)}`);
     return {};
   } catch (err) {
+    // Whatever of the body is left unread is not wanted: free the connection now.
+    res?.destroy();
     await rm(part, { force: true });
     throwIfJobAborted(env.signal);
     if (timeout.aborted) {

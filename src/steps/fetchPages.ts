@@ -85,7 +85,7 @@ export const fetchPagesStep: StepRunner<FetchPagesStep> = async (step, env) => {
   const format = step.format ?? (to.endsWith('.jsonl') ? 'jsonl' : 'csv');
   const limitText = step.limit === undefined ? '' : render(step.limit, env.scope);
   const max = limitText === '' ? Infinity : Number(limitText);
-  if (Number.isNaN(max) || max < 0) throw new HopperError('E_PAGES_LIMIT', `limit "${limitText}" is not a number of rows`);
+  if (!(max === Infinity || (Number.isInteger(max) && max >= 0))) throw new HopperError('E_PAGES_LIMIT', `limit "${limitText}" is not a whole number of rows`);
   const query = queryOf(step, env.scope);
   const part = `${dest}.part`;
   const out = await createFresh(part);
@@ -128,11 +128,12 @@ export const fetchPagesStep: StepRunner<FetchPagesStep> = async (step, env) => {
 async function page(url: URL, headers: Record<string, string>, step: FetchPagesStep, env: Parameters<StepRunner<FetchPagesStep>>[1], offset: number): Promise<unknown> {
   let last = '';
   for (let attempt = 1; attempt <= PAGE_TRIES; attempt++) {
-    const signal = AbortSignal.any([env.signal, AbortSignal.timeout(timerMs(step.timeoutMs))]);
+    const timeout = AbortSignal.timeout(timerMs(step.timeoutMs));
+    const signal = AbortSignal.any([env.signal, timeout]);
     try {
       const { res } = await getFollowing(url, { headers: { 'accept-encoding': 'gzip, deflate, br', ...headers }, signal, policy: env.outbound, maxRedirects: PAGE_REDIRECTS, check: (next) => httpUrl(next, 'E_PAGES_URL', env.secrets) });
       if (res.statusCode !== 200) {
-        res.resume();
+        res.destroy(); // an error page may be large, or never end
         last = isRedirect(res) ? `redirected more than ${PAGE_REDIRECTS} times` : `answered ${res.statusCode}`;
       } else {
         const body = await readAll(decodedBody(res), step.maxPageBytes, () => new HopperError('E_PAGES_SIZE', `the page at offset ${offset} is larger than maxPageBytes (${formatBytes(step.maxPageBytes)}): ask for a smaller pageSize`));
@@ -145,7 +146,10 @@ async function page(url: URL, headers: Record<string, string>, step: FetchPagesS
     } catch (err) {
       throwIfJobAborted(env.signal);
       if (err instanceof HopperError) throw err;
-      last = failureReason(err, `no answer within ${formatDuration(step.timeoutMs)}`);
+      const code = (err as { code?: string }).code ?? '';
+      // A header value no HTTP request can carry (a line break in a param): trying again cannot help.
+      if (code === 'ERR_INVALID_CHAR' || code === 'ERR_INVALID_HTTP_TOKEN') throw new HopperError('E_PAGES_HEADER', `a header cannot be sent: ${scrub((err as Error).message, env.secrets)}`);
+      last = timeout.aborted ? `no answer within ${formatDuration(step.timeoutMs)}` : failureReason(err, `no answer within ${formatDuration(step.timeoutMs)}`);
     }
     if (attempt < PAGE_TRIES) await sleep(200 * 2 ** attempt, undefined, { signal: env.signal }).catch(() => throwIfJobAborted(env.signal));
   }

@@ -20,23 +20,25 @@ function statOf(pid: number | 'self'): Proc | undefined {
   return Number.isInteger(pgid) ? { pid: Number(stat.slice(0, stat.indexOf(' '))), pgid } : undefined;
 }
 
-/** Live processes (of this user: others' environments are unreadable) started for `workDir`. */
-export function processesOf(workDir: string): Proc[] {
-  const needle = `${WORK_VAR}=${workDir}`;
+/** Live processes (of this user: others' environments are unreadable) started for each of `workDirs`. */
+export function processesOf(workDirs: readonly string[]): Map<string, Proc[]> {
+  const found = new Map<string, Proc[]>();
+  if (workDirs.length === 0) return found;
+  const wanted = new Map(workDirs.map((dir) => [`${WORK_VAR}=${dir}`, dir]));
   let names: string[];
   try {
     names = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
   } catch {
-    return []; // no /proc: not Linux
+    return found; // no /proc: not Linux
   }
-  const found: Proc[] = [];
   for (const name of names) {
     const pid = Number(name);
     if (pid === process.pid) continue;
     try {
-      if (!readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(needle)) continue;
+      const dir = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').map((v) => wanted.get(v)).find((d) => d !== undefined);
+      if (dir === undefined) continue;
       const proc = statOf(pid);
-      if (proc) found.push(proc);
+      if (proc) found.set(dir, [...(found.get(dir) ?? []), proc]);
     } catch {
       /* gone meanwhile, or not ours */
     }
@@ -45,21 +47,21 @@ export function processesOf(workDir: string): Proc[] {
 }
 
 /**
- * Kills what a run step of a hopper that died left running for `workDir`:
+ * Kills what run steps of a hopper that died left running for `workDirs`:
  * each such process and its process group, never hopper's own group. Under
  * systemd (KillMode=mixed) there is none; after a `kill -9` by hand there
  * may be, and it must not write into the work dir of the job's next run.
- * Returns how many processes were found.
+ * Returns how many processes were found for each work dir that had any.
  */
-export function stopLeftovers(workDir: string): number {
-  const procs = processesOf(workDir);
+export function stopLeftovers(workDirs: readonly string[]): Map<string, number> {
+  const found = processesOf(workDirs);
   let own: number | undefined;
   try {
     own = statOf('self')?.pgid;
   } catch {
     own = undefined;
   }
-  for (const { pid, pgid } of procs) {
+  for (const { pid, pgid } of [...found.values()].flat()) {
     const targets = own !== undefined && pgid > 1 && pgid !== own ? [-pgid, pid] : [pid];
     for (const target of targets) {
       try {
@@ -69,5 +71,5 @@ export function stopLeftovers(workDir: string): number {
       }
     }
   }
-  return procs.length;
+  return new Map([...found].map(([dir, procs]) => [dir, procs.length]));
 }

@@ -72,8 +72,18 @@ export class NotificationStore {
       .run(jobId, n.event, n.channel, n.target, JSON.stringify(n.payload), at, at);
   }
 
-  due(now: number, limit = 50): Notification[] {
-    return this.sql<[number, number], Row>(`SELECT * FROM notifications WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?`)
+  /**
+   * The next due row of each receiver (oldest first): all email counts as one
+   * receiver (one mail server), each webhook URL as one. One row per receiver,
+   * so a receiver with a long backlog cannot crowd the others out of the batch.
+   */
+  dueByReceiver(now: number, limit = 50): Notification[] {
+    return this.sql<[number, number], Row>(
+      `SELECT * FROM (
+         SELECT *, row_number() OVER (PARTITION BY channel, CASE channel WHEN 'email' THEN '' ELSE target END ORDER BY next_at, id) AS nth
+         FROM notifications WHERE state = 'pending' AND next_at <= ?
+       ) WHERE nth = 1 ORDER BY next_at, id LIMIT ?`,
+    )
       .all(now, limit)
       .map(fromRow);
   }

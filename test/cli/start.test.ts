@@ -135,7 +135,7 @@ describe('cli: start', () => {
       }, 15_000);
       const workDir = path.join(root, 'state', 'jobs', job.id, 'work');
       left = await waitFor('sh and both sleeps', () => {
-        const ps = processesOf(workDir);
+        const ps = processesOf([workDir]).get(workDir) ?? [];
         return ps.length >= 3 ? ps : undefined;
       }, 15_000);
       d.child.kill('SIGKILL');

@@ -211,7 +211,7 @@ describe('config', () => {
       assert.deepEqual(parseConfig('', FILE, {}).outbound.allow, [], 'by default only public addresses');
       const ok = parseConfig('outbound:\n  allow: [127.0.0.1, 10.0.0.0/8, "fd00::/8", "::1", ckan.internal]\n', FILE, {});
       assert.deepEqual(ok.outbound.allow, ['127.0.0.1', '10.0.0.0/8', 'fd00::/8', '::1', 'ckan.internal']);
-      for (const bad of ['10.0.0.0/33', 'http://x', '1.2.3.4/x', 'a b', '999.1.1.1/8']) {
+      for (const bad of ['10.0.0.0/33', 'http://x', '1.2.3.4/x', 'a b', '999.1.1.1/8', '10.1']) {
         const message = configError(() => parseConfig(`outbound:\n  allow:\n    - ${JSON.stringify(bad)}\n`, FILE, {}));
         assert.match(message, new RegExp(`^${FILE}:3:7: outbound\\.allow\\[0\\]: (must be an address|"${bad.replace('.', '\\.')}" is not an address or range)`), `${bad}: ${message}`);
         assert.equal(message.split('\n').length, 1, message);

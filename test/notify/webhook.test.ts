@@ -194,4 +194,29 @@ describe('webhooks', () => {
       await rx.close();
     }
   });
+
+  it('a hanging receiver with a long backlog does not crowd the others out', { timeout: 30_000 }, async () => {
+    const held: Array<import('node:http').ServerResponse> = [];
+    const hanging = await httpServer((req, res) => {
+      req.resume();
+      held.push(res);
+    });
+    const rx = await receiver();
+    const d = await testDaemon({ recipes: { hooked: hookRecipe('http://127.0.0.1:9/unused', { notify: {} }) } });
+    try {
+      d.drop('first.yaml', request('hooked', { text: 'x' }, { id: 'backlog-owner' }));
+      const owner = await d.job('backlog-owner', ended);
+      const url = `${hanging.url}/slow`;
+      // More rows due for the hanging receiver than one batch holds, all older than the next job's.
+      for (let i = 0; i < 120; i++) d.ctx.store.notifications.insert({ event: 'succeeded', channel: 'webhook', target: url, payload: { url, document: { n: i } } }, owner.id, Date.now() - 60_000);
+      d.drop('second.yaml', request('hooked', { text: 'y' }, { id: 'behind-a-backlog', notify: { webhook: `${rx.url}/fast` } }));
+      await d.job('behind-a-backlog', ended);
+      await waitFor('the other receiver to get every event', () => rx.hooks.length === 3, 8000);
+      assert.equal(held.length, 1, 'still one at a time to the hanging receiver');
+    } finally {
+      await d.cleanup();
+      await rx.close();
+      await hanging.close();
+    }
+  });
 });

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { randomBytes } from 'node:crypto';
+import { createGzip, gzipSync } from 'node:zlib';
+import { waitFor } from '../helpers/wait.js';
 import { afterEach, describe, it } from 'node:test';
 import { HopperError } from '../../src/errors.js';
 import type { Step } from '../../src/recipes/recipe.js';
@@ -156,5 +158,31 @@ describe('fetchPagesStep', () => {
     const started = Date.now();
     await assert.rejects(run, isCode('E_CANCELED'));
     assert.ok(Date.now() - started < 5000);
+  });
+
+  it('gives up a compressed page over maxPageBytes at once, closing the connection (not at the timeout)', { timeout: 20_000 }, async () => {
+    let closedAt = 0;
+    const api = await httpServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-encoding': 'gzip' });
+      const gzip = createGzip();
+      gzip.pipe(res);
+      const timer = setInterval(() => gzip.write(randomBytes(16_384)), 1);
+      res.on('close', () => {
+        clearInterval(timer);
+        closedAt = Date.now();
+      });
+    });
+    afterStep(() => api.close());
+    const h = stepHarness();
+    const started = Date.now();
+    await assert.rejects(fetchPagesStep(pagesOf({ url: api.url, to: 'g.csv', maxPageBytes: 256 * 1024, timeoutMs: 15_000 }), h.env), isCode('E_PAGES_SIZE'));
+    await waitFor('the server to see the connection closed', () => closedAt > 0, 5000);
+    assert.ok(closedAt - started < 5000, `closed after ${closedAt - started} ms`);
+  });
+
+  it('refuses a limit that is not a whole number of rows', async () => {
+    const h = stepHarness({ scope: { params: { limit: '2.5' } } });
+    await assert.rejects(fetchPagesStep(pagesOf({ url: 'http://127.0.0.1:9/', limit: '{{params.limit}}', to: 'l.csv' }), h.env), isCode('E_PAGES_LIMIT', /whole number/));
   });
 });
