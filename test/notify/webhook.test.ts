@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, it } from 'node:test';
 import path from 'node:path';
 import { ended, testDaemon } from '../helpers/daemon.js';
@@ -41,6 +41,16 @@ async function receiver(answer: (n: number) => number = () => 200) {
     });
   });
   return { ...server, hooks, tries: () => n };
+}
+
+/** A receiver that takes each POST and never answers: hopper waits out its 10 s timeout. */
+async function hangingReceiver() {
+  const held: ServerResponse[] = [];
+  const server = await httpServer((req, res) => {
+    req.resume();
+    held.push(res);
+  });
+  return { ...server, held };
 }
 
 function verifies(h: Hook, secret: string): boolean {
@@ -155,11 +165,7 @@ describe('webhooks', () => {
   });
 
   it('a receiver that hangs holds up only its own deliveries: another receiver and the email go out at once', { timeout: 30_000 }, async () => {
-    const held: Array<import('node:http').ServerResponse> = [];
-    const hanging = await httpServer((req, res) => {
-      req.resume();
-      held.push(res); // never answered: hopper waits out its 10 s timeout
-    });
+    const { held, ...hanging } = await hangingReceiver();
     const rx = await receiver();
     const d = await testDaemon({ recipes: { hooked: hookRecipe(`${hanging.url}/slow`) } });
     try {
@@ -196,11 +202,7 @@ describe('webhooks', () => {
   });
 
   it('a hanging receiver with a long backlog does not crowd the others out', { timeout: 30_000 }, async () => {
-    const held: Array<import('node:http').ServerResponse> = [];
-    const hanging = await httpServer((req, res) => {
-      req.resume();
-      held.push(res);
-    });
+    const { held, ...hanging } = await hangingReceiver();
     const rx = await receiver();
     const d = await testDaemon({ recipes: { hooked: hookRecipe('http://127.0.0.1:9/unused', { notify: {} }) } });
     try {
