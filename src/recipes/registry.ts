@@ -1,19 +1,59 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidFileError, toHopperError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseYaml } from '../schemas/document.js';
 import { fileKind } from '../schemas/validate.js';
-import { recipeFromFile, type Recipe } from './recipe.js';
+import { fingerprint, recipeFromFile, type Recipe } from './recipe.js';
 
 export const RECIPE_FILE = /\.(ya?ml|json)$/i;
+
+/** The recipe with the files shipped beside it (recipes/NAME/) counted in its version. */
+function withShipped(recipe: Recipe, recipesDir: string): Recipe {
+  const shipped = shippedDigest(path.join(recipesDir, recipe.name));
+  return shipped === undefined ? recipe : { ...recipe, version: fingerprint({ recipe: recipe.version, shipped }) };
+}
 
 /** Reads and fully validates one recipe file; throws InvalidFileError with every problem. */
 export function readRecipeText(text: string): Recipe {
   const parsed = parseYaml(text);
   fileKind(parsed, ['recipe']);
   return recipeFromFile(parsed);
+}
+
+const SHIPPED_MAX_FILES = 500;
+/** Files beside a recipe larger than this count by size and time, not content. */
+const SHIPPED_HASH_BYTES = 1024 * 1024;
+
+/**
+ * A digest of the files shipped beside a recipe in recipes/NAME/ (scripts, URL
+ * lists), or undefined when there is no such folder. It goes into the recipe's
+ * version, so a changed script makes cached outputs of the old one stale.
+ */
+export function shippedDigest(dir: string): string | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir, { recursive: true, encoding: 'utf8' });
+  } catch {
+    return undefined;
+  }
+  const hash = createHash('sha256');
+  const files = entries.filter((rel) => !rel.split(path.sep).some((part) => part.startsWith('.'))).sort();
+  for (const rel of files.slice(0, SHIPPED_MAX_FILES)) {
+    try {
+      const file = path.join(dir, rel);
+      const st = statSync(file);
+      if (!st.isFile()) continue;
+      hash.update(`${rel}\0`);
+      hash.update(st.size <= SHIPPED_HASH_BYTES ? readFileSync(file) : `${st.size} ${st.mtimeMs}`);
+      hash.update('\0');
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return hash.digest('hex');
 }
 
 /**
@@ -59,7 +99,7 @@ export class RecipeRegistry {
   loadFile(file: string): Recipe | undefined {
     const key = path.basename(file);
     try {
-      const recipe = readRecipeText(readFileSync(file, 'utf8'));
+      const recipe = withShipped(readRecipeText(readFileSync(file, 'utf8')), this.dir);
       const owner = [...this.byFile.entries()].find(([f, r]) => r.name === recipe.name && f !== key);
       if (owner) throw new InvalidFileError([{ path: 'name', message: `recipe "${recipe.name}" is already defined in ${owner[0]}` }]);
       const previous = this.byFile.get(key);

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { ended, testDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { silentLogger } from '../../src/log.js';
+import { readRecipeText, RecipeRegistry } from '../../src/recipes/registry.js';
+import { ended, tempRoot, testDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { echoRecipe, request } from '../helpers/recipes.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -67,5 +69,35 @@ describe('recipes: hot reload', () => {
     await waitFor('the duplicate to be reported', () => d.recipes.errors().get('copy.yaml'));
     assert.match(d.recipes.errors().get('copy.yaml')!, /already defined in versioned\.yaml/);
     assert.equal(await outputOf('r5'), 'v2');
+  });
+});
+
+describe('recipes: files shipped beside a recipe', () => {
+  it('count in its version: a changed script gives a new version, so cached outputs of the old one are not reused', () => {
+    const { root, cleanup } = tempRoot();
+    try {
+      const dir = path.join(root, 'recipes');
+      mkdirSync(path.join(dir, 'scripted', 'lib'), { recursive: true });
+      writeFileSync(path.join(dir, 'scripted.yaml'), stringify(echoRecipe('scripted')));
+      writeFileSync(path.join(dir, 'plain.yaml'), stringify(echoRecipe('plain')));
+      const plainAlone = readRecipeText(readFileSync(path.join(dir, 'plain.yaml'), 'utf8')).version;
+      const load = (): RecipeRegistry => {
+        const r = new RecipeRegistry(dir, silentLogger());
+        r.loadAll();
+        return r;
+      };
+      writeFileSync(path.join(dir, 'scripted', 'run.mjs'), 'console.log(1)\n');
+      writeFileSync(path.join(dir, 'scripted', 'lib', 'util.mjs'), 'export {}\n');
+      const v1 = load().get('scripted')!.version;
+      assert.equal(load().get('scripted')!.version, v1, 'the same files, the same version');
+      writeFileSync(path.join(dir, 'scripted', 'lib', 'util.mjs'), 'export const x = 2;\n');
+      const v2 = load().get('scripted')!.version;
+      assert.notEqual(v2, v1, 'a changed file in a subfolder');
+      writeFileSync(path.join(dir, 'scripted', '.editor-swap'), 'x');
+      assert.equal(load().get('scripted')!.version, v2, 'hidden files do not count');
+      assert.equal(load().get('plain')!.version, plainAlone, 'no folder: the version of the YAML alone');
+    } finally {
+      cleanup();
+    }
   });
 });
