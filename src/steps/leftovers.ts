@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 
 /**
  * The variable a run step's command gets with its work dir (src/steps/run.ts).
@@ -6,6 +6,15 @@ import { readdirSync, readFileSync } from 'node:fs';
  * hopper started after a crash finds the commands the dead one left running.
  */
 export const WORK_VAR = 'HOPPER_WORK';
+
+/** The work dir as HOPPER_WORK names it: its real path, so a root reached by another spelling after a restart still matches. */
+export function workMark(workDir: string): string {
+  try {
+    return realpathSync(workDir);
+  } catch {
+    return workDir;
+  }
+}
 
 interface Proc {
   pid: number;
@@ -24,7 +33,7 @@ function statOf(pid: number | 'self'): Proc | undefined {
 export function processesOf(workDirs: readonly string[]): Map<string, Proc[]> {
   const found = new Map<string, Proc[]>();
   if (workDirs.length === 0) return found;
-  const wanted = new Map(workDirs.map((dir) => [`${WORK_VAR}=${dir}`, dir]));
+  const wanted = new Map(workDirs.map((dir) => [`${WORK_VAR}=${workMark(dir)}`, dir]));
   let names: string[];
   try {
     names = readdirSync('/proc').filter((n) => /^\d+$/.test(n));

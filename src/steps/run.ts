@@ -4,7 +4,7 @@ import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
 import { render, renderDeep } from '../template.js';
 import { formatDuration, timerMs } from '../units.js';
-import { WORK_VAR } from './leftovers.js';
+import { WORK_VAR, workMark } from './leftovers.js';
 import { throwIfJobAborted, type StepRunner } from './step.js';
 
 type RunStep = Extract<Step, { kind: 'run' }>;
@@ -55,7 +55,7 @@ export const runStep: StepRunner<RunStep> = async (step, env) => {
   const child = execa(argv[0], argv.slice(1), {
     detached: true,
     cwd: env.workDir,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: env.workDir, LANG: 'C.UTF-8', ...vars, [WORK_VAR]: env.workDir },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: env.workDir, LANG: 'C.UTF-8', ...vars, [WORK_VAR]: workMark(env.workDir) },
     extendEnv: false,
     stdin: 'ignore',
     all: true,

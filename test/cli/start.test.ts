@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
@@ -141,7 +141,10 @@ describe('cli: start', () => {
       d.child.kill('SIGKILL');
       await d.exited;
       assert.ok(left.every((p) => alive(p.pid)), 'the commands outlived hopper');
-      d = await startCli(root);
+      // Started again through another spelling of the same root (a symlink).
+      const link = `${root}-link`;
+      symlinkSync(root, link);
+      d = await startCli(link);
       try {
         await waitFor('the job to succeed', () => jobState(root, 'orphaned')?.state === 'succeeded', 30_000, 100);
         await waitFor('the left-over processes to be gone', () => left.every((p) => !alive(p.pid)), 5_000);
@@ -152,6 +155,7 @@ describe('cli: start', () => {
       }
     } finally {
       for (const p of left) if (alive(p.pid)) process.kill(p.pid, 'SIGKILL');
+      rmSync(`${root}-link`, { force: true });
       cleanup();
     }
   });

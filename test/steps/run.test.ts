@@ -64,7 +64,7 @@ describe('runStep', () => {
       const [cwd, home, work] = JSON.parse(readFileSync(path.join(h.workDir, 'where.json'), 'utf8')) as string[];
       assert.equal(realpathSync(cwd), realpathSync(h.workDir));
       assert.equal(home, h.workDir);
-      assert.equal(work, h.workDir, 'how a restart finds commands left by a crash');
+      assert.equal(work, realpathSync(h.workDir), 'how a restart finds commands left by a crash');
     });
 
     it('fails with E_TEMPLATE, running nothing, when a placeholder has no value', async () => {
