@@ -5,11 +5,21 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { HopperError } from '../src/errors.js';
 import { acquireLock, lockHolder } from '../src/lock.js';
-import { hopper, REPO } from './helpers/cli.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { REPO } from './helpers/cli.js';
 import { tempRoot } from './helpers/daemon.js';
 import { waitFor } from './helpers/wait.js';
 
 const LOCK = path.join(REPO, 'src', 'lock.ts');
+
+/** `hopper start` on `root` in a child process (not waiting for it to start). */
+function startHopper(root: string) {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'src', 'cli', 'main.ts'), 'start', '--root', root], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  return { child, exited, stderr: () => stderr };
+}
 
 /** Another process that takes the lock and holds it until killed. */
 async function holder(file: string): Promise<{ pid: number; kill(): Promise<void> }> {
@@ -83,19 +93,23 @@ describe('lock: one daemon per root', () => {
 
   it('of two `hopper start` at the same moment on one root, exactly one runs', { timeout: 60_000 }, async () => {
     const { root, cleanup } = tempRoot();
+    const started: Array<ReturnType<typeof startHopper>> = [];
     try {
       mkdirSync(path.join(root, 'recipes'), { recursive: true });
       writeFileSync(path.join(root, 'hopper.yaml'), 'http: { port: 0 }\n');
-      const both = [hopper(['start', '--root', root], { timeoutMs: 8000 }).catch((e: Error) => e), hopper(['start', '--root', root], { timeoutMs: 8000 }).catch((e: Error) => e)];
-      const [a, b] = await Promise.all(both);
-      // The one that runs is still running when the bound ends (an Error); the other exits 1.
-      const results = [a, b];
-      const refused = results.filter((r) => !(r instanceof Error));
-      assert.equal(refused.length, 1, `one refused: ${JSON.stringify(results.map((r) => (r instanceof Error ? 'ran' : r)))}`);
-      const r = refused[0] as Exclude<(typeof results)[number], Error>;
-      assert.equal(r.code, 1);
-      assert.match(r.stderr, /another hopper \(pid \d+\) is running on this root/);
+      started.push(startHopper(root), startHopper(root));
+      const first = await Promise.race([...started.map((h) => h.exited.then(() => h)), sleep(30_000, undefined, { ref: false }).then(() => undefined)]);
+      assert.ok(first, 'one of them stopped within 30 s');
+      assert.equal(first.child.exitCode, 1);
+      assert.match(first.stderr(), /another hopper \(pid \d+\) is running on this root/);
+      const other = started.find((h) => h !== first)!;
+      await sleep(500);
+      assert.equal(other.child.exitCode, null, 'the other one runs on');
     } finally {
+      for (const h of started) {
+        h.child.kill('SIGTERM');
+        await h.exited;
+      }
       cleanup();
     }
   });
