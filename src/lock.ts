@@ -30,6 +30,31 @@ function recordedPid(lockFile: string): number | undefined {
   }
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The pid of the process that just beat us to the lock: it writes hopper.pid
+ * right after taking it, so wait for that a moment (two starts at once fail
+ * the loser at once, before the winner has written it; a file left by a dead
+ * daemon names no live process).
+ */
+function holderPid(lockFile: string): number | undefined {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 40; i++) {
+    const pid = recordedPid(lockFile);
+    if (pid !== undefined && alive(pid)) return pid;
+    Atomics.wait(pause, 0, 0, 50);
+  }
+  return undefined;
+}
+
 /** Takes the root's lock for this process, or fails with E_LOCKED naming the holder. Returns the release. */
 export function acquireLock(file: string, waitMs = 2000): () => void {
   // The wait covers a `hopper status` probing the lock at the same moment.
@@ -41,7 +66,7 @@ export function acquireLock(file: string, waitMs = 2000): () => void {
     db.close();
     if (notADatabase(err)) throw new HopperError('E_LOCKED', `${file} is not a lock hopper made; if no hopper runs on this root, remove it`);
     if (!isBusy(err)) throw err;
-    const pid = recordedPid(file);
+    const pid = holderPid(file);
     throw new HopperError('E_LOCKED', `another hopper${pid ? ` (pid ${pid})` : ''} is running on this root; stop it first (lock: ${file})`);
   }
   writeFileSync(pidFileOf(file), `${process.pid}\n`);
