@@ -39,12 +39,16 @@ export function configFor(cmd: Command): Config {
   }
 }
 
+/** The root's database, or a CliError when hopper never started there. */
+export function openRootStore(db: string, o: { readonly?: boolean } = {}): Store {
+  if (!existsSync(db)) throw new CliError(`no hopper database at ${db} (has hopper started on this root?)`, EXIT.failure);
+  return openStore(db, o);
+}
+
 /** Runs `fn` on the root's database (config checked first); closes it whatever happens. */
 export function withRootStore<T>(cmd: Command, fn: (store: Store) => T): T {
   configFor(cmd);
-  const paths = rootPaths(cmd);
-  if (!existsSync(paths.db)) throw new CliError(`no hopper database at ${paths.db} (has hopper started on this root?)`, EXIT.failure);
-  const store = openStore(paths.db);
+  const store = openRootStore(rootPaths(cmd).db);
   try {
     return fn(store);
   } finally {

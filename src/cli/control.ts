@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../fs/write.js';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { openStore } from '../store/store.js';
@@ -28,9 +28,7 @@ export function registerControl(program: Command): void {
         }
       }
       const name = `cancel-${id.replace(/[^A-Za-z0-9._-]/g, '_')}-${randomBytes(3).toString('hex')}.yaml`;
-      const tmp = path.join(paths.inbox, `.${name}.tmp`);
-      await writeFile(tmp, stringify({ kind: 'cancel', job: id }));
-      await rename(tmp, path.join(paths.inbox, name));
+      await writeFileAtomic(path.join(paths.inbox, name), stringify({ kind: 'cancel', job: id }));
       process.stdout.write(`cancel for ${id} dropped into the inbox (${name})\n`);
     });
 

@@ -12,7 +12,7 @@ import { openStore, type Store } from '../store/store.js';
 import { daemonStatus, JOB_STATES, jobDetail, listJobs, MAX_LIMIT, type ScheduleStatus } from '../store/views.js';
 import { formatBytes } from '../units.js';
 import { VERSION } from '../version.js';
-import { CliError, configFor, EXIT, rootPaths } from './common.js';
+import { CliError, configFor, EXIT, openRootStore, rootPaths } from './common.js';
 import { table, when } from './table.js';
 
 interface ReadOptions {
@@ -24,13 +24,12 @@ interface ReadOptions {
  * which it is (on stderr, so --json output stays clean).
  */
 async function withStore<T>(paths: Paths, quiet: boolean, fn: (store: Store, running: boolean) => T | Promise<T>): Promise<T> {
-  if (!existsSync(paths.db)) throw new CliError(`no hopper database at ${paths.db} (has hopper started on this root?)`, EXIT.failure);
+  // Brings a database left by an older hopper up to date first (the views need its indexes).
+  openRootStore(paths.db).close();
   const holder = lockHolder(path.join(paths.state, 'daemon.lock'));
   if (!quiet) {
     process.stderr.write(holder ? `hopper is running${holder.pid ? ` (pid ${holder.pid})` : ''}\n` : 'hopper is not running; this is the state it left\n');
   }
-  // Brings a database left by an older hopper up to date first (the views need its indexes).
-  openStore(paths.db).close();
   const store = openStore(paths.db, { readonly: true });
   try {
     return await fn(store, holder !== undefined);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { existsSync, openSync, readSync, closeSync, statSync, readFileSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../fs/write.js';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
@@ -183,9 +183,7 @@ export function registerSubmit(program: Command): void {
         }
         throw err;
       }
-      const tmp = path.join(paths.inbox, `.${fileName}.tmp`);
-      await writeFile(tmp, text);
-      await rename(tmp, path.join(paths.inbox, fileName));
+      await writeFileAtomic(path.join(paths.inbox, fileName), text);
       process.stdout.write(`submitted ${id} (${path.join(paths.inbox, fileName)})\n`);
       if (o.wait) process.exitCode = await waitFor(paths, id, fileName, timeoutMs);
     });

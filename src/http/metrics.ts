@@ -1,4 +1,4 @@
-import { statfsSync } from 'node:fs';
+import { freeDiskBytes } from '../fs/disk.js';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Context } from '../context.js';
 import { failedDeliveries, jobCounts, lastEventId, notificationCounts, timingsAfter } from '../store/metrics.js';
@@ -67,8 +67,7 @@ export function createMetrics(ctx: Context): { registry: Registry; collect(): vo
     for (const channel of ['email', 'webhook'] as const) deliveryFailures.inc({ channel }, 0);
     for (const r of failedDeliveries(ctx.store)) deliveryFailures.inc({ channel: r.channel }, r.n);
     try {
-      const s = statfsSync(ctx.paths.state);
-      freeDisk.set(Number(s.bavail) * Number(s.bsize));
+      freeDisk.set(freeDiskBytes(ctx.paths.state));
     } catch {
       freeDisk.reset();
     }

@@ -15,7 +15,7 @@ const MAX_PARALLEL = 8;
 const DUE_BATCH = 50;
 
 /** Who receives a notification, one delivery at a time: a webhook URL, or the mail server for all email. */
-function receiverOf(n: Notification): string {
+function receiverOf(n: Pick<Notification, 'channel' | 'target'>): string {
   return n.channel === 'email' ? 'email' : `webhook ${n.target}`;
 }
 
@@ -56,7 +56,7 @@ export class Notifier {
    */
   kick(): void {
     if (this.stopped) return;
-    let due: Notification[];
+    let due: Array<Pick<Notification, 'id' | 'channel' | 'target'>>;
     try {
       due = this.ctx.store.notifications.dueByReceiver(this.ctx.clock.now(), DUE_BATCH);
     } catch (err) {
@@ -70,7 +70,7 @@ export class Notifier {
       const receiver = receiverOf(n);
       if (this.inFlight.has(n.id) || this.busy.has(receiver) || this.cooldown.has(n.id)) continue;
       this.busy.add(receiver);
-      const task = this.deliver(n)
+      const task = this.deliverRow(n.id)
         .catch((err: unknown) => {
           this.cooldown.set(n.id, Date.now() + COOLDOWN_MS);
           this.ctx.log.error({ err: (err as Error).message, notification: n.id }, 'notification failed unexpectedly; will try again');
@@ -83,6 +83,12 @@ export class Notifier {
       this.inFlight.set(n.id, task);
     }
     this.arm();
+  }
+
+  /** Reads the whole row (its payload) and delivers it, if it is still pending. */
+  private async deliverRow(id: number): Promise<void> {
+    const n = this.ctx.store.notifications.get(id);
+    if (n?.state === 'pending') await this.deliver(n);
   }
 
   /** Wakes for the next row that falls due later (rows due now start when a slot frees). */

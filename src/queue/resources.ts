@@ -1,4 +1,3 @@
-import { statfsSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
@@ -20,12 +19,6 @@ export function needOf(recipe: Recipe): Need {
 
 export function add(a: Need, b: Need): Need {
   return { cpus: a.cpus + b.cpus, memory: a.memory + b.memory, disk: a.disk + b.disk };
-}
-
-/** Free bytes for an unprivileged writer on the file system holding `dir`. */
-export function freeDiskBytes(dir: string): number {
-  const s = statfsSync(dir);
-  return Number(s.bavail) * Number(s.bsize);
 }
 
 /** Why `need` can never fit in the host budget (config `resources`), or null. */

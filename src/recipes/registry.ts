@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { writeFileAtomic } from '../fs/write.js';
 import path from 'node:path';
 import { InvalidFileError, toHopperError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -133,9 +134,7 @@ export class RecipeRegistry {
     const existing = [...this.byFile.entries()].find(([, r]) => r.name === recipe.name)?.[0];
     const target = path.join(this.dir, existing ?? `${recipe.name}.yaml`);
     await mkdir(this.dir, { recursive: true });
-    const tmp = path.join(this.dir, `.${path.basename(target)}.${process.pid}.tmp`);
-    await writeFile(tmp, text);
-    await rename(tmp, target);
+    await writeFileAtomic(target, text);
     this.loadFile(target);
     return target;
   }

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HopperError } from '../errors.js';
 import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
-import { lookup, render } from '../template.js';
+import { lookup, render, renderDeep } from '../template.js';
 import { decodedBody, failureReason, getFollowing, httpUrl, isRedirect, readAll } from '../net/client.js';
 import { formatBytes, formatDuration, timerMs } from '../units.js';
 import { throwIfJobAborted, type StepRunner } from './step.js';
@@ -75,11 +75,7 @@ function queryOf(step: FetchPagesStep, scope: Parameters<typeof render>[1]): Arr
 export const fetchPagesStep: StepRunner<FetchPagesStep> = async (step, env) => {
   const base = httpUrl(render(step.url, env.scope, { strict: true }), 'E_PAGES_URL', env.secrets);
   // A header whose value renders empty (an optional API key not given) is left out.
-  const headers = Object.fromEntries(
-    Object.entries(step.headers)
-      .map(([k, v]) => [k, render(v, env.scope)])
-      .filter(([, v]) => v !== ''),
-  );
+  const headers = Object.fromEntries(Object.entries(renderDeep(step.headers, env.scope)).filter(([, v]) => v !== ''));
   const to = render(step.to, env.scope, { strict: true });
   const dest = await resolveInside(env.workDir, to, true);
   const format = step.format ?? (to.endsWith('.jsonl') ? 'jsonl' : 'csv');

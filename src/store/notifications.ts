@@ -77,15 +77,14 @@ export class NotificationStore {
    * receiver (one mail server), each webhook URL as one. One row per receiver,
    * so a receiver with a long backlog cannot crowd the others out of the batch.
    */
-  dueByReceiver(now: number, limit = 50): Notification[] {
-    return this.sql<[number, number], Row>(
-      `SELECT * FROM (
-         SELECT *, row_number() OVER (PARTITION BY channel, CASE channel WHEN 'email' THEN '' ELSE target END ORDER BY next_at, id) AS nth
+  dueByReceiver(now: number, limit = 50): Array<Pick<Notification, 'id' | 'channel' | 'target'>> {
+    // Only what picks a row: the payload (maybe inline files) is read for the rows started.
+    return this.sql<[number, number], Pick<Notification, 'id' | 'channel' | 'target'>>(
+      `SELECT id, channel, target FROM (
+         SELECT id, channel, target, next_at, row_number() OVER (PARTITION BY channel, CASE channel WHEN 'email' THEN '' ELSE target END ORDER BY next_at, id) AS nth
          FROM notifications WHERE state = 'pending' AND next_at <= ?
        ) WHERE nth = 1 ORDER BY next_at, id LIMIT ?`,
-    )
-      .all(now, limit)
-      .map(fromRow);
+    ).all(now, limit);
   }
 
   /** When the next pending row falls due after `now` (rows due already are not counted). */

@@ -3,7 +3,7 @@
  * times, per recipe and over all ("*"), plus the request and error lists
  * behind them. Computed from SQLite on each call, from indexes only.
  */
-import { countOf, ERROR_COLUMNS, errorOf, iso, newestJobs, page, paging, sqlOf, whereOf, type ErrorRow } from './views.js';
+import { ERROR_COLUMNS, errorOf, iso, newestJobs, sqlOf, type ErrorRow } from './views.js';
 import type { Store } from './store.js';
 
 export interface RecipeTotals {
@@ -147,20 +147,12 @@ export interface ErrorEntry {
 
 /** Failed jobs, the most recently failed first. */
 export function errorList(store: Store, filter: ListFilter = {}): { errors: ErrorEntry[]; total: number; limit: number; offset: number } {
-  const { limit, offset } = paging(filter);
-  const where = whereOf({ ...filter, onlyState: 'failed' }, 'finished');
-  const total = countOf(store, where);
-  const rows =
-    offset >= total
-      ? []
-      : page<ErrorRow & { id: string; recipe: string; email: string | null; finished_at: number | null; created_at: number }>(
-          store,
-          `id, recipe, email, finished_at, created_at, ${ERROR_COLUMNS}`,
-          where,
-          'finished_at DESC, rowid DESC',
-          limit,
-          offset,
-        );
+  const { rows, total, limit, offset } = newestJobs<ErrorRow & { id: string; recipe: string; email: string | null; finished_at: number | null; created_at: number }>(
+    store,
+    { ...filter, onlyState: 'failed' },
+    `id, recipe, email, finished_at, created_at, ${ERROR_COLUMNS}`,
+    'finished',
+  );
   return {
     errors: rows.map((r) => {
       const error = errorOf(r) ?? { code: 'E_UNKNOWN', message: '' };

@@ -96,7 +96,7 @@ export interface Where {
  * the most selective filter: with one, the address index is read and the rest
  * checked row by row.
  */
-export function whereOf(f: JobFilter & { onlyState?: JobState }, order: 'created' | 'finished' = 'created'): Where {
+function whereOf(f: JobFilter & { onlyState?: JobState }, order: 'created' | 'finished' = 'created'): Where {
   const parts: string[] = [];
   const args: string[] = [];
   const state = f.onlyState ?? f.state;
@@ -126,7 +126,7 @@ export function whereOf(f: JobFilter & { onlyState?: JobState }, order: 'created
  * order is total): the page's rowids are found in the index first and only
  * those rows are read, so a deep offset skips index entries, not wide rows.
  */
-export function page<R>(store: Store, columns: string, w: Where, order: string, limit: number, offset: number): R[] {
+function page<R>(store: Store, columns: string, w: Where, order: string, limit: number, offset: number): R[] {
   return sqlOf(store)<Array<string | number>, R>(
     `SELECT ${columns} FROM jobs WHERE rowid IN (SELECT rowid FROM jobs INDEXED BY ${w.index} ${w.where} ORDER BY ${order} LIMIT ? OFFSET ?)
      ORDER BY ${order}`,
@@ -134,7 +134,7 @@ export function page<R>(store: Store, columns: string, w: Where, order: string, 
 }
 
 /** How many jobs match `w`. */
-export function countOf(store: Store, w: Where): number {
+function countOf(store: Store, w: Where): number {
   return sqlOf(store)<string[], { n: number }>(`SELECT count(*) AS n FROM jobs INDEXED BY ${w.index} ${w.where}`).get(...w.args)?.n ?? 0;
 }
 
@@ -171,12 +171,17 @@ interface SummaryRow extends ErrorRow {
   finished_at: number | null;
 }
 
-/** One page of the jobs matching `filter`, newest first, with how many match in all. */
-export function newestJobs<R>(store: Store, filter: JobFilter & { limit?: number; offset?: number }, columns: string): { rows: R[]; total: number; limit: number; offset: number } {
+/** One page of the jobs matching `filter`, newest `created` (or `finished`) first, with how many match in all. */
+export function newestJobs<R>(
+  store: Store,
+  filter: JobFilter & { onlyState?: JobState; limit?: number; offset?: number },
+  columns: string,
+  order: 'created' | 'finished' = 'created',
+): { rows: R[]; total: number; limit: number; offset: number } {
   const { limit, offset } = paging(filter);
-  const where = whereOf(filter);
+  const where = whereOf(filter, order);
   const total = countOf(store, where);
-  const rows = offset >= total ? [] : page<R>(store, columns, where, 'created_at DESC, rowid DESC', limit, offset);
+  const rows = offset >= total ? [] : page<R>(store, columns, where, `${order}_at DESC, rowid DESC`, limit, offset);
   return { rows, total, limit, offset };
 }
 
