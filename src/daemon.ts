@@ -1,4 +1,6 @@
 import { mkdirSync } from 'node:fs';
+import { ensureOwnFolder, makeFolder, PRIVATE_FOLDER } from './fs/owndir.js';
+import { REJECTED_FOLDER } from './inbox/files.js';
 import path from 'node:path';
 import { loadConfig, type Config } from './config/config.js';
 import { systemClock, type Clock, type Context } from './context.js';
@@ -74,9 +76,12 @@ async function s3For(config: NonNullable<Config['s3']>): Promise<S3Delivery> {
 /** Builds the Context and starts every part, in the order data flows. */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const paths = pathsFor(options.root);
-  for (const dir of [paths.recipes, paths.inbox, paths.rejected, paths.state, paths.jobs, paths.archive, paths.outputs, paths.outbox]) {
-    mkdirSync(dir, { recursive: true });
-  }
+  for (const dir of [paths.recipes, paths.inbox]) mkdirSync(dir, { recursive: true });
+  // What hopper keeps may hold secrets (writeOnly params in the database, its
+  // WAL and archived requests; links in emails): its user's alone, whatever the umask.
+  for (const dir of [paths.state, paths.outputs, paths.outbox]) makeFolder(dir, PRIVATE_FOLDER);
+  for (const dir of [paths.jobs, paths.archive]) ensureOwnFolder(dir, PRIVATE_FOLDER);
+  makeFolder(paths.rejected, REJECTED_FOLDER);
   const config = options.config ?? loadConfig(paths.root, options.configFile);
   const log = options.log ?? createLogger();
   const releaseLock = acquireLock(path.join(paths.state, 'daemon.lock'));

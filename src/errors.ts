@@ -20,12 +20,25 @@ export interface Problem {
   col?: number;
 }
 
-/** A file that cannot be accepted; carries every problem found, not just the first. */
+/** At most this many problems are reported for one file; the rest are counted in a last line. */
+export const MAX_PROBLEMS = 50;
+
+function capped(problems: Problem[]): Problem[] {
+  if (problems.length <= MAX_PROBLEMS) return problems;
+  const more = problems.length - MAX_PROBLEMS;
+  return [...problems.slice(0, MAX_PROBLEMS), { path: '', message: `... and ${more} more problem${more === 1 ? '' : 's'} (fix these first)` }];
+}
+
+/**
+ * A file that cannot be accepted; carries every problem found, not just the
+ * first, up to MAX_PROBLEMS (a file of 100,000 bad items gets a short answer).
+ */
 export class InvalidFileError extends HopperError {
   readonly problems: Problem[];
   constructor(problems: Problem[]) {
-    super('E_INVALID', problems.map(formatProblem).join('\n'));
-    this.problems = problems;
+    const shown = capped(problems);
+    super('E_INVALID', shown.map(formatProblem).join('\n'));
+    this.problems = shown;
   }
 }
 

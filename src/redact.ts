@@ -148,16 +148,38 @@ export function scrub(text: string, secrets: readonly string[]): string {
   return scrubber(secrets)(text);
 }
 
+/**
+ * Masks secrets in text. `cutPoint(text)`: where text that goes on later may be
+ * cut so that no secret is cut in two (and so missed): short of the end by the
+ * longest secret, and before any secret that would straddle the cut.
+ */
+export type Scrubber = ((text: string) => string) & { cutPoint(text: string): number };
+
 /** `scrub` with the secrets' forms worked out once, for text scrubbed line by line (job logs). */
-export function scrubber(secrets: readonly string[]): (text: string) => string {
+export function scrubber(secrets: readonly string[]): Scrubber {
   const forms = new Set<string>();
   for (const s of secrets) for (const f of formsOf(s)) if (f.length >= 4 || f === s) forms.add(f);
   const sorted = [...forms].filter(Boolean).sort((a, b) => b.length - a.length);
-  return (text) => {
+  const scrubText = (text: string): string => {
     let out = text;
     for (const f of sorted) out = out.split(f).join(MASK);
     return out;
   };
+  const cutPoint = (text: string): number => {
+    let cut = text.length - Math.max(0, (sorted[0]?.length ?? 0) - 1);
+    for (let moved = cut > 0; moved && cut > 0; ) {
+      moved = false;
+      for (const f of sorted) {
+        const at = text.lastIndexOf(f, cut - 1);
+        if (at >= 0 && at + f.length > cut) {
+          cut = at;
+          moved = true;
+        }
+      }
+    }
+    return Math.max(0, cut);
+  };
+  return Object.assign(scrubText, { cutPoint });
 }
 
 /**

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { signedLink } from '../src/delivery/links.js';
 import { ended, testDaemon, type TestDaemon } from './helpers/daemon.js';
 import { httpServer, type TestServer } from './helpers/http.js';
 import { emlFiles, readEml } from './helpers/mail.js';
+import { echoRecipe } from './helpers/recipes.js';
 import { waitFor } from './helpers/wait.js';
 import { readZip } from './helpers/zip.js';
 
@@ -75,5 +76,29 @@ describe('end to end: package-url on embedded defaults', () => {
     const expiredRes = await fetch(expired);
     assert.equal(expiredRes.status, 403);
     assert.match(((await expiredRes.json()) as { error: string }).error, /expired/);
+  });
+});
+
+describe('state at rest: readable by hopper\'s user alone, whatever the umask', () => {
+  it('the database and its WAL, archived requests, job logs and emails are 0600 in 0700 folders under umask 000', async () => {
+    const old = process.umask(0);
+    let d: TestDaemon | undefined;
+    try {
+      d = await testDaemon({ recipes: { echo: { ...echoRecipe(), notify: { email: { to: 'someone@example.org' } } } } });
+      d.drop('modes.yaml', { kind: 'request', recipe: 'echo', id: 'modes', params: { text: 'x' } });
+      const job = await d.job('modes', ended);
+      const outbox = path.join(d.root, 'outbox');
+      await waitFor('the email', () => emlFiles(outbox).length > 0);
+      const mode = (p: string): string => (statSync(p).mode & 0o777).toString(8);
+      const state = path.join(d.root, 'state');
+      for (const dir of [state, path.join(state, 'archive'), path.join(state, 'jobs'), path.join(d.root, 'outputs'), outbox]) assert.equal(mode(dir), '700', dir);
+      for (const f of ['hopper.db', 'hopper.db-wal', 'hopper.db-shm']) assert.equal(mode(path.join(state, f)), '600', f);
+      assert.equal(mode(path.join(state, 'archive', `${job.id}-modes.yaml`)), '600');
+      assert.equal(mode(path.join(state, 'jobs', job.id, 'job.log')), '600');
+      assert.equal(mode(emlFiles(outbox)[0]), '600');
+    } finally {
+      process.umask(old);
+      await d?.cleanup();
+    }
   });
 });

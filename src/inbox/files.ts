@@ -1,28 +1,35 @@
-import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
-import { moveFile } from '../fs/move.js';
+import { chmod, lstat, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Problem } from '../errors.js';
+import { moveFile } from '../fs/move.js';
+import { writeFileAtomic } from '../fs/write.js';
+import { holdOwnFolder, PRIVATE_FOLDER, UnsafeFolderError, type HeldFolder } from '../fs/owndir.js';
+import type { Logger } from '../log.js';
 
 /** Names a writer uses while a file is incomplete; they are picked up only once renamed. */
 export function isIgnoredName(name: string): boolean {
   return name.startsWith('.') || name.endsWith('.tmp') || name.endsWith('.part') || name.endsWith('~');
 }
 
-async function exists(p: string): Promise<boolean> {
-  return stat(p).then(
+/** inbox/rejected/: readable by the inbox's group, so writers can read why (the files in it are not). */
+export const REJECTED_FOLDER = 0o750;
+
+async function taken(folder: HeldFolder, name: string): Promise<boolean> {
+  return lstat(folder.at(name)).then(
     () => true,
     () => false,
   );
 }
 
-/** A name in `dir` not taken yet: `NAME`, else `NAME` with a counter before its extension. */
-async function freeName(dir: string, name: string): Promise<string> {
-  if (!(await exists(path.join(dir, name))) && !(await exists(path.join(dir, `${name}.error.txt`)))) return name;
+/** A name in the folder not taken yet: `NAME`, else `NAME` with a counter before its extension. */
+async function freeName(folder: HeldFolder, name: string): Promise<string> {
+  const free = async (n: string): Promise<boolean> => !(await taken(folder, n)) && !(await taken(folder, `${n}.error.txt`));
+  if (await free(name)) return name;
   const ext = path.extname(name);
   const stem = name.slice(0, name.length - ext.length);
   for (let i = 2; i < 10_000; i++) {
     const candidate = `${stem}-${i}${ext}`;
-    if (!(await exists(path.join(dir, candidate))) && !(await exists(path.join(dir, `${candidate}.error.txt`)))) return candidate;
+    if (await free(candidate)) return candidate;
   }
   return `${stem}-${Date.now()}${ext}`;
 }
@@ -36,31 +43,62 @@ export function problemLines(file: string, problems: readonly Problem[]): string
 }
 
 /**
- * Moves a bad file to inbox/rejected/ with NAME.error.txt beside it. The
- * explanation is written first: a crash in between leaves the file in the
- * inbox, to be rejected again, never a rejected file without its reason.
+ * inbox/rejected/, held open. Whoever can write to the inbox can put anything
+ * in its place (a symlink to recipes/, say): that is moved aside, logged, and
+ * a real folder made instead.
  */
-export async function reject(file: string, rejectedDir: string, problems: readonly Problem[], now: Date): Promise<string> {
-  await mkdir(rejectedDir, { recursive: true });
-  const name = await freeName(rejectedDir, path.basename(file));
-  const text = [
-    `hopper could not accept ${path.basename(file)} (${now.toISOString()}):`,
+async function holdRejected(rejectedDir: string, log: Logger): Promise<HeldFolder> {
+  try {
+    return await holdOwnFolder(rejectedDir, REJECTED_FOLDER);
+  } catch (err) {
+    if (!(err instanceof UnsafeFolderError)) throw err;
+    const aside = path.join(path.dirname(rejectedDir), `.${path.basename(rejectedDir)}.unsafe-${Date.now()}`);
+    await rename(rejectedDir, aside);
+    log.warn({ folder: rejectedDir, movedTo: aside, why: err.message }, 'the rejected folder was not hopper\'s own; moved it aside and made a new one');
+    return holdOwnFolder(rejectedDir, REJECTED_FOLDER);
+  }
+}
+
+/** The text of NAME.error.txt: every problem with its place. */
+function rejectionText(fileName: string, problems: readonly Problem[], now: Date): string {
+  return [
+    `hopper could not accept ${fileName} (${now.toISOString()}):`,
     '',
-    ...problemLines(path.basename(file), problems),
+    ...problemLines(fileName, problems),
     '',
     'Fix the file and drop it into the inbox again.',
     '',
   ].join('\n');
-  await writeFile(path.join(rejectedDir, `${name}.error.txt`), text);
-  await rename(file, path.join(rejectedDir, name));
-  return path.join(rejectedDir, name);
 }
 
-/** Moves an accepted file out of the inbox into state/archive/, under a unique name. */
+/**
+ * Moves a bad file to inbox/rejected/ with NAME.error.txt beside it. The
+ * explanation is in place (whole) first: a crash in between leaves the file in
+ * the inbox, to be rejected again, never a rejected file without its reason.
+ */
+export async function reject(file: string, rejectedDir: string, problems: readonly Problem[], now: Date, log: Logger): Promise<string> {
+  const folder = await holdRejected(rejectedDir, log);
+  try {
+    const name = await freeName(folder, path.basename(file));
+    await writeFileAtomic(folder.at(`${name}.error.txt`), rejectionText(path.basename(file), problems, now), 0o640);
+    await rename(file, folder.at(name));
+    // It may hold secrets (writeOnly params); a writer who is not its owner keeps their own copy.
+    await chmod(folder.at(name), 0o600).catch(() => {});
+    return path.join(rejectedDir, name);
+  } finally {
+    await folder.close();
+  }
+}
+
+/** Moves an accepted file out of the inbox into state/archive/, under a unique name, readable by hopper alone. */
 export async function archive(file: string, archiveDir: string, prefix: string): Promise<string> {
-  await mkdir(archiveDir, { recursive: true });
-  const target = path.join(archiveDir, await freeName(archiveDir, `${prefix}-${path.basename(file)}`));
-  await moveFile(file, target);
-  return target;
+  const folder = await holdOwnFolder(archiveDir, PRIVATE_FOLDER);
+  try {
+    const name = await freeName(folder, `${prefix}-${path.basename(file)}`);
+    await moveFile(file, folder.at(name));
+    await chmod(folder.at(name), 0o600).catch(() => {});
+    return path.join(archiveDir, name);
+  } finally {
+    await folder.close();
+  }
 }
-

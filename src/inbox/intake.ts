@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { lstat, readFile } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
 import type { Context } from '../context.js';
@@ -33,6 +34,39 @@ export type IntakeResult =
 function intakeKey(name: string, st: { size: number; mtimeMs: number; ino: number }, text: string): string {
   const content = createHash('sha256').update(text).digest('hex');
   return createHash('sha256').update(`${name}\n${st.size}\n${st.mtimeMs}\n${st.ino}\n${content}`).digest('hex');
+}
+
+/**
+ * Reads a dropped file through one handle opened without following a link:
+ * what is checked (a regular file, its size) is what is read, even if the
+ * name is swapped meanwhile. A non-blocking open keeps a FIFO from hanging it.
+ */
+async function readDropped(file: string, maxBytes: number): Promise<{ text: string; st: Stats } | { problem: unknown }> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') {
+      return { problem: problem('is a symbolic link; drop the file itself (write it elsewhere, then rename it into the inbox)') };
+    }
+    throw err;
+  }
+  try {
+    const st = await handle.stat();
+    if (st.isDirectory()) throw Object.assign(new Error('a folder'), { code: 'EISDIR' });
+    if (!st.isFile()) return { problem: problem('is not a regular file') };
+    if (st.size > maxBytes) return { problem: problem(`is ${formatBytes(st.size)}; the inbox takes files up to ${formatBytes(maxBytes)} (inbox.maxFileBytes)`) };
+    // At most maxBytes, even if the file grows after the check.
+    const buf = Buffer.alloc(st.size);
+    const { bytesRead } = await handle.read(buf, 0, st.size, 0);
+    return { text: buf.toString('utf8', 0, bytesRead), st };
+  } finally {
+    await handle.close();
+  }
+}
+
+function problem(message: string, problemPath = ''): InvalidFileError {
+  return new InvalidFileError([{ path: problemPath, message }]);
 }
 
 /** Trouble of the machine, not of the file: leave the file for a later try. */
@@ -71,7 +105,7 @@ export function whyNever(config: Config, recipe: Recipe): string | undefined {
 }
 
 function fail(message: string, problemPath = ''): never {
-  throw new InvalidFileError([{ path: problemPath, message }]);
+  throw problem(message, problemPath);
 }
 
 async function takeRequest(deps: IntakeDeps, file: string, parsed: ParsedFile, key: string): Promise<IntakeResult> {
@@ -136,16 +170,18 @@ async function takeRecipe(deps: IntakeDeps, file: string, text: string, parsed: 
  */
 export async function takeFile(deps: IntakeDeps, file: string): Promise<IntakeResult> {
   const { ctx } = deps;
-  const st = await lstat(file).catch(() => null);
-  if (!st) return { outcome: 'skipped', why: 'gone' };
-  if (st.isDirectory()) return { outcome: 'skipped', why: 'a folder' };
+  let read: Awaited<ReturnType<typeof readDropped>>;
   try {
-    if (st.isSymbolicLink()) fail('is a symbolic link; drop the file itself (write it elsewhere, then rename it into the inbox)');
-    if (!st.isFile()) fail('is not a regular file');
-    if (st.size > ctx.config.inbox.maxFileBytes) {
-      fail(`is ${formatBytes(st.size)}; the inbox takes files up to ${formatBytes(ctx.config.inbox.maxFileBytes)} (inbox.maxFileBytes)`);
-    }
-    const text = await readFile(file, 'utf8');
+    read = await readDropped(file, ctx.config.inbox.maxFileBytes);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { outcome: 'skipped', why: 'gone' };
+    if (code === 'EISDIR') return { outcome: 'skipped', why: 'a folder' };
+    read = { problem: err };
+  }
+  try {
+    if ('problem' in read) throw read.problem;
+    const { text, st } = read;
     const key = intakeKey(path.basename(file), st, text);
     const seen = ctx.store.jobs.intakeSeen(key);
     if (seen) {
@@ -169,7 +205,7 @@ export async function takeFile(deps: IntakeDeps, file: string): Promise<IntakeRe
         ? err.problems
         : [{ path: '', message: `could not be processed: ${err instanceof HopperError ? err.message : (err as Error).message}` }];
     if (!(err instanceof InvalidFileError)) ctx.log.error({ file: path.basename(file), err: (err as Error).stack }, 'unexpected error taking a file');
-    await reject(file, ctx.paths.rejected, problems, new Date(ctx.clock.now())).catch((e: unknown) =>
+    await reject(file, ctx.paths.rejected, problems, new Date(ctx.clock.now()), ctx.log).catch((e: unknown) =>
       ctx.log.error({ file: path.basename(file), err: (e as Error).message }, 'could not move the rejected file'),
     );
     ctx.log.warn({ file: path.basename(file), problems: problems.length }, 'file rejected');

@@ -1,4 +1,6 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { PRIVATE_FILE, PRIVATE_FOLDER } from '../fs/owndir.js';
+import { writeFileAtomic } from '../fs/write.js';
 import path from 'node:path';
 import type { Transporter } from 'nodemailer';
 import type { Config } from '../config/config.js';
@@ -32,10 +34,9 @@ export function createEmailSender(config: Config, outboxDir: string): EmailSende
     async send(n, p) {
       transport ??= import('nodemailer').then((m) => m.default.createTransport({ streamTransport: true, buffer: true, newline: 'unix' }));
       const info = await (await transport).sendMail({ from, to: p.to, subject: p.subject, text: p.text, headers: { 'X-Hopper-Job': n.jobId } });
-      await mkdir(outboxDir, { recursive: true });
-      const file = path.join(outboxDir, `${n.jobId}-${n.event}-${n.id}.eml`);
-      await writeFile(`${file}.tmp`, info.message as Buffer);
-      await rename(`${file}.tmp`, file);
+      await mkdir(outboxDir, { recursive: true, mode: PRIVATE_FOLDER });
+      // A download link in it is as good as the file: readable by hopper's user alone.
+      await writeFileAtomic(path.join(outboxDir, `${n.jobId}-${n.event}-${n.id}.eml`), info.message as Buffer, PRIVATE_FILE);
     },
     close: () => {},
   };

@@ -1,4 +1,5 @@
 import { mkdir, rm } from 'node:fs/promises';
+import { checkOwnFolder } from '../fs/owndir.js';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { collectOutputs } from '../delivery/collect.js';
@@ -35,6 +36,9 @@ export async function runAttempt(ctx: Context, job: Job, recipe: Recipe, attempt
   const secrets = secretValues(job.params, recipe.paramsSchema);
   await rm(workDir, { recursive: true, force: true });
   await mkdir(workDir, { recursive: true });
+  // Steps, containers and job.log write here: both must be hopper's real folders, not links.
+  checkOwnFolder(dir);
+  checkOwnFolder(workDir);
   const log = new JobLog(path.join(dir, 'job.log'), secrets);
   log.note(`attempt ${attempt} of ${recipe.retries.attempts}: ${recipe.name} (${recipe.steps.length} steps)`);
   try {

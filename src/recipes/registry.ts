@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readRegularFileSync } from '../fs/read.js';
 import { mkdir } from 'node:fs/promises';
 import { writeFileAtomic } from '../fs/write.js';
 import path from 'node:path';
@@ -100,7 +101,7 @@ export class RecipeRegistry {
   loadFile(file: string): Recipe | undefined {
     const key = path.basename(file);
     try {
-      const recipe = withShipped(readRecipeText(readFileSync(file, 'utf8')), this.dir);
+      const recipe = withShipped(readRecipeText(readRegularFileSync(file)), this.dir);
       const owner = [...this.byFile.entries()].find(([f, r]) => r.name === recipe.name && f !== key);
       if (owner) throw new InvalidFileError([{ path: 'name', message: `recipe "${recipe.name}" is already defined in ${owner[0]}` }]);
       const previous = this.byFile.get(key);

@@ -1,4 +1,4 @@
-import { isMap, isNode, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml';
+import { isMap, isNode, isScalar, isSeq, LineCounter, parseAllDocuments, visit, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import { InvalidFileError, type Problem } from '../errors.js';
 import type { LocatedProblem } from './messages.js';
 
@@ -22,6 +22,13 @@ function depth(value: unknown, limit: number): number {
 }
 
 const MAX_INDENT = 512;
+/**
+ * Lines and flow items a file may have. The YAML parser costs a few
+ * microseconds per node on the main thread: a 1 MiB file of 300,000 list
+ * items took 2.5 s, time in which the daemon answered nothing; 10,000 take
+ * about 100 ms. Real requests and recipes have a few hundred.
+ */
+export const MAX_ITEMS = 10_000;
 
 /** A quote starts a quoted scalar only where a value can start (not the apostrophe in "it's"). */
 function opensScalar(text: string, i: number): boolean {
@@ -36,9 +43,10 @@ function opensScalar(text: string, i: number): boolean {
  * brackets are counted outside quotes and comments; block nesting is bounded
  * by indentation.
  */
-function nestingProblem(text: string): Problem | null {
+function shapeProblem(text: string): Problem | null {
   let depth = 0;
   let line = 1;
+  let items = 0;
   let quote: string | null = null;
   let lineStart = true;
   let indent = 0;
@@ -56,6 +64,7 @@ function nestingProblem(text: string): Problem | null {
         continue;
       }
       lineStart = false;
+      if (++items > MAX_ITEMS) return tooMany(line);
     }
     if (quote) {
       if (c === '\\' && quote === '"') i++;
@@ -69,8 +78,61 @@ function nestingProblem(text: string): Problem | null {
     else if (c === '[' || c === '{') {
       if (++depth > MAX_DEPTH) return { path: '', message: `nests deeper than ${MAX_DEPTH} levels`, line };
     } else if ((c === ']' || c === '}') && depth > 0) depth--;
+    else if (c === ',' && depth > 0 && ++items > MAX_ITEMS) return tooMany(line);
   }
   return null;
+}
+
+function tooMany(line: number): Problem {
+  return { path: '', message: `has more than ${MAX_ITEMS} lines and list items; hopper takes smaller files (a request names its data, it does not carry it)`, line };
+}
+
+/** The text of a scalar key, or undefined for a complex key (a map or list as a key). */
+function keyText(pair: Pair): string | undefined {
+  const k = pair.key;
+  if (isScalar(k)) return String(k.value);
+  return k === null || typeof k !== 'object' ? String(k) : undefined;
+}
+
+/**
+ * Keys repeated within one mapping, each with its place: one pass with a set
+ * per mapping. (The parser's own `uniqueKeys` compares every key with every
+ * earlier one: 181,325 keys in one mapping held the daemon for 9 minutes.)
+ */
+function duplicateKeys(doc: Document, lineCounter: LineCounter): Problem[] {
+  const problems: Problem[] = [];
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Map<string, Node>();
+      for (const pair of map.items) {
+        const text = keyText(pair);
+        if (text === undefined) continue;
+        const first = seen.get(text);
+        if (!first) {
+          seen.set(text, pair.key as Node);
+          continue;
+        }
+        const at = (pair.key as Node | null)?.range ? lineCounter.linePos((pair.key as Node).range![0]) : undefined;
+        const firstLine = first.range ? ` (first on line ${lineCounter.linePos(first.range[0]).line})` : '';
+        problems.push({ path: '', message: `YAML syntax: Map keys must be unique; "${text.slice(0, 100)}" is repeated${firstLine}`, ...at });
+      }
+    },
+  });
+  return problems;
+}
+
+/** One index per mapping from key to pair, made on first use: placing many problems stays linear. */
+function keyIndex(cache: WeakMap<YAMLMap, Map<string, Pair>>, map: YAMLMap): Map<string, Pair> {
+  let index = cache.get(map);
+  if (!index) {
+    index = new Map();
+    for (const pair of map.items) {
+      const text = keyText(pair as Pair);
+      if (text !== undefined && !index.has(text)) index.set(text, pair as Pair);
+    }
+    cache.set(map, index);
+  }
+  return index;
 }
 
 /** Parses one YAML document; every syntax problem is reported with its line and column. */
@@ -78,10 +140,10 @@ export function parseYaml(text: string): ParsedFile {
   if (text.includes('\u0000')) {
     throw new InvalidFileError([{ path: '', message: 'this is a binary file, not YAML text' }]);
   }
-  const tooDeep = nestingProblem(text);
-  if (tooDeep) throw new InvalidFileError([tooDeep]);
+  const tooBig = shapeProblem(text);
+  if (tooBig) throw new InvalidFileError([tooBig]);
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: true, uniqueKeys: true, version: '1.2' });
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: true, uniqueKeys: false, version: '1.2' });
   if (!Array.isArray(docs)) {
     throw new InvalidFileError([{ path: '', message: 'the file is empty' }]);
   }
@@ -102,6 +164,8 @@ export function parseYaml(text: string): ParsedFile {
       }),
     );
   }
+  const repeated = duplicateKeys(doc, lineCounter);
+  if (repeated.length > 0) throw new InvalidFileError(repeated);
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: MAX_ALIASES });
@@ -112,20 +176,30 @@ export function parseYaml(text: string): ParsedFile {
     throw new InvalidFileError([{ path: '', message: `nests deeper than ${MAX_DEPTH} levels` }]);
   }
 
+  const index = new WeakMap<YAMLMap, Map<string, Pair>>();
+  /** The pair or item at `path`, through the per-mapping index (doc.getIn scans each mapping). */
+  const pairAt = (path: readonly string[]): { node: unknown; pair?: Pair } => {
+    let node: unknown = doc.contents;
+    let pair: Pair | undefined;
+    for (const seg of path) {
+      if (isMap(node)) {
+        pair = keyIndex(index, node).get(seg);
+        node = pair?.value;
+      } else if (isSeq(node) && /^\d+$/.test(seg)) {
+        pair = undefined;
+        node = node.items[Number(seg)];
+      } else return { node: undefined };
+      if (node === undefined && pair === undefined) return { node: undefined };
+    }
+    return { node, pair };
+  };
+
   const locate = (segments: readonly string[], atKey = false): { line: number; col: number } | undefined => {
     for (let n = segments.length; n >= 0; n--) {
-      const path = segments.slice(0, n);
-      if (atKey && n === segments.length && n > 0) {
-        const parent = path.length > 1 ? doc.getIn(path.slice(0, -1), true) : doc.contents;
-        if (isMap(parent)) {
-          const pair = parent.items.find((p) => isNode(p.key) && String((p.key as { value?: unknown }).value) === path[path.length - 1]);
-          const keyNode = pair?.key as Node | undefined;
-          if (keyNode?.range) return lineCounter.linePos(keyNode.range[0]);
-        }
-        continue;
-      }
-      const node = n === 0 ? doc.contents : doc.getIn(path.map((s) => (/^\d+$/.test(s) ? Number(s) : s)), true);
+      const at = pairAt(segments.slice(0, n));
+      const node = atKey && n === segments.length && n > 0 ? at.pair?.key : at.node;
       if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]);
+      if (atKey && n === segments.length && n > 0) continue;
     }
     return undefined;
   };

@@ -54,7 +54,11 @@ function suggestion(key: string, schema: unknown): string {
   if (!props) return '';
   const names = Object.keys(props);
   if (key.length > 100) return ` (known keys: ${names.join(', ')})`;
+  // The distance is at least the difference in length: names far off in length are not measured
+  // (a file of 10,000 long unknown keys would otherwise cost seconds).
+  const near = (n: string): boolean => Math.abs(n.length - key.length) <= Math.max(1, Math.floor(n.length / 3));
   const best = names
+    .filter(near)
     .map((n) => ({ n, d: editDistance(key.toLowerCase(), n.toLowerCase()) }))
     .sort((x, y) => x.d - y.d)[0];
   if (best && best.d <= Math.max(1, Math.floor(best.n.length / 3))) return ` (did you mean "${best.n}"?)`;

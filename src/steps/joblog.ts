@@ -1,9 +1,12 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { scrubber } from '../redact.js';
+import { StringDecoder } from 'node:string_decoder';
+import { scrubber, type Scrubber } from '../redact.js';
 
 const TAIL_LINES = 20;
+/** A line with no newline in sight is written in pieces past this length, so memory stays bounded. */
+const MAX_LINE = 64 * 1024;
 
 export interface JobLogLimits {
   /** Bytes written as they come; after that only the tail is kept. @default 4 MiB */
@@ -18,7 +21,7 @@ export interface JobLogLimits {
  */
 export class JobLog {
   private readonly out: WriteStream;
-  private readonly scrub: (text: string) => string;
+  private readonly scrub: Scrubber;
   private readonly tail: string[] = [];
   private readonly headLimit: number;
   private readonly tailLimit: number;
@@ -31,7 +34,7 @@ export class JobLog {
 
   constructor(file: string, secrets: readonly string[], limits: JobLogLimits = {}) {
     mkdirSync(path.dirname(file), { recursive: true });
-    this.out = createWriteStream(file, { flags: 'a' });
+    this.out = createWriteStream(file, { flags: 'a', mode: 0o600 });
     // A full disk must not take the daemon down: the job goes on without its log.
     this.out.on('error', (err) => (this.broken ??= err));
     this.scrub = scrubber(secrets);
@@ -71,6 +74,8 @@ export class JobLog {
   /** A sink for a command's output: split into lines, scrubbed, kept for the tail. */
   sink(): Writable {
     let partial = '';
+    // Bytes, not characters, arrive: a character split between two chunks is joined again.
+    const decoder = new StringDecoder('utf8');
     const flushLine = (line: string): void => {
       const clean = this.scrub(line);
       this.remember(clean);
@@ -78,17 +83,21 @@ export class JobLog {
     };
     return new Writable({
       write: (chunk: Buffer, _enc, done) => {
-        const lines = (partial + chunk.toString('utf8')).split('\n');
+        const lines = (partial + decoder.write(chunk)).split('\n');
         partial = lines.pop() ?? '';
-        // A line with no newline in sight is still written, in pieces, so memory stays bounded.
-        if (partial.length > 64 * 1024) {
-          lines.push(partial);
-          partial = '';
+        if (partial.length > MAX_LINE) {
+          // Cut where no secret is cut in two (and so missed by the scrub of each piece).
+          const cut = this.scrub.cutPoint(partial);
+          if (cut > 0) {
+            lines.push(partial.slice(0, cut));
+            partial = partial.slice(cut);
+          }
         }
         for (const l of lines) flushLine(l);
         done();
       },
       final: (done) => {
+        partial += decoder.end();
         if (partial) flushLine(partial);
         done();
       },

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { PRIVATE_FILE } from '../fs/owndir.js';
 import path from 'node:path';
 
 export type Db = Database.Database;
@@ -152,11 +153,18 @@ const MIGRATIONS: string[] = [
 ];
 
 export function openDb(file: string, options: { readonly?: boolean } = {}): Db {
-  if (!options.readonly) mkdirSync(path.dirname(file), { recursive: true });
+  if (!options.readonly) {
+    mkdirSync(path.dirname(file), { recursive: true });
+    // Made readable by hopper's user alone before SQLite opens it: the WAL and
+    // shared-memory files SQLite makes take the database file's mode.
+    closeSync(openSync(file, 'a', PRIVATE_FILE));
+  }
   const db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
   db.pragma('busy_timeout = 5000');
   if (options.readonly) return db;
   db.pragma('journal_mode = WAL');
+  // Whatever the umask, and for a database made by an older hopper: it holds writeOnly params.
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, PRIVATE_FILE);
   // FULL: a commit survives power loss too. Intake moves a file away right after its
   // commit, so a commit that could roll back would lose the request.
   db.pragma('synchronous = FULL');
