@@ -121,7 +121,10 @@ export class Notifier {
     return n.channel === 'webhook' ? this.ctx.config.webhooks.retryForMs : (this.ctx.config.smtp?.retryForMs ?? 86_400_000);
   }
 
-  /** One try; every try is recorded. A failure backs off, and is dead once past the channel's retryFor. */
+  /**
+   * One try; every try is recorded. A failure backs off, and is dead once past
+   * the channel's retryFor; a receiver the outbound policy refuses is dead at once.
+   */
   private async deliver(n: Notification): Promise<void> {
     const now = (): number => this.ctx.clock.now();
     try {
@@ -130,14 +133,23 @@ export class Notifier {
       this.ctx.store.notifications.markSent(n.id, now());
       this.ctx.log.info({ job: n.jobId, event: n.event, channel: n.channel, to: n.target }, 'notification sent');
     } catch (err) {
-      const message = toHopperError(err).message;
+      const failure = toHopperError(err);
+      const message = failure.message;
       const status = (err as { status?: number }).status ?? null;
       const attempts = n.attempts + 1;
       const next = now() + Math.min(this.retryBaseMs * 2 ** (attempts - 1), MAX_DELAY_MS);
-      const dead = next > n.createdAt + this.retryFor(n);
+      // An address the outbound policy refuses stays refused until an admin
+      // changes outbound.allow: trying again for retryFor would only repeat it.
+      const refused = failure.code === 'E_OUTBOUND';
+      const dead = refused || next > n.createdAt + this.retryFor(n);
       this.ctx.store.notifications.recordDelivery(n.id, now(), status, message);
       this.ctx.store.notifications.markFailed(n.id, message, dead ? null : next);
-      this.ctx.log.warn({ job: n.jobId, event: n.event, channel: n.channel, to: n.target, attempts, dead, err: message }, dead ? 'notification dead: `hopper notify resend` sends it again' : 'notification failed; will retry');
+      const why = refused
+        ? 'notification dead: its receiver is an address outbound.allow does not name; after allowing it, `hopper notify resend` sends it again'
+        : dead
+          ? 'notification dead: `hopper notify resend` sends it again'
+          : 'notification failed; will retry';
+      this.ctx.log.warn({ job: n.jobId, event: n.event, channel: n.channel, to: n.target, attempts, dead, err: message }, why);
     }
   }
 

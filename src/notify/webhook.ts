@@ -19,7 +19,9 @@ export interface WebhookResult {
  * POSTs one event. A 2xx is delivered; anything else (or no answer within
  * `timeoutMs`) is an error carrying the status, to be retried. Redirects are
  * not followed: a receiver that moved must be reconfigured, not guessed. A
- * receiver at an address the outbound policy refuses fails with E_OUTBOUND.
+ * receiver at an address the outbound policy refuses fails with E_OUTBOUND
+ * (an OutboundError, which the notifier does not retry: it is dead at once),
+ * before anything is sent.
  */
 export async function postWebhook(
   url: string,

@@ -1,5 +1,7 @@
 import { execa } from 'execa';
 import { HopperError } from '../errors.js';
+import { policyEnv } from '../net/childPolicy.js';
+import { pathsFor } from '../paths.js';
 import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
 import { render, renderDeep } from '../template.js';
@@ -40,8 +42,10 @@ function stopper(pid: number | undefined): { stop(): void; reap(): void } {
 /**
  * Runs a command as an argv list in the work dir: no shell reads it, so a
  * parameter fills exactly one argument. The daemon's own environment (tokens,
- * keys) is not passed on; only PATH, a HOME in the work dir, the step's env
- * and HOPPER_WORK (the work dir, by which a restart finds left-over commands).
+ * keys) is not passed on; only PATH, a HOME in the work dir, the step's env,
+ * HOPPER_WORK (the work dir, by which a restart finds left-over commands) and
+ * the outbound policy (HOPPER_OUTBOUND_ALLOW and HOPPER_OUTBOUND_MODULE, see
+ * net/childPolicy.ts), for scripts that request URLs a requester named.
  */
 export const runStep: StepRunner<RunStep> = async (step, env) => {
   const argv = step.command.map((a) => render(a, env.scope, { strict: true }));
@@ -49,13 +53,16 @@ export const runStep: StepRunner<RunStep> = async (step, env) => {
   // Scrubbed before quoting: quoting would escape a secret's quotes and hide it from the scrub.
   const shown = argv.map((a) => scrub(a, env.secrets)).map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(' ');
   env.log.note(`run: ${shown}`);
+  const policy = await policyEnv(env.outbound, pathsFor(env.job.root).state);
+  if (policy.problem) env.log.note(`run: no outbound policy module for the command (${policy.problem}); a script that checks URLs against it will refuse to run`);
   const started = Date.now();
   // Its own process group, so a stop reaches everything it started (a `sleep`
   // under `sh` would otherwise hold the output pipe open after `sh` is gone).
   const child = execa(argv[0], argv.slice(1), {
     detached: true,
     cwd: env.workDir,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: env.workDir, LANG: 'C.UTF-8', ...vars, [WORK_VAR]: workMark(env.workDir) },
+    // The policy and HOPPER_WORK come last: no step env (or parameter in it) overrides them.
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: env.workDir, LANG: 'C.UTF-8', ...vars, ...policy.vars, [WORK_VAR]: workMark(env.workDir) },
     extendEnv: false,
     stdin: 'ignore',
     all: true,

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import path from 'node:path';
+import { hopper } from '../helpers/cli.js';
 import { ended, testDaemon } from '../helpers/daemon.js';
 import { emlFiles } from '../helpers/mail.js';
 import { httpServer } from '../helpers/http.js';
@@ -184,17 +186,41 @@ describe('webhooks', () => {
     }
   });
 
-  it('a webhook to an address hopper.yaml does not allow fails with E_OUTBOUND, recorded, and reaches nothing', { timeout: 20_000 }, async () => {
+  it('a webhook to an address hopper.yaml does not allow is dead at once (E_OUTBOUND stored, nothing sent); once allowed, `hopper notify resend` sends it', { timeout: 40_000 }, async () => {
     const rx = await receiver();
-    const d = await testDaemon({ recipes: { hooked: hookRecipe(`${rx.url}/h`, { notify: { webhook: { url: `${rx.url}/h`, events: ['succeeded'] } } }) }, config: { outbound: { allow: [] } } });
+    // A quick backoff: a refusal that were retried would be tried again within 100 ms.
+    const d = await testDaemon({
+      recipes: { hooked: hookRecipe(`${rx.url}/h`, { notify: { webhook: { url: `${rx.url}/h`, events: ['succeeded'] } } }) },
+      config: { outbound: { allow: [] } },
+      notifyRetryBaseMs: 100,
+    });
     try {
       d.drop('r.yaml', request('hooked', { text: 'x' }, { id: 'refused-hook' }));
       const job = await d.job('refused-hook', ended);
       assert.equal(job.state, 'succeeded');
       const [n] = d.ctx.store.notifications.forJob(job.id);
-      await waitFor('the refusal recorded', () => d.ctx.store.notifications.get(n.id)?.lastError, 10_000);
-      assert.match(d.ctx.store.notifications.get(n.id)!.lastError!, /127\.0\.0\.1 is a loopback address; hopper reaches it only if hopper\.yaml's outbound\.allow names it/);
-      assert.equal(rx.tries(), 0);
+      const dead = await waitFor('the refused delivery to be dead', () => {
+        const row = d.ctx.store.notifications.get(n.id);
+        return row?.state === 'dead' && row;
+      }, 5000);
+      assert.match(dead.lastError!, /127\.0\.0\.1 is a loopback address; hopper reaches it only if hopper\.yaml's outbound\.allow names it/);
+      assert.equal(dead.attempts, 1);
+      // Not tried again: eight backoff periods later it is still one try, still dead.
+      await new Promise((r) => setTimeout(r, 800));
+      assert.equal(d.ctx.store.notifications.deliveries(n.id).length, 1);
+      assert.equal(d.ctx.store.notifications.get(n.id)!.state, 'dead');
+      assert.equal(rx.tries(), 0, 'the receiver was never reached');
+
+      // The admin allows the receiver, reloads, and resends the dead notification.
+      writeFileSync(path.join(d.root, 'hopper.yaml'), 'http: { port: 0 }\noutbound: { allow: [127.0.0.1] }\n');
+      assert.equal(d.reload(), true);
+      const resent = await hopper(['notify', 'resend', String(n.id)], { env: { HOPPER_ROOT: d.root }, timeoutMs: 30_000 });
+      assert.equal(resent.code, 0, resent.stderr);
+      assert.match(resent.stdout, /1 notification queued to send again/);
+      await waitFor('the resent webhook', () => rx.hooks.length === 1, 10_000);
+      await waitFor('sent', () => d.ctx.store.notifications.get(n.id)?.state === 'sent', 5000);
+      assert.deepEqual(d.ctx.store.notifications.deliveries(n.id).map((x) => x.status), [null, 200]);
+      assert.equal(rx.hooks[0].event, 'succeeded');
     } finally {
       await d.cleanup();
       await rx.close();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { HopperError } from '../../src/errors.js';
@@ -145,6 +145,35 @@ describe('runStep', () => {
     h.abort.abort(reason);
     await assert.rejects(runStep(runOf(nodeScript("require('fs').writeFileSync('ran', '')")), h.env), (err) => err === reason);
     assert.equal(existsSync(path.join(h.workDir, 'ran')), false);
+  });
+
+  it("gives the command hopper's outbound policy (its allow list and the module applying it), which a step env cannot replace", { timeout: 30_000 }, async () => {
+    const h = harness({ wide: '["0.0.0.0/0"]' });
+    // A plain node child (no tsx) imports the module and asks it about a few addresses.
+    const script = `
+      const { OutboundPolicy } = await import(process.env.HOPPER_OUTBOUND_MODULE);
+      const allow = JSON.parse(process.env.HOPPER_OUTBOUND_ALLOW);
+      const policy = new OutboundPolicy(allow);
+      const why = (a) => policy.refusal(a, a) ?? null;
+      let literal = null;
+      try { policy.checkLiteral(new URL('http://169.254.169.254/latest/meta-data/')); } catch (err) { literal = err.code + ': ' + err.message; }
+      require('fs').writeFileSync('policy.json', JSON.stringify({ allow, loopback: why('127.0.0.1'), other: why('127.0.0.2'), lan: why('10.0.0.1'), literal, module: process.env.HOPPER_OUTBOUND_MODULE }));`;
+    await runStep(runOf([NODE, '-e', `(async () => { ${script} })().catch((e) => { console.error(e); process.exit(9); })`], { env: { HOPPER_OUTBOUND_ALLOW: '{{params.wide}}', HOPPER_OUTBOUND_MODULE: 'data:text/javascript,export class OutboundPolicy { refusal() {} checkLiteral() {} }' } }), h.env);
+    const seen = JSON.parse(readFileSync(path.join(h.workDir, 'policy.json'), 'utf8')) as Record<string, string | null | string[]>;
+    assert.deepEqual(seen.allow, ['127.0.0.1'], "the step's policy (the harness allows 127.0.0.1), not the step env's");
+    assert.match(String(seen.module), /^file:\/\//);
+    assert.equal(seen.loopback, null, 'allowed by the list');
+    assert.match(String(seen.other), /^127\.0\.0\.2 is a loopback address; hopper reaches it only if hopper\.yaml's outbound\.allow names it$/);
+    assert.match(String(seen.lan), /^10\.0\.0\.1 is a private address/);
+    assert.match(String(seen.literal), /^E_OUTBOUND: 169\.254\.169\.254 is a link-local address/);
+  });
+
+  it('notes in job.log when the policy module cannot be made, and leaves HOPPER_OUTBOUND_MODULE unset (a script needing it refuses)', { timeout: 30_000 }, async () => {
+    const h = harness();
+    writeFileSync(path.join(h.root, 'state'), 'a file where the state folder should be');
+    await runStep(runOf(nodeScript("require('fs').writeFileSync('vars.json', JSON.stringify([process.env.HOPPER_OUTBOUND_MODULE ?? null, process.env.HOPPER_OUTBOUND_ALLOW]))")), h.env);
+    assert.deepEqual(JSON.parse(readFileSync(path.join(h.workDir, 'vars.json'), 'utf8')), [null, '["127.0.0.1"]']);
+    assert.match(await h.logText(), /run: no outbound policy module for the command \(.+\); a script that checks URLs against it will refuse to run/);
   });
 
   it("hides the daemon's environment from the command but passes the step's env values", async () => {
