@@ -3,6 +3,7 @@ import { loadConfig, type Config, ConfigError } from '../config/config.js';
 import { existsSync } from 'node:fs';
 import { pathsFor, rootFrom, type Paths } from '../paths.js';
 import { openStore, type Store } from '../store/store.js';
+import { printable } from '../text.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
@@ -54,4 +55,9 @@ export function withRootStore<T>(cmd: Command, fn: (store: Store) => T): T {
   } finally {
     store.close();
   }
+}
+
+/** Prints text for a person: control characters from stored data (a server's answer, a param) shown, not obeyed. */
+export function say(text: string): void {
+  process.stdout.write(printable(text));
 }

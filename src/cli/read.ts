@@ -12,7 +12,7 @@ import { openStore, type Store } from '../store/store.js';
 import { daemonStatus, JOB_STATES, jobDetail, listJobs, MAX_LIMIT, type ScheduleStatus } from '../store/views.js';
 import { formatBytes } from '../units.js';
 import { VERSION } from '../version.js';
-import { CliError, configFor, EXIT, openRootStore, rootPaths } from './common.js';
+import { CliError, configFor, EXIT, openRootStore, rootPaths, say } from './common.js';
 import { table, when } from './table.js';
 
 interface ReadOptions {
@@ -39,7 +39,8 @@ async function withStore<T>(paths: Paths, quiet: boolean, fn: (store: Store, run
 }
 
 function print(o: ReadOptions, json: unknown, human: () => string): void {
-  process.stdout.write(o.json ? `${JSON.stringify(json, null, 2)}\n` : human());
+  if (o.json) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+  else say(human());
 }
 
 /** The last `lines` lines of a file, read from its end (a job.log can be large). */

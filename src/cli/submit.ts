@@ -16,7 +16,7 @@ import { parseYaml } from '../schemas/document.js';
 import { openStore } from '../store/store.js';
 import { END_STATES } from '../store/jobs.js';
 import { formatBytes, parseDuration } from '../units.js';
-import { CliError, configFor, EXIT, rootPaths } from './common.js';
+import { CliError, configFor, EXIT, rootPaths, say } from './common.js';
 
 interface SubmitOptions {
   param: string[];
@@ -83,7 +83,7 @@ function follow(file: string, offset: number): number {
   try {
     const buf = Buffer.alloc(Math.min(size - offset, 1024 * 1024));
     const n = readSync(fd, buf, 0, buf.length, offset);
-    for (const line of buf.subarray(0, n).toString('utf8').split('\n')) if (line) process.stdout.write(`  | ${line}\n`);
+    for (const line of buf.subarray(0, n).toString('utf8').split('\n')) if (line) say(`  | ${line}\n`);
     return offset + n;
   } finally {
     closeSync(fd);
@@ -104,7 +104,7 @@ async function waitFor(paths: Paths, requestId: string, fileName: string, timeou
       const rejected = path.join(paths.rejected, `${fileName}.error.txt`);
       // Only a rejection of this very submission (an older one may have the same name).
       if (existsSync(rejected) && statSync(rejected).mtimeMs >= started - 1000) {
-        process.stdout.write(readFileSync(rejected, 'utf8'));
+        say(readFileSync(rejected, 'utf8'));
         return EXIT.failure;
       }
       if (!store && existsSync(paths.db)) store = openStore(paths.db, { readonly: true });
@@ -112,22 +112,22 @@ async function waitFor(paths: Paths, requestId: string, fileName: string, timeou
       if (job) {
         const events = store!.jobs.events(job.id);
         for (const e of events.slice(seenEvents)) {
-          process.stdout.write(`${new Date(e.at).toISOString()} ${job.id} ${e.event}${e.detail ? `: ${e.detail.split('\n')[0]}` : ''}\n`);
+          say(`${new Date(e.at).toISOString()} ${job.id} ${e.event}${e.detail ? `: ${e.detail.split('\n')[0]}` : ''}\n`);
         }
         seenEvents = events.length;
         logOffset = follow(path.join(paths.jobs, job.id, 'job.log'), logOffset);
         const waiting = job.waitReason && (job.state === 'queued' || job.state === 'retrying') ? `waiting: ${job.waitReason} (position ${store!.jobs.position(job)} in the ${job.lane} lane)` : '';
-        if (waiting && waiting !== lastWait) process.stdout.write(`${waiting}\n`);
+        if (waiting && waiting !== lastWait) say(`${waiting}\n`);
         lastWait = waiting;
         if (END_STATES.includes(job.state)) {
           if (job.state === 'succeeded') {
             for (const o of store!.outputs.forJob(job.id)) {
               const where = o.location === 's3' ? `S3 object ${o.ref}` : path.join(paths.outputs, o.ref);
-              process.stdout.write(`output: ${where} (${formatBytes(o.bytes)}, sha256 ${o.sha256}; links: hopper show ${job.id})\n`);
+              say(`output: ${where} (${formatBytes(o.bytes)}, sha256 ${o.sha256}; links: hopper show ${job.id})\n`);
             }
             return EXIT.ok;
           }
-          process.stdout.write(`${job.state}: ${job.errorMessage ?? ''}\n`);
+          say(`${job.state}: ${job.errorMessage ?? ''}\n`);
           return EXIT.failure;
         }
       } else if (!warned && Date.now() - started > 15_000 && existsSync(path.join(paths.inbox, fileName))) {
@@ -184,7 +184,7 @@ export function registerSubmit(program: Command): void {
         throw err;
       }
       await writeFileAtomic(path.join(paths.inbox, fileName), text);
-      process.stdout.write(`submitted ${id} (${path.join(paths.inbox, fileName)})\n`);
+      say(`submitted ${id} (${path.join(paths.inbox, fileName)})\n`);
       if (o.wait) process.exitCode = await waitFor(paths, id, fileName, timeoutMs);
     });
 }

@@ -12,7 +12,7 @@ import { readRecipeText, RecipeRegistry } from '../recipes/registry.js';
 import { parseYaml } from '../schemas/document.js';
 import { assertNoProblems, fileKind, schemaProblems } from '../schemas/validate.js';
 import { formatBytes } from '../units.js';
-import { CliError, configFor, EXIT, globals, rootPaths } from './common.js';
+import { CliError, configFor, EXIT, globals, rootPaths, say } from './common.js';
 
 type Verdict = { ok: true; what: string } | { ok: false; problems: Problem[] };
 
@@ -101,10 +101,10 @@ export function registerValidate(program: Command): void {
       let bad = 0;
       for (const [f, read] of texts) {
         const verdict: Verdict = 'text' in read ? checkText(f, read.text, lookup, config, isConfig(f)) : { ok: false, problems: read.problems };
-        if (verdict.ok) process.stdout.write(`${f}: ok (${verdict.what})\n`);
+        if (verdict.ok) say(`${f}: ok (${verdict.what})\n`);
         else {
           bad++;
-          for (const line of problemLines(f, verdict.problems)) process.stdout.write(`${line}\n`);
+          for (const line of problemLines(f, verdict.problems)) say(`${line}\n`);
         }
       }
       process.exitCode = bad ? EXIT.failure : EXIT.ok;

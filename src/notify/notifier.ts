@@ -1,4 +1,5 @@
 import type { Context } from '../context.js';
+import { printable } from '../text.js';
 import { toHopperError } from '../errors.js';
 import type { EmailPayload, Notification } from '../store/notifications.js';
 import { createEmailSender, type EmailSender } from './email.js';
@@ -134,7 +135,7 @@ export class Notifier {
       this.ctx.log.info({ job: n.jobId, event: n.event, channel: n.channel, to: n.target }, 'notification sent');
     } catch (err) {
       const failure = toHopperError(err);
-      const message = failure.message;
+      const message = printable(failure.message);
       const status = (err as { status?: number }).status ?? null;
       const attempts = n.attempts + 1;
       const next = now() + Math.min(this.retryBaseMs * 2 ** (attempts - 1), MAX_DELAY_MS);

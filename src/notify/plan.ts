@@ -40,7 +40,8 @@ export function jobDocument(job: Job, recipe: Recipe, facts: EventFacts, at: num
     createdAt: iso(job.createdAt),
     startedAt: iso(facts.event === 'started' && job.startedAt === null ? at : job.startedAt),
     finishedAt: ['succeeded', 'failed', 'canceled'].includes(facts.event) ? iso(at) : null,
-    error: facts.error ? { code: facts.error.code, message: facts.error.message } : null,
+    // The requester's plain words, as in the email: the detail (command lines, output) stays on the job.
+    error: facts.error ? { code: facts.error.code, message: explain(facts.error) } : null,
     outputs: (facts.files ?? []).map((f) => ({
       name: f.name,
       bytes: f.bytes,
@@ -135,6 +136,9 @@ export function explain(error: { code: string; message: string }): string {
       return 'the service could not run it for a while (its container engine was unavailable)';
     case 'E_TIMEOUT':
       return 'it took longer than it may';
+    case 'E_OUTBOUND':
+      // The admin's advice (outbound.allow) is not the requester's to follow.
+      return `a URL it names points to an address this service does not reach (${error.message.split(';')[0]})`;
     default:
       if (error.code.startsWith('E_S3')) return 'the result could not be stored for download';
       return error.message.split('\n')[0].replace(/; last output:$/, '').slice(0, 300);

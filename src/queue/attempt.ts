@@ -7,6 +7,7 @@ import { deliver, linksFor, type Link } from '../delivery/deliver.js';
 import { HopperError, toHopperError } from '../errors.js';
 import type { Recipe } from '../recipes/recipe.js';
 import { scrub, secretValues } from '../redact.js';
+import { printable } from '../text.js';
 import { policyFor } from '../net/outbound.js';
 import { runOneStep } from '../steps/index.js';
 import { JobLog } from '../steps/joblog.js';
@@ -68,7 +69,8 @@ export async function runAttempt(ctx: Context, job: Job, recipe: Recipe, attempt
     return { outputs, links };
   } catch (err) {
     const e = toHopperError(signal.aborted ? signal.reason : err);
-    const clean = new HopperError(e.code, scrub(e.message, secrets));
+    // Stored, mailed and shown as it is: no secret, no control sequence from a remote server.
+    const clean = new HopperError(e.code, printable(scrub(e.message, secrets)));
     log.note(`attempt ${attempt} ended: ${clean.code}: ${clean.message}`);
     throw clean;
   } finally {

@@ -56,4 +56,24 @@ describe('cli: status, jobs, show, stats', () => {
       await d.cleanup().catch(() => {});
     }
   });
+
+  it('control characters from a command, a server or a requester are shown as escapes, never sent raw to the terminal', { timeout: 60_000 }, async () => {
+    const ESC = '\x1b';
+    const recipe = echoRecipe('loud', { steps: [{ run: { command: ['sh', '-c', `printf '${ESC}]52;c;cHduZWQ=\\a${ESC}[2J\\r'; echo "$1"; exit 4`, 'sh', '{{params.text}}'] } }] });
+    const d = await testDaemon({ recipes: { loud: recipe } });
+    try {
+      d.drop('esc.yaml', request('loud', { text: `clear ${ESC}[2J title ${ESC}]0;owned\u0007` }, { id: 'esc-1' }));
+      const job = await d.job('esc-1', ended);
+      assert.equal(job.state, 'failed');
+      for (const args of [['show', 'esc-1'], ['jobs'], ['jobs', '--state', 'failed']]) {
+        const out = await hopper([...args, '--root', d.root]);
+        assert.equal(out.code, 0, out.stderr);
+        assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f]/.test(out.stdout), `hopper ${args.join(' ')} printed a raw control character`);
+      }
+      const show = await hopper(['show', 'esc-1', '--root', d.root]);
+      assert.match(show.stdout, /\\x1b\[2J/, 'the sequence is shown as text');
+    } finally {
+      await d.cleanup();
+    }
+  });
 });

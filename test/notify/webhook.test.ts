@@ -110,6 +110,30 @@ describe('webhooks', () => {
     }
   });
 
+  it('a failure webhook carries the plain words the email has, not the command line or its output; control characters are shown, not sent raw', async () => {
+    const rx = await receiver();
+    const failing = hookRecipe(`${rx.url}/h`, {
+      steps: [{ run: { command: ['sh', '-c', 'echo "internal detail /srv/secret-path \x1b[2J"; exit 3'] } }],
+      notify: { webhook: { url: `${rx.url}/h`, events: ['failed'] }, email: { to: 'ops@example.org' } },
+    });
+    const d = await testDaemon({ recipes: { hooked: failing } });
+    try {
+      d.drop('f.yaml', request('hooked', { text: 'x' }, { id: 'failed-hook' }));
+      const job = await d.job('failed-hook', ended);
+      assert.equal(job.state, 'failed');
+      assert.match(job.errorMessage!, /internal detail/, 'the admin still sees the detail on the job');
+      assert.ok(!job.errorMessage!.includes('\x1b'), 'no raw ESC is stored');
+      assert.match(job.errorMessage!, /\\x1b\[2J/, 'the ESC is stored as its escape');
+      await waitFor('the failure webhook', () => rx.hooks.length === 1);
+      const error = rx.hooks[0].doc.error as { code: string; message: string };
+      assert.deepEqual(error, { code: 'E_RUN_EXIT', message: 'a processing step failed (exit code 3)' });
+      assert.ok(!rx.hooks[0].body.includes('secret-path') && !rx.hooks[0].body.includes('sh -c'));
+    } finally {
+      await d.cleanup();
+      await rx.close();
+    }
+  });
+
   it('a receiver that answers 500 gets the event again with backoff, each try recorded', async () => {
     const rx = await receiver((n) => (n < 2 ? 500 : 200));
     const d = await testDaemon({ recipes: { hooked: hookRecipe(`${rx.url}/h`, { notify: { webhook: { url: `${rx.url}/h`, events: ['succeeded'] } } }) }, notifyRetryBaseMs: 100 });
