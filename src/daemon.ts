@@ -5,7 +5,7 @@ import path from 'node:path';
 import { loadConfig, type Config } from './config/config.js';
 import { systemClock, type Clock, type Context } from './context.js';
 import type { S3Delivery } from './delivery/s3.js';
-import { loadOrMakeKey } from './keys/key.js';
+import { loadOrMakeKey, webhookKeyFor } from './keys/key.js';
 import { DockerEngine } from './docker/engine.js';
 import { removeOrphans } from './docker/orphans.js';
 import { downloadRoute } from './http/downloads.js';
@@ -97,8 +97,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log,
     clock: options.clock ?? systemClock,
     linkKey: loadOrMakeKey(paths.linkKey),
-    // The config's secret when set; else one made for this root (receivers read it from state/webhook.key).
-    webhookKey: config.webhooks.secret ?? loadOrMakeKey(path.join(paths.state, 'webhook.key')).toString('hex'),
+    webhookKey: webhookKeyFor(config.webhooks.secret, paths.state),
     docker,
     s3: config.s3 ? await s3For(config.s3) : undefined,
     publicUrl: () => publicUrl,
@@ -205,11 +204,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         next = { ...next, http: ctx.config.http, docker: ctx.config.docker };
         const s3Changed = JSON.stringify(next.s3) !== JSON.stringify(ctx.config.s3);
         ctx.config = next;
+        ctx.webhookKey = webhookKeyFor(next.webhooks.secret, paths.state);
         if (s3Changed) {
-          ctx.s3?.client.destroy();
-          ctx.s3 = undefined;
-          // The SDK loads on first need; a job delivering before it is ready fails and retries.
-          if (next.s3) void s3For(next.s3).then((s3) => (ctx.s3 = s3));
+          // The old client delivers until the new one is ready, so no job sees "no S3"
+          // (E_S3_UNAVAILABLE means only that: hopper.yaml has no s3 section; not retried).
+          const old = ctx.s3;
+          const swap = (s3: S3Delivery | undefined): void => {
+            ctx.s3 = s3;
+            old?.client.destroy();
+          };
+          if (next.s3) void s3For(next.s3).then(swap, (err: unknown) => log.error({ err: (err as Error).message }, 'the new s3 settings could not be used; the old ones stay'));
+          else swap(undefined);
         }
         notifier.reconfigured();
         dispatcher.reconfigured();

@@ -152,6 +152,9 @@ function fromDoc(doc: ConfigDoc): Config {
   };
 }
 
+/** SigV4 presigned URLs live at most 7 days. */
+export const MAX_S3_LINK_MS = 7 * 24 * 3_600_000;
+
 /** Parses and validates config text; throws ConfigError naming each problem with its line. */
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
   let parsed: ParsedFile;
@@ -182,6 +185,12 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (!isLoopback(config.http.host) && !config.http.token) {
     throw new ConfigError(file, [
       { path: 'http.host', message: `${config.http.host} is beyond loopback; set http.token before listening there`, ...parsed.locate(['http', 'host']) },
+    ]);
+  }
+  // A presigned S3 link (SigV4) cannot last longer: a longer expiry would be mailed but not kept.
+  if (config.s3 && config.s3.linkExpiryMs > MAX_S3_LINK_MS) {
+    throw new ConfigError(file, [
+      { path: 's3.linkExpiry', message: 'must be at most 7d: S3 presigned links cannot last longer', ...parsed.locate(['s3', 'linkExpiry']) },
     ]);
   }
   const badRange = config.outbound.allow.findIndex((entry) => {

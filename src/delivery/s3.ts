@@ -6,7 +6,7 @@ import { createReadStream } from 'node:fs';
 import { pipeline, Transform } from 'node:stream';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Config } from '../config/config.js';
+import { MAX_S3_LINK_MS, type Config } from '../config/config.js';
 import { HopperError } from '../errors.js';
 import type { Output } from '../store/outputs.js';
 import { formatBytes } from '../units.js';
@@ -15,8 +15,7 @@ import type { Produced } from './collect.js';
 type S3Config = NonNullable<Config['s3']>;
 
 const PART_BYTES = 8 * 1024 * 1024;
-/** SigV4 presigned URLs live at most 7 days. */
-const MAX_LINK_SECONDS = 7 * 24 * 3600;
+const MAX_LINK_SECONDS = MAX_S3_LINK_MS / 1000;
 
 const CONTENT_TYPES: Record<string, string> = {
   '.zip': 'application/zip',

@@ -112,3 +112,9 @@ export function failureReason(err: unknown, timeoutText: string): string {
   if (e.name === 'TimeoutError' || e.cause?.name === 'TimeoutError') return timeoutText;
   return e.code && e.code !== 'ABORT_ERR' ? e.code : (e.cause?.code ?? e.cause?.message ?? e.message ?? String(err));
 }
+
+/** DNS says the name does not exist (not a passing failure such as EAI_AGAIN): trying again will not help. */
+export function isNoSuchHost(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return e.code === 'ENOTFOUND' || e.cause?.code === 'ENOTFOUND';
+}

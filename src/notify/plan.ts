@@ -1,3 +1,4 @@
+import { explain } from '../outcomes.js';
 import type { Recipe } from '../recipes/recipe.js';
 import { maskParams } from '../redact.js';
 import type { JobEvent } from '../schemas/common.js';
@@ -105,45 +106,6 @@ const DEFAULT_BODY: Partial<Record<JobEvent, string>> = {
 };
 
 const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/;
-
-/**
- * What a requester is told went wrong: plain words, without the recipe's
- * internals (command lines, container output). Admins see the full message
- * on the job.
- */
-export function explain(error: { code: string; message: string }): string {
-  const exit = /exited with code (\d+)/.exec(error.message)?.[1];
-  switch (error.code) {
-    case 'E_RUN_EXIT':
-    case 'E_CONTAINER_EXIT':
-      return `a processing step failed${exit ? ` (exit code ${exit})` : ''}`;
-    case 'E_RUN_FAILED':
-    case 'E_RUN_NOT_FOUND':
-    case 'E_RUN_TIMEOUT':
-    case 'E_CONTAINER':
-    case 'E_CONTAINER_CREATE':
-    case 'E_IMAGE_MISSING':
-    case 'E_IMAGE_PULL':
-    case 'E_IDLE':
-      return 'a processing step failed';
-    case 'E_NO_OUTPUT':
-      return 'the work finished but produced no result';
-    case 'E_DISK':
-      return 'it needed more disk space than it may use';
-    case 'E_CONTAINER_OOM':
-      return 'it needed more memory than it may use';
-    case 'E_DOCKER_DOWN':
-      return 'the service could not run it for a while (its container engine was unavailable)';
-    case 'E_TIMEOUT':
-      return 'it took longer than it may';
-    case 'E_OUTBOUND':
-      // The admin's advice (outbound.allow) is not the requester's to follow.
-      return `a URL it names points to an address this service does not reach (${error.message.split(';')[0]})`;
-    default:
-      if (error.code.startsWith('E_S3')) return 'the result could not be stored for download';
-      return error.message.split('\n')[0].replace(/; last output:$/, '').slice(0, 300);
-  }
-}
 
 /** What templates in emails and webhooks may read: secrets masked, errors in one line. */
 export function messageScope(job: Job, recipe: Recipe, facts: EventFacts): TemplateScope {

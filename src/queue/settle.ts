@@ -7,7 +7,8 @@ import { planNotifications } from '../notify/plan.js';
 import type { Recipe } from '../recipes/recipe.js';
 import type { Job } from '../store/jobs.js';
 import type { Output } from '../store/outputs.js';
-import { backoffMs, isRetryable } from './retry.js';
+import { isRetryable } from '../outcomes.js';
+import { backoffMs } from './retry.js';
 
 export type AttemptResult = { ok: true; outputs: Output[]; links: Link[] } | { ok: false; error: HopperError };
 

@@ -258,7 +258,7 @@ export function normalizeRecipe(source: RecipeDoc, validateParams: ValidateFunct
     steps,
     output: {
       files: output.files,
-      minBytes: output.minBytes === undefined ? 0 : parseSize(output.minBytes),
+      minBytes: output.minBytes === undefined ? 1 : parseSize(output.minBytes),
       upload: output.upload ?? 'local',
       prefix: output.prefix ?? '',
       inlineBelow: output.inlineBelow === undefined ? undefined : parseSize(output.inlineBelow),

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HopperError } from '../errors.js';
-import { decodedBody, failureReason, getFollowing, httpUrl, isRedirect } from '../net/client.js';
+import { decodedBody, failureReason, getFollowing, httpUrl, isNoSuchHost, isRedirect } from '../net/client.js';
 import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
 import { render, renderDeep } from '../template.js';
@@ -80,7 +80,10 @@ export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
     }
     const status = res.statusCode ?? 0;
     if (status < 200 || status >= 300) {
-      throw new HopperError('E_FETCH_STATUS', `GET ${shown(url)} answered ${status} ${res.statusMessage ?? ''}`.trim());
+      const answer = `${status} ${res.statusMessage ?? ''}`.trim();
+      // 4xx says the request itself is wrong (but 408 and 429: come back later); asking again gets the same.
+      if (status >= 400 && status < 500 && status !== 408 && status !== 429) throw new HopperError('E_FETCH_CLIENT', `the server answered ${answer} for ${shown(url)}`);
+      throw new HopperError('E_FETCH_STATUS', `the server answered ${answer} for ${shown(url)}`);
     }
     const declared = Number(res.headers['content-length'] ?? NaN);
     if (!res.headers['content-encoding'] && declared > step.maxBytes) {
@@ -100,6 +103,7 @@ export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
       throw new HopperError('E_FETCH_TIMEOUT', `${shown(first)} did not finish within ${formatDuration(step.timeoutMs)}`);
     }
     if (err instanceof HopperError) throw err;
+    if (isNoSuchHost(err)) throw new HopperError('E_FETCH_NO_HOST', `no such host: ${scrub(first.hostname, env.secrets)}`);
     throw new HopperError('E_FETCH_NETWORK', `GET ${shown(first)} failed: ${scrub(failureReason(err, 'no answer'), env.secrets)}`);
   }
 };

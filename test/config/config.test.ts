@@ -276,6 +276,11 @@ describe('config', () => {
       assert.equal(parseConfig('http: { publicUrl: "https://h.example.org//" }\n', FILE, {}).http.publicUrl, 'https://h.example.org');
     });
 
+    it('parseConfig - s3.linkExpiry over 7d is refused (presigned links cannot last longer), 7d is taken', () => {
+      assert.match(configError(() => parseConfig('s3: { bucket: out, linkExpiry: 8d }\n', FILE, {})), /1:\d+.*s3\.linkExpiry: must be at most 7d: S3 presigned links cannot last longer|s3\.linkExpiry: must be at most 7d/);
+      assert.equal(parseConfig('s3: { bucket: out, linkExpiry: 7d }\n', FILE, {}).s3?.linkExpiryMs, 7 * 24 * 3_600_000);
+    });
+
     it('parseConfig - s3 needs a bucket and gets defaults for the rest', () => {
       assert.match(configError(() => parseConfig('s3: { region: eu }\n', FILE, {})), /s3\.bucket: is required/);
       const c = parseConfig('s3: { bucket: out }\n', FILE, {});

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import path from 'node:path';
 import { hopper } from '../helpers/cli.js';
@@ -128,6 +128,26 @@ describe('webhooks', () => {
       const error = rx.hooks[0].doc.error as { code: string; message: string };
       assert.deepEqual(error, { code: 'E_RUN_EXIT', message: 'a processing step failed (exit code 3)' });
       assert.ok(!rx.hooks[0].body.includes('secret-path') && !rx.hooks[0].body.includes('sh -c'));
+    } finally {
+      await d.cleanup();
+      await rx.close();
+    }
+  });
+
+  it('without a configured secret, state/webhook.key read as it is verifies; after SIGHUP with a new webhooks.secret, the new one signs', async () => {
+    const rx = await receiver();
+    const d = await testDaemon({ recipes: { hooked: hookRecipe(`${rx.url}/h`, { notify: { webhook: { url: `${rx.url}/h`, events: ['succeeded'] } } }) } });
+    try {
+      d.drop('k1.yaml', request('hooked', { text: 'x' }, { id: 'key-1' }));
+      await waitFor('the first webhook', () => rx.hooks.length === 1);
+      const fileKey = readFileSync(path.join(d.root, 'state', 'webhook.key'), 'utf8');
+      assert.ok(verifies(rx.hooks[0], fileKey), 'the file as it is, no trimming, is the key');
+      writeFileSync(path.join(d.root, 'hopper.yaml'), `http: { port: 0 }\noutbound: { allow: [127.0.0.1] }\nwebhooks: { secret: ${SECRET} }\n`);
+      assert.equal(d.reload(), true);
+      d.drop('k2.yaml', request('hooked', { text: 'y' }, { id: 'key-2' }));
+      await waitFor('the second webhook', () => rx.hooks.length === 2);
+      assert.ok(verifies(rx.hooks[1], SECRET), 'signed with the new secret');
+      assert.ok(!verifies(rx.hooks[1], fileKey), 'not with the old key');
     } finally {
       await d.cleanup();
       await rx.close();

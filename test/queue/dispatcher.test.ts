@@ -109,6 +109,25 @@ describe('lanes: retries, timeouts and order', () => {
     assert.match(attempts[0].errorMessage ?? '', /answered 503/);
   });
 
+  it('a 404 or a host that does not exist fails at once, whatever the retries: a new run gets the same answer', async () => {
+    const gone = await httpServer((_req, res) => res.writeHead(404, 'Not Found').end());
+    try {
+      d.drop('gone.yaml', request('flaky', { url: `${gone.url}/missing.csv` }, { id: 'gone-404' }));
+      d.drop('nohost.yaml', request('flaky', { url: 'http://no-such-host.invalid/x.csv' }, { id: 'gone-dns' }));
+      const notFound = await d.job('gone-404', ended, 15_000);
+      assert.equal(notFound.state, 'failed');
+      assert.equal(notFound.errorCode, 'E_FETCH_CLIENT');
+      assert.equal(notFound.attempts, 1);
+      assert.match(notFound.errorMessage ?? '', /^the server answered 404 Not Found for http:\/\/127\.0\.0\.1:\d+\/missing\.csv$/);
+      const noHost = await d.job('gone-dns', ended, 15_000);
+      assert.equal(noHost.errorCode, 'E_FETCH_NO_HOST');
+      assert.equal(noHost.attempts, 1);
+      assert.equal(noHost.errorMessage, 'no such host: no-such-host.invalid');
+    } finally {
+      await gone.close();
+    }
+  });
+
   it('fails for good after the last attempt, with the error of the last one', async () => {
     calls = [Date.now(), Date.now(), Date.now(), Date.now()];
     const never = await httpServer((_req, res) => res.writeHead(500).end());

@@ -144,14 +144,19 @@ describe('fetchStep', () => {
     assert.equal(s.hits.length, 0, 'nothing was fetched');
   });
 
-  for (const status of [404, 500]) {
-    it(`fails with E_FETCH_STATUS naming the status on HTTP ${status}, writing nothing`, async () => {
+  for (const [status, code] of [[404, 'E_FETCH_CLIENT'], [403, 'E_FETCH_CLIENT'], [500, 'E_FETCH_STATUS'], [429, 'E_FETCH_STATUS'], [408, 'E_FETCH_STATUS']] as const) {
+    it(`fails with ${code} on HTTP ${status}, in words naming the status and the URL, writing nothing`, async () => {
       const s = await serve((_req, res) => res.writeHead(status).end('nope'));
       const h = harness();
-      await assert.rejects(fetchStep(fetchOf({ url: `${s.url}/f.csv`, to: 'f.csv' }), h.env), isCode('E_FETCH_STATUS', new RegExp(`\\b${status}\\b`)));
+      await assert.rejects(fetchStep(fetchOf({ url: `${s.url}/f.csv`, to: 'f.csv' }), h.env), isCode(code, new RegExp(`^the server answered ${status} .* for http://127\\.0\\.0\\.1:\\d+/f\\.csv$`)));
       assert.deepEqual(filesIn(h.workDir), []);
     });
   }
+
+  it('a host name that does not exist fails with E_FETCH_NO_HOST, "no such host"', async () => {
+    const h = harness();
+    await assert.rejects(fetchStep(fetchOf({ url: 'http://no-such-host.invalid/f.csv', to: 'f.csv' }), h.env), isCode('E_FETCH_NO_HOST', /^no such host: no-such-host\.invalid$/));
+  });
 
   it('refuses a non-http URL before fetching', async () => {
     const h = harness();
@@ -400,7 +405,7 @@ describe('fetchStep', () => {
         await errorOf(fetchStep(fetchOf({ url: `http://127.0.0.1:${port}/x${q}`, to: 'e' }), h.env)),
       ];
       await fetchStep(fetchOf({ url: `${s.url}/hop${q}`, to: 'f' }), h.env);
-      assert.deepEqual(errors.map((e) => e.code), ['E_FETCH_STATUS', 'E_FETCH_REDIRECTS', 'E_FETCH_TOO_LARGE', 'E_FETCH_TIMEOUT', 'E_FETCH_NETWORK']);
+      assert.deepEqual(errors.map((e) => e.code), ['E_FETCH_CLIENT', 'E_FETCH_REDIRECTS', 'E_FETCH_TOO_LARGE', 'E_FETCH_TIMEOUT', 'E_FETCH_NETWORK']);
       for (const e of errors) {
         assert.ok(!e.message.includes(SECRET), `secret in ${e.code}: ${e.message}`);
         assert.match(e.message, /key=\*\*\*/, `${e.code} shows the URL masked: ${e.message}`);
