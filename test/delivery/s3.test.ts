@@ -4,7 +4,7 @@ import path from 'node:path';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { ended, testDaemon } from '../helpers/daemon.js';
+import { ended, rejectionOf, testDaemon } from '../helpers/daemon.js';
 import { emlFiles, readEml } from '../helpers/mail.js';
 import { request } from '../helpers/recipes.js';
 import { s3Server } from '../helpers/s3.js';
@@ -130,9 +130,7 @@ describe('S3 delivery', () => {
     const d = await testDaemon({ recipes: { big: bigRecipe() } });
     try {
       d.drop('nos3.yaml', request('big', {}, { id: 'nos3' }));
-      const { existsSync, readFileSync } = await import('node:fs');
-      const err = path.join(d.inboxDir, 'rejected', 'nos3.yaml.error.txt');
-      assert.match(await waitFor('rejection', () => existsSync(err) && readFileSync(err, 'utf8')), /uploads to S3, but hopper\.yaml has no s3 section/);
+      assert.match(await rejectionOf(d, 'nos3.yaml'), /uploads to S3, but hopper\.yaml has no s3 section/);
     } finally {
       await d.cleanup();
     }

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -93,4 +93,14 @@ export const ended = (j: Job): boolean => j.state === 'succeeded' || j.state ===
 export function manualClock(start: number): Clock & { set(t: number): void; advance(ms: number): void } {
   let t = start;
   return { now: () => t, set: (v) => void (t = v), advance: (ms) => void (t += ms) };
+}
+
+/** The whole NAME.error.txt once `name` is rejected: the reason complete, the file beside it. */
+export function rejectionOf(d: { inboxDir: string }, name: string, timeoutMs = 10_000): Promise<string> {
+  const dir = path.join(d.inboxDir, 'rejected');
+  return waitFor(`${name} to be rejected`, () => {
+    if (!existsSync(path.join(dir, name))) return undefined;
+    const text = readFileSync(path.join(dir, `${name}.error.txt`), 'utf8');
+    return text.endsWith('drop it into the inbox again.\n') && text;
+  }, timeoutMs);
 }

@@ -3,17 +3,14 @@ import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { testDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { rejectionOf, testDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { echoRecipe, request } from '../helpers/recipes.js';
 import { waitFor } from '../helpers/wait.js';
 
 // Attacks of someone who can write to the inbox (but may not define recipes),
 // done for real against a daemon. Each failed before its fix.
 
-function rejectedText(d: TestDaemon, name: string, timeoutMs = 10_000): Promise<string> {
-  const dir = path.join(d.inboxDir, 'rejected');
-  return waitFor(`${name} to be rejected`, () => existsSync(path.join(dir, name)) && readFileSync(path.join(dir, `${name}.error.txt`), 'utf8'), timeoutMs);
-}
+const rejectedText = rejectionOf;
 
 const evilRecipe = {
   kind: 'recipe',

@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync, openS
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { drop, ended, tempRoot, testDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { drop, ended, rejectionOf, tempRoot, testDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { echoRecipe, request } from '../helpers/recipes.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -15,10 +15,7 @@ const escapeRecipe = {
   steps: [{ run: { command: ['sh', '-c', 'echo hi > "$1"', 'sh', '{{params.name}}'] } }, { zip: { from: '{{params.name}}', to: 'out.zip' } }],
 };
 
-function rejection(d: TestDaemon, name: string): Promise<string> {
-  const errFile = path.join(d.inboxDir, 'rejected', `${name}.error.txt`);
-  return waitFor(`${name} to be rejected`, () => existsSync(path.join(d.inboxDir, 'rejected', name)) && readFileSync(errFile, 'utf8'));
-}
+const rejection = (d: TestDaemon, name: string): Promise<string> => rejectionOf(d, name);
 
 describe('inbox: rejections', () => {
   let d: TestDaemon;
@@ -100,6 +97,33 @@ describe('inbox: rejections', () => {
     d.drop('twice.yaml', 'kind: nope2\n');
     const second = await waitFor('second rejection', () => existsSync(path.join(d.inboxDir, 'rejected', 'twice-2.yaml.error.txt')) && readFileSync(path.join(d.inboxDir, 'rejected', 'twice-2.yaml.error.txt'), 'utf8'));
     assert.match(second, /nope2/);
+  });
+
+  it('a rejected file is never seen without its whole reason beside it', { timeout: 60_000 }, async () => {
+    const dir = path.join(d.inboxDir, 'rejected');
+    const names = Array.from({ length: 40 }, (_, i) => `watched-${i}.yaml`);
+    let looks = 0;
+    const broken: string[] = [];
+    let watching = true;
+    // Looks at inbox/rejected/ as often as it can while the 40 are rejected.
+    const observer = (async () => {
+      while (watching) {
+        looks++;
+        // Every reason there is complete, and every rejected file has one.
+        for (const f of readdirSync(dir).filter((n) => n.startsWith('watched-'))) {
+          const reason = path.join(dir, f.endsWith('.error.txt') ? f : `${f}.error.txt`);
+          const text = existsSync(reason) ? readFileSync(reason, 'utf8') : '';
+          if (!text.endsWith('drop it into the inbox again.\n')) broken.push(`${f}: ${JSON.stringify(text.slice(0, 40))}`);
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    for (const n of names) d.drop(n, 'kind: nope\n');
+    for (const n of names) await rejection(d, n);
+    watching = false;
+    await observer;
+    assert.ok(looks > 40, `looked ${looks} times`);
+    assert.deepEqual(broken, []);
   });
 
   it('files with ignored names stay in the inbox untouched', async () => {
