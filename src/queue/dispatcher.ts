@@ -79,7 +79,7 @@ export class Dispatcher {
   private readonly pending = new Map<string, Entry>();
   private readonly running = new Map<string, Running>();
   /** Jobs being served from the cache right now: neither pending nor running, not to be picked up again. */
-  private readonly settling = new Set<string>();
+  private readonly settling = new Map<string, Promise<void>>();
   private readonly starts = new Map<string, number[]>();
   private readonly recipes = new Map<string, Recipe>();
   private timer: NodeJS.Timeout | undefined;
@@ -265,8 +265,7 @@ export class Dispatcher {
     const outputs = this.ctx.store.outputs.forJob(source.id);
     if (outputs.length === 0 || !outputs.every((o) => o.location !== 'local' || existsSync(path.join(this.ctx.paths.outputs, o.ref)))) return false;
     this.pending.delete(job.id);
-    this.settling.add(job.id);
-    void this.serveFromCache(e, source, outputs).finally(() => this.settling.delete(job.id));
+    this.settling.set(job.id, this.serveFromCache(e, source, outputs).finally(() => this.settling.delete(job.id)));
     return true;
   }
 
@@ -443,5 +442,7 @@ export class Dispatcher {
     clearTimeout(graceTimer);
     for (const r of this.running.values()) r.controller.abort(new HopperError('E_SHUTDOWN', 'hopper is stopping'));
     await all;
+    // Jobs being served from the cache write to the store: it must not close under them.
+    await Promise.all(this.settling.values());
   }
 }

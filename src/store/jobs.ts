@@ -247,18 +247,22 @@ export class JobStore {
       .all(since);
   }
 
+  /**
+   * Marks a run started; returns which attempt it is as retries count them
+   * (a run cut short by a stop does not count, so it is not the row number).
+   */
   markStarted(id: string, at: number, notifications: NewNotification[]): number {
     return this.db.transaction(() => {
       const n = (this.sql<[string], { n: number | null }>('SELECT max(n) AS n FROM attempts WHERE job_id = ?').get(id)?.n ?? 0) + 1;
-      this.sql(
+      const counted = this.sql<[number, string], { attempts: number }>(
           `UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = coalesce(started_at, ?),
-             next_attempt_at = NULL, wait_reason = NULL WHERE id = ?`,
+             next_attempt_at = NULL, wait_reason = NULL WHERE id = ? RETURNING attempts`,
         )
-        .run(at, id);
+        .get(at, id)!.attempts;
       this.sql('INSERT INTO attempts (job_id, n, started_at) VALUES (?, ?, ?)').run(id, n, at);
-      this.addEvent(id, 'started', at, `attempt ${n}`);
+      this.addEvent(id, 'started', at, `attempt ${counted}`);
       for (const note of notifications) this.insertNotification(note, id, at);
-      return n;
+      return counted;
     })();
   }
 
@@ -300,6 +304,8 @@ export class JobStore {
     this.db.transaction(() => {
       this.closeAttempt(id, at, 'interrupted', why);
       this.sql(`UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0) WHERE id = ?`).run(id);
+      // Stored, not notified: to the requester the job simply runs again.
+      this.addEvent(id, 'retrying', at, `requeued: ${why.message}; this run does not count as an attempt`);
     })();
   }
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { ended, rejectionOf, testDaemon } from '../helpers/daemon.js';
+import { ended, rejectionOf, tempRoot, testDaemon } from '../helpers/daemon.js';
 import { emlFiles, readEml } from '../helpers/mail.js';
 import { request } from '../helpers/recipes.js';
 import { s3Server } from '../helpers/s3.js';
@@ -123,6 +123,34 @@ describe('S3 delivery', () => {
     } finally {
       await d.cleanup();
       await s3.close();
+    }
+  });
+
+  it('a stop waits for a job being served from the cache: the store does not close under it', { timeout: 60_000 }, async () => {
+    const s3 = await s3Server();
+    const { root, cleanup } = tempRoot();
+    let d = await testDaemon({ root, recipes: { big: bigRecipe({ cache: '1h' }) }, config: { s3: s3.config } });
+    try {
+      d.drop('first.yaml', request('big', { mb: 1 }, { id: 'cache-first' }));
+      assert.equal((await d.job('cache-first', ended, 30_000)).state, 'succeeded');
+      // Presigning the cached output's link now takes a while (credentials are looked up slowly).
+      const client = d.ctx.s3!.client;
+      const slow = { accessKeyId: s3.config.accessKeyId, secretAccessKey: s3.config.secretAccessKey };
+      client.config.credentials = () => new Promise((resolve) => setTimeout(() => resolve(slow), 400));
+      d.drop('again.yaml', request('big', { mb: 1 }, { id: 'cache-again' }));
+      await waitFor('the second job to be taken', () => d.ctx.store.jobs.find('cache-again'));
+      await new Promise((r) => setTimeout(r, 100));
+      await d.stop(1000);
+      const stoppedAt = Date.now();
+      d = await testDaemon({ root, config: { s3: s3.config } });
+      const job = await d.job('cache-again', ended, 20_000);
+      assert.equal(job.state, 'succeeded');
+      assert.equal(d.ctx.store.jobs.attemptsOf(job.id).length, 0, 'served from the cache, without a run');
+      assert.ok(job.finishedAt! <= stoppedAt, 'settled by the daemon that was stopping, not left to the next start');
+    } finally {
+      await d.cleanup();
+      await s3.close();
+      cleanup();
     }
   });
 

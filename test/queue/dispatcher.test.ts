@@ -213,6 +213,14 @@ describe('lanes: graceful stop', () => {
       assert.equal(job.state, 'succeeded');
       assert.equal(job.attempts, 1, 'the interrupted attempt does not count');
       assert.deepEqual(d.ctx.store.jobs.attemptsOf(job.id).map((a) => a.outcome), ['interrupted', 'succeeded']);
+      // The requeue is an event of its own, and each run says which attempt it is, as counted.
+      const events = d.ctx.store.jobs.events(job.id);
+      assert.deepEqual(events.map((e) => e.event), ['requested', 'started', 'retrying', 'started', 'succeeded']);
+      assert.match(events[2].detail ?? '', /^requeued: hopper stopped while the job ran; this run does not count as an attempt$/);
+      assert.deepEqual([events[1].detail, events[3].detail], ['attempt 1', 'attempt 1']);
+      const log = readFileSync(path.join(root, 'state', 'jobs', job.id, 'job.log'), 'utf8');
+      assert.equal((log.match(/attempt 1 of 1:/g) ?? []).length, 2, log);
+      assert.doesNotMatch(log, /attempt 2 of 1/);
     } finally {
       await d.cleanup();
       cleanup();
