@@ -1,6 +1,7 @@
 import type { Problem } from '../errors.js';
 import { fingerprint, laneFor, type Recipe } from '../recipes/recipe.js';
 import type { ParsedFile } from '../schemas/document.js';
+import { closestName } from '../schemas/messages.js';
 import { assertNoProblems, paramsProblems, schemaProblems } from '../schemas/validate.js';
 import { stepProblems, stepScope } from '../steps/plan.js';
 import type { NewJob, RequestNotify } from '../store/jobs.js';
@@ -20,6 +21,13 @@ interface RequestDoc {
 export interface RecipeLookup {
   get(name: string): Recipe | undefined;
   all(): Recipe[];
+}
+
+function unknownRecipe(name: string, recipes: RecipeLookup, parsed: ParsedFile): Problem {
+  const loaded = recipes.all().map((r) => r.name);
+  const close = closestName(name, loaded);
+  const hint = close ? `did you mean "${close}"? ` : '';
+  return { path: 'recipe', message: `no recipe named "${name}" is loaded (${hint}loaded: ${loaded.length ? loaded.join(', ') : 'none'})`, ...parsed.locate(['recipe']) };
 }
 
 /** Where a step problem comes from: the first param its template reads, else the recipe name. */
@@ -51,22 +59,15 @@ function prefixProblems(r: Recipe, scope: TemplateScope, parsed: ParsedFile): Pr
  * job to store. Throws InvalidFileError listing every problem with its place.
  */
 export function requestFromFile(parsed: ParsedFile, recipes: RecipeLookup, sourceFile: string): { input: NewJob; recipe: Recipe } {
-  assertNoProblems(schemaProblems('request', parsed));
+  // Every problem of the request and of its params at once, each at its line: not only the first kind found.
+  const problems = schemaProblems('request', parsed);
   const doc = parsed.value as RequestDoc;
-  const recipe = recipes.get(doc.recipe);
-  if (!recipe) {
-    const loaded = recipes.all().map((r) => r.name);
-    assertNoProblems([
-      {
-        path: 'recipe',
-        message: `no recipe named "${doc.recipe}" is loaded (loaded: ${loaded.length ? loaded.join(', ') : 'none'})`,
-        ...parsed.locate(['recipe']),
-      },
-    ]);
-  }
-  const r = recipe as Recipe;
+  const recipe = typeof doc.recipe === 'string' ? recipes.get(doc.recipe) : undefined;
+  if (typeof doc.recipe === 'string' && !recipe) problems.push(unknownRecipe(doc.recipe, recipes, parsed));
   const params = doc.params ?? {};
-  assertNoProblems(paramsProblems(r.validateParams, params, parsed));
+  if (recipe && typeof params === 'object' && params !== null && !Array.isArray(params)) problems.push(...paramsProblems(recipe.validateParams, params, parsed));
+  assertNoProblems(problems);
+  const r = recipe as Recipe;
   const notify = doc.notify ?? {};
   const scope = stepScope({ id: 'JOB-ID', requestId: doc.id ?? null, notify, params, priority: doc.priority ?? r.priority }, r, 1, '/work', '/recipes');
   assertNoProblems(stepProblems(r.steps, scope).map((p) => placeStepProblem(p, r, parsed)));

@@ -1,4 +1,4 @@
-import { isMap, isNode, isScalar, isSeq, LineCounter, parseAllDocuments, visit, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
+import { isMap, isNode, isScalar, isSeq, LineCounter, parseAllDocuments, visit, type Document, type ErrorCode, type Node, type Pair, type YAMLError, type YAMLMap } from 'yaml';
 import { InvalidFileError, type Problem } from '../errors.js';
 import type { LocatedProblem } from './messages.js';
 
@@ -87,6 +87,29 @@ function tooMany(line: number): Problem {
   return { path: '', message: `has more than ${MAX_ITEMS} lines and list items; hopper takes smaller files (a request names its data, it does not carry it)`, line };
 }
 
+/** What a person reads for the parser's first complaint; the parser's own words follow it. */
+const SYNTAX_WORDS: Partial<Record<ErrorCode, string>> = {
+  BLOCK_AS_IMPLICIT_KEY: 'a value runs on into the next line: the keys of one mapping start at the same column (check the indentation of the next line)',
+  MULTILINE_IMPLICIT_KEY: 'a key runs over two lines: the keys of one mapping start at the same column (check the indentation of the next line)',
+  BAD_INDENT: 'this line is indented differently from the lines beside it: the keys of one mapping, and the items of one list, start at the same column',
+  TAB_AS_INDENT: 'a tab indents this line: YAML indents with spaces only',
+  UNEXPECTED_TOKEN: 'this line does not fit the ones before it (list items "- x" and keys "k: v" cannot mix at one level)',
+};
+
+/**
+ * One problem for a file the YAML parser refuses: its first complaint, in a
+ * sentence a person can act on, with the parser's words after it. (One slip
+ * of indentation makes the parser complain several times, each pointing
+ * elsewhere; only the first is where to look.)
+ */
+function syntaxProblem(e: YAMLError): Problem {
+  const pos = e.linePos?.[0];
+  const detail = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+  const unclosed = /end with an? ([\]}])/.exec(detail)?.[1];
+  const words = unclosed ? `a ${unclosed === ']' ? '[' : '{'} is not closed with ${unclosed} (or the line after it is not indented under it)` : SYNTAX_WORDS[e.code];
+  return { path: '', message: `YAML syntax: ${words ? `${words} (the parser says: ${detail})` : detail}`, line: pos?.line, col: pos?.col };
+}
+
 /** The text of a scalar key, or undefined for a complex key (a map or list as a key). */
 function keyText(pair: Pair): string | undefined {
   const k = pair.key;
@@ -155,15 +178,7 @@ export function parseYaml(text: string): ParsedFile {
     ]);
   }
   const doc: Document = docs[0];
-  if (doc.errors.length > 0) {
-    throw new InvalidFileError(
-      doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        const message = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
-        return { path: '', message: `YAML syntax: ${message}`, line: pos?.line, col: pos?.col };
-      }),
-    );
-  }
+  if (doc.errors.length > 0) throw new InvalidFileError([syntaxProblem(doc.errors[0])]);
   const repeated = duplicateKeys(doc, lineCounter);
   if (repeated.length > 0) throw new InvalidFileError(repeated);
   let value: unknown;

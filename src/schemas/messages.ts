@@ -49,11 +49,9 @@ function editDistance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
-function suggestion(key: string, schema: unknown): string {
-  const props = (schema as { properties?: Record<string, unknown> } | undefined)?.properties;
-  if (!props) return '';
-  const names = Object.keys(props);
-  if (key.length > 100) return ` (known keys: ${names.join(', ')})`;
+/** The name in `names` that `key` most likely misspells (a few edits away), if any. */
+export function closestName(key: string, names: readonly string[]): string | undefined {
+  if (key.length > 100) return undefined;
   // The distance is at least the difference in length: names far off in length are not measured
   // (a file of 10,000 long unknown keys would otherwise cost seconds).
   const near = (n: string): boolean => Math.abs(n.length - key.length) <= Math.max(1, Math.floor(n.length / 3));
@@ -61,8 +59,15 @@ function suggestion(key: string, schema: unknown): string {
     .filter(near)
     .map((n) => ({ n, d: editDistance(key.toLowerCase(), n.toLowerCase()) }))
     .sort((x, y) => x.d - y.d)[0];
-  if (best && best.d <= Math.max(1, Math.floor(best.n.length / 3))) return ` (did you mean "${best.n}"?)`;
-  return ` (known keys: ${names.join(', ')})`;
+  return best && best.d <= Math.max(1, Math.floor(best.n.length / 3)) ? best.n : undefined;
+}
+
+function suggestion(key: string, schema: unknown): string {
+  const props = (schema as { properties?: Record<string, unknown> } | undefined)?.properties;
+  if (!props) return '';
+  const names = Object.keys(props);
+  const best = closestName(key, names);
+  return best ? ` (did you mean "${best}"?)` : ` (known keys: ${names.join(', ')})`;
 }
 
 function hint(err: ErrorObject): string | undefined {

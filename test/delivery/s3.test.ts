@@ -135,7 +135,7 @@ describe('S3 delivery', () => {
       assert.equal((await d.job('cache-first', ended, 30_000)).state, 'succeeded');
       // Presigning the cached output's link now takes a while (credentials are looked up slowly).
       const client = d.ctx.s3!.client;
-      const slow = { accessKeyId: s3.config.accessKeyId, secretAccessKey: s3.config.secretAccessKey };
+      const slow = { accessKeyId: String(s3.config.accessKeyId), secretAccessKey: String(s3.config.secretAccessKey) };
       client.config.credentials = () => new Promise((resolve) => setTimeout(() => resolve(slow), 400));
       d.drop('again.yaml', request('big', { mb: 1 }, { id: 'cache-again' }));
       await waitFor('the second job to be taken', () => d.ctx.store.jobs.find('cache-again'));

@@ -57,6 +57,26 @@ describe('inbox: rejections', () => {
     assert.match(await rejection(d, 'params.yaml'), /params\.yaml:4:8: params\.url: must be a URI/);
   });
 
+  it('every problem of a request is named at once: the request\'s own and its params\', each at its line', async () => {
+    d.drop('both.yaml', 'kind: request\nrecipe: fetcher\nparams:\n  url: not a url\nnotify:\n  email: not-an-address\n');
+    const text = await rejection(d, 'both.yaml');
+    assert.match(text, /both\.yaml:4:8: params\.url: must be a URI/);
+    assert.match(text, /both\.yaml:6:10: notify\.email: must be an email address/);
+  });
+
+  it('an unknown recipe gets "did you mean" for a near name', async () => {
+    d.drop('typo.yaml', request('ecoh'));
+    assert.match(await rejection(d, 'typo.yaml'), /recipe: no recipe named "ecoh" is loaded \(did you mean "echo"\? loaded: echo, fetcher, named\)/);
+  });
+
+  it('a slip of indentation is one sentence saying what to check, with the parser\'s words after it', async () => {
+    d.drop('indent.yaml', 'kind: request\nrecipe: echo\nparams:\n  text: a\n   seconds: 1\n');
+    const text = await rejection(d, 'indent.yaml');
+    const problems = text.split('\n').filter((l) => l.startsWith('indent.yaml:'));
+    assert.equal(problems.length, 1, text);
+    assert.match(problems[0], /^indent\.yaml:4:9: YAML syntax: a value runs on into the next line: the keys of one mapping start at the same column \(check the indentation of the next line\) \(the parser says: .+\)$/);
+  });
+
   it('a parameter that would lead out of the work dir is rejected before it becomes a job', async () => {
     d.drop('escape.yaml', request('named', { name: '../../etc/passwd' }));
     const text = await rejection(d, 'escape.yaml');
