@@ -259,7 +259,7 @@ describe('config', () => {
 
     it('parseConfig - YAML syntax errors name the file, line and column', () => {
       const message = configError(() => parseConfig('http:\n\tport: 1\n', FILE, {}));
-      assert.equal(message, `${FILE}:2:1: YAML syntax: Tabs are not allowed as indentation`);
+      assert.equal(message, `${FILE}:2:1: YAML syntax: a tab indents this line: YAML indents with spaces only (the parser says: Tabs are not allowed as indentation)`);
     });
 
     it('parseConfig - a bad group name is refused', () => {
