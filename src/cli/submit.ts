@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { existsSync, openSync, readSync, closeSync, statSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../fs/write.js';
+import { lockHolder } from '../lock.js';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
@@ -26,6 +27,7 @@ interface SubmitOptions {
   id?: string;
   notBefore?: string;
   wait?: boolean;
+  keepWaiting?: boolean;
   timeout?: string;
 }
 
@@ -163,6 +165,7 @@ export function registerSubmit(program: Command): void {
     .option('--not-before <time>', 'do not start before this ISO time')
     .option('--wait', 'follow the job with progress; exit 0 on success, 1 on failure')
     .option('--timeout <duration>', 'with --wait: give up waiting after this long (e.g. 30m)')
+    .option('--keep-waiting', 'with --wait: wait even when no hopper runs on this root (the request runs once one starts)')
     .description('write a request into the inbox (atomically)')
     .action(async (recipeName: string, o: SubmitOptions, cmd: Command) => {
       configFor(cmd);
@@ -185,6 +188,15 @@ export function registerSubmit(program: Command): void {
       }
       await writeFileAtomic(path.join(paths.inbox, fileName), text);
       say(`submitted ${id} (${path.join(paths.inbox, fileName)})\n`);
-      if (o.wait) process.exitCode = await waitFor(paths, id, fileName, timeoutMs);
+      if (!o.wait) return;
+      // Said at once: without a daemon, waiting would only run out the timeout in silence.
+      if (!lockHolder(path.join(paths.state, 'daemon.lock'))) {
+        process.stderr.write(`no hopper is running on ${paths.root}: the request waits in the inbox and runs when hopper starts (hopper start, or systemctl start hopper)${o.keepWaiting ? '; waiting for it' : '; --keep-waiting waits for it'}\n`);
+        if (!o.keepWaiting) {
+          process.exitCode = EXIT.failure;
+          return;
+        }
+      }
+      process.exitCode = await waitFor(paths, id, fileName, timeoutMs);
     });
 }

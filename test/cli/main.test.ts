@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/config.js';
-import { tempRoot } from '../helpers/daemon.js';
+import { drop, tempRoot } from '../helpers/daemon.js';
 import { hopper } from '../helpers/cli.js';
 import { echoRecipe } from '../helpers/recipes.js';
 
@@ -162,3 +162,25 @@ describe('cli: submit without a set-up root', () => {
     }
   });
 });
+
+describe('cli: submit --wait with no daemon', () => {
+  it('says at once that no hopper runs on this root and exits 1, leaving the request in the inbox; --keep-waiting waits', { timeout: 60_000 }, async () => {
+    const { root, cleanup } = tempRoot();
+    try {
+      drop(path.join(root, 'recipes'), 'echo.yaml', echoRecipe());
+      mkdirSync(path.join(root, 'inbox'), { recursive: true });
+      const started = Date.now();
+      const r = await hopper(['submit', 'echo', '--root', root, '--id', 'nobody-home', '--wait']);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /no hopper is running on .*: the request waits in the inbox and runs when hopper starts/);
+      assert.ok(Date.now() - started < 15_000, 'said at once, not after a timeout');
+      assert.ok(existsSync(path.join(root, 'inbox', 'nobody-home.yaml')));
+      const keep = await hopper(['submit', 'echo', '--root', root, '--id', 'keep-1', '--wait', '--keep-waiting', '--timeout', '1s']);
+      assert.match(keep.stderr, /no hopper is running on .*; waiting for it/);
+      assert.equal(keep.code, 1, 'gave up after its timeout');
+    } finally {
+      cleanup();
+    }
+  });
+});
+
