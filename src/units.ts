@@ -8,9 +8,6 @@ const SIZE_UNITS: Record<string, number> = {
   t: 1e12, tb: 1e12, ti: 1024 ** 4, tib: 1024 ** 4,
 };
 
-export const SIZE_PATTERN = '^\\s*\\d+(\\.\\d+)?\\s*([kKmMgGtT]i?[bB]?|[bB])?\\s*$';
-export const DURATION_PATTERN = '^\\s*(\\d+(\\.\\d+)?\\s*(ms|s|m|h|d|w)\\s*)+$';
-
 /** `512MiB`, `2GiB`, `64KiB`, `1000` (bytes) → bytes. */
 export function parseSize(value: string | number): number {
   if (typeof value === 'number') {

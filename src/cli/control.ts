@@ -41,7 +41,7 @@ export function registerControl(program: Command): void {
         const job = store.jobs.find(id);
         if (!job) throw new CliError(`no job or request with id "${id}"`);
         if (job.state !== 'failed' && job.state !== 'canceled') throw new CliError(`job ${job.id} is ${job.state}; only failed or canceled jobs can be retried`);
-        store.jobs.resubmit(job.id);
+        store.jobs.resubmit(job.id, Date.now());
         process.stdout.write(`job ${job.id} is queued again (hopper picks it up within seconds, or at its next start)\n`);
       });
     });

@@ -4,7 +4,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
 import type { Context } from '../context.js';
-import { HopperError, InvalidFileError, type Problem } from '../errors.js';
+import { InvalidFileError, type Problem } from '../errors.js';
 import { planNotifications } from '../notify/plan.js';
 import type { RecipeRegistry } from '../recipes/registry.js';
 import { recipeFromFile, type Recipe } from '../recipes/recipe.js';
@@ -188,7 +188,8 @@ export async function takeFile(deps: IntakeDeps, file: string): Promise<IntakeRe
       // Stored before a crash, not yet moved: finish the move, make nothing twice.
       resume(deps, seen.jobId);
       await archiveStored(ctx, file, seen.jobId ?? 'seen');
-      return { outcome: 'duplicate', kind: 'request', jobId: seen.jobId ?? undefined };
+      const kind = seen.kind === 'cancel' || seen.kind === 'recipe' ? seen.kind : 'request';
+      return { outcome: 'duplicate', kind, jobId: seen.jobId ?? undefined };
     }
     const parsed = parseYaml(text);
     const kind = fileKind(parsed);
@@ -203,7 +204,7 @@ export async function takeFile(deps: IntakeDeps, file: string): Promise<IntakeRe
     const problems =
       err instanceof InvalidFileError
         ? err.problems
-        : [{ path: '', message: `could not be processed: ${err instanceof HopperError ? err.message : (err as Error).message}` }];
+        : [{ path: '', message: `could not be processed: ${(err as Error).message}` }];
     if (!(err instanceof InvalidFileError)) ctx.log.error({ file: path.basename(file), err: (err as Error).stack }, 'unexpected error taking a file');
     await reject(file, ctx.paths.rejected, problems, new Date(ctx.clock.now()), ctx.log).catch((e: unknown) =>
       ctx.log.error({ file: path.basename(file), err: (e as Error).message }, 'could not move the rejected file'),

@@ -64,7 +64,7 @@ export class Notifier {
       this.ctx.log.error({ err: (err as Error).message }, 'could not read the notifications due; will try again');
       due = [];
     }
-    const now = Date.now();
+    const now = this.ctx.clock.now();
     for (const [id, until] of this.cooldown) if (until <= now) this.cooldown.delete(id);
     for (const n of due) {
       if (this.inFlight.size >= MAX_PARALLEL) break;
@@ -73,7 +73,7 @@ export class Notifier {
       this.busy.add(receiver);
       const task = this.deliverRow(n.id)
         .catch((err: unknown) => {
-          this.cooldown.set(n.id, Date.now() + COOLDOWN_MS);
+          this.cooldown.set(n.id, this.ctx.clock.now() + COOLDOWN_MS);
           this.ctx.log.error({ err: (err as Error).message, notification: n.id }, 'notification failed unexpectedly; will try again');
         })
         .finally(() => {

@@ -157,9 +157,9 @@ export class JobStore {
   }
 
   /** The job a file with this intake key became, if it was accepted before (a crash before the move). */
-  intakeSeen(key: string): { jobId: string | null } | undefined {
-    const row = this.sql<[string], { job_id: string | null }>('SELECT job_id FROM intake WHERE key = ?').get(key);
-    return row ? { jobId: row.job_id } : undefined;
+  intakeSeen(key: string): { kind: string; jobId: string | null } | undefined {
+    const row = this.sql<[string], { kind: string; job_id: string | null }>('SELECT kind, job_id FROM intake WHERE key = ?').get(key);
+    return row ? { kind: row.kind, jobId: row.job_id } : undefined;
   }
 
   recordIntake(key: string, kind: string, jobId: string | null, file: string, at: number): void {
@@ -310,7 +310,7 @@ export class JobStore {
   }
 
   /** A failed or canceled job sent back to the queue by hand (`hopper retry`): a fresh retry budget. */
-  resubmit(id: string, at: number = Date.now()): void {
+  resubmit(id: string, at: number): void {
     this.db.transaction(() => {
       const info = this.sql(
         `UPDATE jobs SET state = 'queued', attempts = 0, finished_at = NULL, error_code = NULL, error_message = NULL,
