@@ -137,4 +137,27 @@ describe('email without SMTP', () => {
       await d.cleanup();
     }
   });
+
+  it('a URL refused by the outbound policy: the requester reads that the address is not reached, the admin reads what to change', async () => {
+    const fetcher = {
+      kind: 'recipe',
+      name: 'fetcher',
+      params: { type: 'object', required: ['url'], properties: { url: { type: 'string', format: 'uri' } } },
+      steps: [{ fetch: { url: '{{params.url}}', to: 'in/' } }],
+    };
+    const d = await testDaemon({ recipes: { fetcher }, config: { outbound: { allow: [] } } });
+    try {
+      d.drop('o.yaml', request('fetcher', { url: 'http://127.0.0.1:9/x.csv' }, { id: 'refused-mail', notify: { email: 'someone@example.org' } }));
+      const job = await d.job('refused-mail', ended);
+      assert.equal(job.errorCode, 'E_OUTBOUND');
+      assert.match(job.errorMessage ?? '', /outbound\.allow/, 'the admin sees what to change');
+      const eml = await waitFor('the email', () => emlFiles(path.join(d.root, 'outbox')).find((f) => f.includes(`${job.id}-failed`)));
+      const body = readEml(eml).body;
+      assert.match(body, /What went wrong: a URL it names points to an address this service does not reach \(127\.0\.0\.1 is a loopback address\)/);
+      assert.doesNotMatch(body, /hopper\.yaml|outbound\.allow/, 'nothing the requester cannot act on');
+    } finally {
+      await d.cleanup();
+    }
+  });
 });
+
