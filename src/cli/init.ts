@@ -13,12 +13,22 @@ export const CONFIG_TEMPLATE = `# hopper.yaml: every key is optional; the values
 
 # lanes: { fast: { concurrency: 4 }, slow: { concurrency: 1 } }
 # resources: { cpus: 2, memory: 4GiB, disk: 20GiB }   # default: what the host has
-# groups: { youtube: 2 }
+# groups: { youtube: 2 }                               # limits shared by recipes naming the group
 # http: { host: 127.0.0.1, port: 8765, token: env:HOPPER_TOKEN, publicUrl: http://localhost:8765 }
-# smtp: { url: env:HOPPER_SMTP_URL, from: hopper@example.org }   # absent: emails go to outbox/*.eml
-# webhooks: { secret: env:HOPPER_WEBHOOK_SECRET }
+#                                                      # beyond loopback only with a token (16+ characters)
+# smtp: { url: env:HOPPER_SMTP_URL, from: hopper@example.org, retryFor: 24h }   # absent: emails go to outbox/*.eml
+# s3:                                                  # absent: outputs are served from outputs/ by signed links
+#   endpoint: http://127.0.0.1:9000                    # absent: AWS S3 in the region
+#   region: us-east-1
+#   bucket: outputs                                    # required when s3 is set
+#   accessKeyId: env:AWS_ACCESS_KEY_ID
+#   secretAccessKey: env:AWS_SECRET_ACCESS_KEY
+#   forcePathStyle: true
+#   linkExpiry: 7d                                     # presigned links: at most 7d
+# docker: { socketPath: /var/run/docker.sock }
+# webhooks: { secret: env:HOPPER_WEBHOOK_SECRET, retryFor: 24h }   # absent secret: state/webhook.key
 # outbound: { allow: [] }      # non-public addresses fetch steps and webhooks may reach, e.g. [127.0.0.1, 10.0.0.0/8]
-# inbox: { acceptRecipes: true, maxFileBytes: 1MiB }
+# inbox: { acceptRecipes: true, maxFileBytes: 1MiB }   # acceptRecipes: false where inbox writers may not run code
 # retention: { outputs: 7d, jobs: 90d }                # local download links last as long as outputs
 # shutdown: { grace: 30s }                             # running jobs get this long on SIGTERM
 `;

@@ -3,7 +3,9 @@ import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
+import { CONFIG_TEMPLATE } from '../../src/cli/init.js';
 import { parseConfig } from '../../src/config/config.js';
+import { configSchema } from '../../src/schemas/config.js';
 import { drop, tempRoot } from '../helpers/daemon.js';
 import { hopper } from '../helpers/cli.js';
 import { echoRecipe } from '../helpers/recipes.js';
@@ -67,6 +69,23 @@ describe('cli: init', () => {
     } finally {
       cleanup();
     }
+  });
+});
+
+describe('cli: init writes every setting', () => {
+  it('the commented hopper.yaml names every top-level key of the config schema, and uncommented it is a valid config', () => {
+    const keys = Object.keys(configSchema.properties);
+    for (const key of keys) assert.match(CONFIG_TEMPLATE, new RegExp(`^# ${key}:`, 'm'), `${key} is in the template`);
+    // Uncommented: the "# " at the start of each line and the comments after the values go.
+    const uncommented = CONFIG_TEMPLATE.split('\n')
+      .filter((l) => /^# {1,3}[a-zA-Z]/.test(l) && !/^# (hopper\.yaml|A value|\(systemd)/.test(l))
+      .map((l) => l.replace(/^# /, '').replace(/\s+#\s.*$/, ''))
+      .join('\n');
+    const env = { HOPPER_TOKEN: 'a-token-of-sixteen-chars', HOPPER_SMTP_URL: 'smtp://127.0.0.1:2525', AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's', HOPPER_WEBHOOK_SECRET: 'w' };
+    const c = parseConfig(uncommented, 'hopper.yaml', env);
+    assert.equal(c.s3?.bucket, 'outputs');
+    assert.equal(c.docker.socketPath, '/var/run/docker.sock');
+    assert.equal(c.smtp?.retryForMs, 24 * 3_600_000);
   });
 });
 
