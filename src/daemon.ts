@@ -15,7 +15,8 @@ import { metricsRoute } from './http/metrics.js';
 import { errorsRoute, requestsRoute, statisticsRoute } from './http/statistics.js';
 import { statusRoute } from './http/status.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
-import { takeFile } from './inbox/intake.js';
+import { InboxArrivals } from './inbox/arrivals.js';
+import { takeBatch } from './inbox/intake.js';
 import { FolderWatcher } from './inbox/watcher.js';
 import { acquireLock } from './lock.js';
 import { createLogger, type Logger } from './log.js';
@@ -57,7 +58,7 @@ export interface Daemon {
   dispatcher: Dispatcher;
   notifier: Notifier;
   scheduler: Scheduler;
-  inbox: FolderWatcher;
+  inbox: InboxArrivals;
   http: HttpServer;
   /**
    * SIGHUP: reads hopper.yaml and recipes again without dropping a job. A bad
@@ -163,13 +164,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     );
     onRecipesChange = () => scheduler.tick();
 
-    const inbox = new FolderWatcher({
+    const inbox = new InboxArrivals({
       dir: paths.inbox,
       settleMs: options.settleMs ?? 250,
       rescanMs: options.rescanMs ?? 10_000,
-      onFile: async (file) => {
-        const result = await takeFile({ ctx, recipes, onJob: (job) => dispatcher.add(job), onCancel: (job) => dispatcher.cancel(job.id) }, file);
-        if (result.outcome !== 'skipped') notifier.kick();
+      onBatch: async (files) => {
+        const results = await takeBatch({ ctx, recipes, onJob: (job) => dispatcher.add(job), onCancel: (job) => dispatcher.cancel(job.id) }, files);
+        if (results.some((r) => r.outcome !== 'skipped')) notifier.kick();
       },
       log,
     });

@@ -90,14 +90,27 @@ export async function reject(file: string, rejectedDir: string, problems: readon
   }
 }
 
-/** Moves an accepted file out of the inbox into state/archive/, under a unique name, readable by hopper alone. */
-export async function archive(file: string, archiveDir: string, prefix: string): Promise<string> {
+/**
+ * Moves accepted files out of the inbox into state/archive/, each under a
+ * unique name (prefixed, e.g. with its job id), readable by hopper alone.
+ * The archive folder is checked and held once for the whole batch. Returns,
+ * per file, the error that kept it in the inbox (undefined: moved).
+ */
+export async function archiveAll(moves: ReadonlyArray<{ file: string; prefix: string }>, archiveDir: string): Promise<Array<Error | undefined>> {
   const folder = await holdOwnFolder(archiveDir, PRIVATE_FOLDER);
   try {
-    const name = await freeName(folder, `${prefix}-${path.basename(file)}`);
-    await moveFile(file, folder.at(name));
-    await chmod(folder.at(name), 0o600).catch(() => {});
-    return path.join(archiveDir, name);
+    const outcomes: Array<Error | undefined> = [];
+    for (const { file, prefix } of moves) {
+      try {
+        const name = await freeName(folder, `${prefix}-${path.basename(file)}`);
+        await moveFile(file, folder.at(name));
+        await chmod(folder.at(name), 0o600).catch(() => {});
+        outcomes.push(undefined);
+      } catch (err) {
+        outcomes.push(err as Error);
+      }
+    }
+    return outcomes;
   } finally {
     await folder.close();
   }

@@ -8,12 +8,12 @@ import { InvalidFileError, type Problem } from '../errors.js';
 import { planNotifications } from '../notify/plan.js';
 import type { RecipeRegistry } from '../recipes/registry.js';
 import { recipeFromFile, type Recipe } from '../recipes/recipe.js';
-import { parseYaml, type ParsedFile } from '../schemas/document.js';
+import { parseYaml } from '../schemas/document.js';
 import { assertNoProblems, fileKind, schemaProblems } from '../schemas/validate.js';
-import { END_STATES, type Job } from '../store/jobs.js';
+import { END_STATES, type Job, type NewJob } from '../store/jobs.js';
 import { formatBytes } from '../units.js';
 import { overBudget, needOf } from '../queue/resources.js';
-import { archive, reject } from './files.js';
+import { archiveAll, reject } from './files.js';
 import { requestFromFile } from './request.js';
 
 export interface IntakeDeps {
@@ -65,35 +65,10 @@ async function readDropped(file: string, maxBytes: number): Promise<{ text: stri
   }
 }
 
-function problem(message: string, problemPath = ''): InvalidFileError {
-  return new InvalidFileError([{ path: problemPath, message }]);
-}
-
 /** Trouble of the machine, not of the file: leave the file for a later try. */
 function isTransient(err: unknown): boolean {
   const code = (err as { code?: string }).code ?? '';
   return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_FULL' || ['ENOSPC', 'EIO', 'EMFILE', 'ENFILE'].includes(code);
-}
-
-/**
- * Moves a file whose content is already stored. It must not be rejected any
- * more: if the move fails the file stays in the inbox, and the next look
- * finds it stored and only tries the move again.
- */
-async function archiveStored(ctx: Context, file: string, prefix: string): Promise<void> {
-  try {
-    await archive(file, ctx.paths.archive, prefix);
-  } catch (err) {
-    ctx.log.error({ file: path.basename(file), err: (err as Error).message }, 'stored, but could not move the file out of the inbox; will try again');
-  }
-}
-
-/** A stored job that a crash kept from its lane (or its cancel) gets there now; both calls are idempotent. */
-function resume(deps: IntakeDeps, jobId: string | null): void {
-  const job = jobId ? deps.ctx.store.jobs.get(jobId) : undefined;
-  if (!job || END_STATES.includes(job.state)) return;
-  if (job.cancelRequested) deps.onCancel(job);
-  else if (job.state === 'queued' || job.state === 'retrying') deps.onJob(job);
 }
 
 /** Why a job of this recipe could never run on this host with this config, if so. */
@@ -104,79 +79,31 @@ export function whyNever(config: Config, recipe: Recipe): string | undefined {
   return undefined;
 }
 
-function fail(message: string, problemPath = ''): never {
-  throw problem(message, problemPath);
+function problem(message: string, problemPath = ''): InvalidFileError {
+  return new InvalidFileError([{ path: problemPath, message }]);
 }
 
-async function takeRequest(deps: IntakeDeps, file: string, parsed: ParsedFile, key: string): Promise<IntakeResult> {
-  const { ctx } = deps;
-  const { input, recipe } = requestFromFile(parsed, deps.recipes, path.basename(file));
-  const refused = whyNever(ctx.config, recipe);
-  if (refused) fail(refused, 'recipe');
-  const now = ctx.clock.now();
-  const outcome = ctx.store.jobs.accept(input, key, now, (job) => planNotifications(job, recipe, { event: 'requested' }, now));
-  if (outcome.kind === 'conflict') {
-    fail(`id "${input.requestId}" is already job ${outcome.job.id}, with different content; use a new id for a new request`, 'id');
-  }
-  if (outcome.kind === 'created') {
-    ctx.log.info({ job: outcome.job.id, recipe: recipe.name, lane: outcome.job.lane, file: path.basename(file) }, 'request accepted');
-    deps.onJob(outcome.job);
-    await archiveStored(ctx, file, outcome.job.id);
-    return { outcome: 'accepted', kind: 'request', jobId: outcome.job.id };
-  }
-  ctx.log.info({ job: outcome.job.id, file: path.basename(file), reason: outcome.reason }, 'request already accepted; existing job stands');
-  await archiveStored(ctx, file, outcome.job.id);
-  return { outcome: 'duplicate', kind: 'request', jobId: outcome.job.id };
-}
+/** What one file asks for, found by reading and validating it, before anything is stored. */
+type Plan = { file: string } & (
+  | { kind: 'request'; key: string; input: NewJob; recipe: Recipe }
+  | { kind: 'cancel'; key: string; target: string; where: { line: number; col: number } | undefined }
+  | { kind: 'recipe'; key: string; recipe: Recipe; text: string }
+  /** Stored before a crash, not yet moved: finish the move, make nothing twice. */
+  | { kind: 'seen'; seenKind: string; jobId: string | null }
+  | { kind: 'reject'; problems: Problem[] }
+  | { kind: 'skip'; why: string }
+);
 
-async function takeCancel(deps: IntakeDeps, file: string, parsed: ParsedFile, key: string): Promise<IntakeResult> {
-  const { ctx } = deps;
-  assertNoProblems(schemaProblems('cancel', parsed));
-  const target = (parsed.value as { job: string }).job;
-  const job = ctx.store.jobs.find(target);
-  const where = parsed.locate(['job']);
-  if (!job) throw new InvalidFileError([{ path: 'job', message: `no job or request with id "${target}"`, ...where }]);
-  if (END_STATES.includes(job.state)) {
-    throw new InvalidFileError([{ path: 'job', message: `job ${job.id} already ended (${job.state}); there is nothing to cancel`, ...where }]);
-  }
-  ctx.store.db.transaction(() => {
-    ctx.store.jobs.requestCancel(job.id);
-    ctx.store.jobs.recordIntake(key, 'cancel', job.id, path.basename(file), ctx.clock.now());
-  })();
-  ctx.log.info({ job: job.id, file: path.basename(file) }, 'cancel accepted');
-  deps.onCancel(job);
-  await archiveStored(ctx, file, `cancel-${job.id}`);
-  return { outcome: 'accepted', kind: 'cancel', jobId: job.id };
-}
-
-async function takeRecipe(deps: IntakeDeps, file: string, text: string, parsed: ParsedFile, key: string): Promise<IntakeResult> {
-  const { ctx } = deps;
-  if (!ctx.config.inbox.acceptRecipes) {
-    fail('recipe files are not accepted in this inbox (inbox.acceptRecipes: false); ask the admin to add it to recipes/', 'kind');
-  }
-  // Parsed once already: kind was read from it.
-  const recipe = recipeFromFile(parsed);
-  const installed = await deps.recipes.install(recipe, text);
-  ctx.store.jobs.recordIntake(key, 'recipe', null, path.basename(file), ctx.clock.now());
-  await archiveStored(ctx, file, `recipe-${recipe.name}`);
-  ctx.log.info({ recipe: recipe.name, file: path.basename(installed) }, 'recipe installed from the inbox');
-  return { outcome: 'accepted', kind: 'recipe' };
-}
-
-/**
- * Takes one file from the inbox: parse, validate, store in one transaction,
- * and only then move it to state/archive/. A bad file goes to inbox/rejected/
- * with its reasons; nothing about it can stop the daemon or touch another file.
- */
-export async function takeFile(deps: IntakeDeps, file: string): Promise<IntakeResult> {
+/** Reads, parses and validates one file. Writes nothing; a problem becomes a rejection plan. */
+async function planFile(deps: IntakeDeps, file: string): Promise<Plan> {
   const { ctx } = deps;
   let read: Awaited<ReturnType<typeof readDropped>>;
   try {
     read = await readDropped(file, ctx.config.inbox.maxFileBytes);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { outcome: 'skipped', why: 'gone' };
-    if (code === 'EISDIR') return { outcome: 'skipped', why: 'a folder' };
+    if (code === 'ENOENT') return { file, kind: 'skip', why: 'gone' };
+    if (code === 'EISDIR') return { file, kind: 'skip', why: 'a folder' };
     read = { problem: err };
   }
   try {
@@ -184,32 +111,170 @@ export async function takeFile(deps: IntakeDeps, file: string): Promise<IntakeRe
     const { text, st } = read;
     const key = intakeKey(path.basename(file), st, text);
     const seen = ctx.store.jobs.intakeSeen(key);
-    if (seen) {
-      // Stored before a crash, not yet moved: finish the move, make nothing twice.
-      resume(deps, seen.jobId);
-      await archiveStored(ctx, file, seen.jobId ?? 'seen');
-      const kind = seen.kind === 'cancel' || seen.kind === 'recipe' ? seen.kind : 'request';
-      return { outcome: 'duplicate', kind, jobId: seen.jobId ?? undefined };
-    }
+    if (seen) return { file, kind: 'seen', seenKind: seen.kind, jobId: seen.jobId };
     const parsed = parseYaml(text);
     const kind = fileKind(parsed);
-    if (kind === 'request') return await takeRequest(deps, file, parsed, key);
-    if (kind === 'cancel') return await takeCancel(deps, file, parsed, key);
-    return await takeRecipe(deps, file, text, parsed, key);
-  } catch (err) {
-    if (isTransient(err)) {
-      ctx.log.error({ file: path.basename(file), err: (err as Error).message }, 'could not take the file now; it stays in the inbox');
-      return { outcome: 'skipped', why: (err as Error).message };
+    if (kind === 'request') {
+      const { input, recipe } = requestFromFile(parsed, deps.recipes, path.basename(file));
+      const refused = whyNever(ctx.config, recipe);
+      if (refused) throw problem(refused, 'recipe');
+      return { file, kind: 'request', key, input, recipe };
     }
-    const problems =
-      err instanceof InvalidFileError
-        ? err.problems
-        : [{ path: '', message: `could not be processed: ${(err as Error).message}` }];
-    if (!(err instanceof InvalidFileError)) ctx.log.error({ file: path.basename(file), err: (err as Error).stack }, 'unexpected error taking a file');
-    await reject(file, ctx.paths.rejected, problems, new Date(ctx.clock.now()), ctx.log).catch((e: unknown) =>
-      ctx.log.error({ file: path.basename(file), err: (e as Error).message }, 'could not move the rejected file'),
-    );
-    ctx.log.warn({ file: path.basename(file), problems: problems.length }, 'file rejected');
-    return { outcome: 'rejected', problems };
+    if (kind === 'cancel') {
+      assertNoProblems(schemaProblems('cancel', parsed));
+      return { file, kind: 'cancel', key, target: (parsed.value as { job: string }).job, where: parsed.locate(['job']) };
+    }
+    if (!ctx.config.inbox.acceptRecipes) {
+      throw problem('recipe files are not accepted in this inbox (inbox.acceptRecipes: false); ask the admin to add it to recipes/', 'kind');
+    }
+    return { file, kind: 'recipe', key, recipe: recipeFromFile(parsed), text };
+  } catch (err) {
+    return failedPlan(ctx, file, err);
   }
+}
+
+function failedPlan(ctx: Context, file: string, err: unknown): Plan {
+  if (isTransient(err)) {
+    ctx.log.error({ file: path.basename(file), err: (err as Error).message }, 'could not take the file now; it stays in the inbox');
+    return { file, kind: 'skip', why: (err as Error).message };
+  }
+  if (err instanceof InvalidFileError) return { file, kind: 'reject', problems: err.problems };
+  ctx.log.error({ file: path.basename(file), err: (err as Error).stack }, 'unexpected error taking a file');
+  return { file, kind: 'reject', problems: [{ path: '', message: `could not be processed: ${(err as Error).message}` }] };
+}
+
+/** What storing one plan did, decided inside the batch's transaction. */
+type Stored =
+  | { file: string; result: IntakeResult; archiveAs?: string; job?: Job; then?: 'queue' | 'cancel' }
+  | { file: string; reject: Problem[] };
+
+/** One plan's writes, inside the batch's transaction; a problem found only now (an id conflict) rejects the file alone. */
+function storePlan(deps: IntakeDeps, plan: Plan, now: number): Stored {
+  const { ctx } = deps;
+  const name = path.basename(plan.file);
+  switch (plan.kind) {
+    case 'request': {
+      const outcome = ctx.store.jobs.accept(plan.input, plan.key, now, (job) => planNotifications(job, plan.recipe, { event: 'requested' }, now));
+      if (outcome.kind === 'conflict') {
+        return { file: plan.file, reject: [{ path: 'id', message: `id "${plan.input.requestId}" is already job ${outcome.job.id}, with different content; use a new id for a new request` }] };
+      }
+      const created = outcome.kind === 'created';
+      return { file: plan.file, result: { outcome: created ? 'accepted' : 'duplicate', kind: 'request', jobId: outcome.job.id }, archiveAs: outcome.job.id, job: outcome.job, then: created ? 'queue' : undefined };
+    }
+    case 'cancel': {
+      const job = ctx.store.jobs.find(plan.target);
+      if (!job) return { file: plan.file, reject: [{ path: 'job', message: `no job or request with id "${plan.target}"`, ...plan.where }] };
+      if (END_STATES.includes(job.state)) {
+        return { file: plan.file, reject: [{ path: 'job', message: `job ${job.id} already ended (${job.state}); there is nothing to cancel`, ...plan.where }] };
+      }
+      ctx.store.jobs.requestCancel(job.id);
+      ctx.store.jobs.recordIntake(plan.key, 'cancel', job.id, name, now);
+      return { file: plan.file, result: { outcome: 'accepted', kind: 'cancel', jobId: job.id }, archiveAs: `cancel-${job.id}`, job, then: 'cancel' };
+    }
+    case 'recipe':
+      ctx.store.jobs.recordIntake(plan.key, 'recipe', null, name, now);
+      return { file: plan.file, result: { outcome: 'accepted', kind: 'recipe' }, archiveAs: `recipe-${plan.recipe.name}` };
+    case 'seen': {
+      const kind = plan.seenKind === 'cancel' || plan.seenKind === 'recipe' ? plan.seenKind : 'request';
+      const job = plan.jobId ? (ctx.store.jobs.get(plan.jobId) ?? undefined) : undefined;
+      return { file: plan.file, result: { outcome: 'duplicate', kind, jobId: plan.jobId ?? undefined }, archiveAs: plan.jobId ?? 'seen', job, then: job ? resumeAs(job) : undefined };
+    }
+    case 'reject':
+      return { file: plan.file, reject: plan.problems };
+    case 'skip':
+      return { file: plan.file, result: { outcome: 'skipped', why: plan.why } };
+  }
+}
+
+/** A stored job that a crash kept from its lane (or its cancel) gets there now; both are idempotent. */
+function resumeAs(job: Job): 'queue' | 'cancel' | undefined {
+  if (END_STATES.includes(job.state)) return undefined;
+  if (job.cancelRequested) return 'cancel';
+  return job.state === 'queued' || job.state === 'retrying' ? 'queue' : undefined;
+}
+
+/**
+ * Takes a batch of files from the inbox: each is read, parsed and validated;
+ * all that are good are stored in ONE transaction, and only after its commit
+ * are they moved to state/archive/ and queued. A bad file goes to
+ * inbox/rejected/ with its reasons, alone; nothing about it can stop the
+ * daemon or touch another file. If the store cannot commit (disk full, busy),
+ * every file stays in the inbox for a later try.
+ */
+export async function takeBatch(deps: IntakeDeps, files: readonly string[]): Promise<IntakeResult[]> {
+  const { ctx } = deps;
+  const plans = await Promise.all(files.map((f) => planFile(deps, f)));
+  // Recipes are installed (a file in recipes/) before the transaction that records them.
+  for (const [i, plan] of plans.entries()) {
+    if (plan.kind !== 'recipe') continue;
+    try {
+      const installed = await deps.recipes.install(plan.recipe, plan.text);
+      ctx.log.info({ recipe: plan.recipe.name, file: path.basename(installed) }, 'recipe installed from the inbox');
+    } catch (err) {
+      plans[i] = failedPlan(ctx, plan.file, err);
+    }
+  }
+  const now = ctx.clock.now();
+  let stored: Stored[];
+  try {
+    stored = ctx.store.db.transaction(() =>
+      plans.map((plan) => {
+        try {
+          return ctx.store.db.transaction(() => storePlan(deps, plan, now))();
+        } catch (err) {
+          if (isTransient(err)) throw err;
+          return { file: plan.file, reject: failedPlanProblems(ctx, plan.file, err) };
+        }
+      }),
+    )();
+  } catch (err) {
+    ctx.log.error({ files: files.length, err: (err as Error).message }, 'could not store the files now; they stay in the inbox');
+    return files.map(() => ({ outcome: 'skipped', why: (err as Error).message }));
+  }
+  // Committed: now the files may leave the inbox, and the jobs their queue.
+  for (const s of stored) {
+    if (!('result' in s) || !s.job) continue;
+    if (s.then === 'queue') deps.onJob(s.job);
+    else if (s.then === 'cancel') deps.onCancel(s.job);
+    if (s.result.outcome === 'accepted' && s.result.kind === 'request') ctx.log.info({ job: s.job.id, recipe: s.job.recipe, lane: s.job.lane, file: path.basename(s.file) }, 'request accepted');
+    else if (s.result.outcome === 'accepted') ctx.log.info({ job: s.job.id, file: path.basename(s.file) }, 'cancel accepted');
+    else ctx.log.info({ job: s.job.id, file: path.basename(s.file) }, 'file already taken; existing job stands');
+  }
+  await archiveStored(ctx, stored.flatMap((s) => ('result' in s && s.archiveAs ? [{ file: s.file, prefix: s.archiveAs }] : [])));
+  const results: IntakeResult[] = [];
+  for (const s of stored) {
+    if ('result' in s) {
+      results.push(s.result);
+      continue;
+    }
+    await reject(s.file, ctx.paths.rejected, s.reject, new Date(now), ctx.log).catch((e: unknown) =>
+      ctx.log.error({ file: path.basename(s.file), err: (e as Error).message }, 'could not move the rejected file'),
+    );
+    ctx.log.warn({ file: path.basename(s.file), problems: s.reject.length }, 'file rejected');
+    results.push({ outcome: 'rejected', problems: s.reject });
+  }
+  return results;
+}
+
+function failedPlanProblems(ctx: Context, file: string, err: unknown): Problem[] {
+  const plan = failedPlan(ctx, file, err);
+  return plan.kind === 'reject' ? plan.problems : [{ path: '', message: `could not be processed: ${(err as Error).message}` }];
+}
+
+/**
+ * Moves files whose content is stored. They must not be rejected any more:
+ * a file whose move fails stays in the inbox, and the next look finds it
+ * stored and only tries the move again.
+ */
+async function archiveStored(ctx: Context, moves: Array<{ file: string; prefix: string }>): Promise<void> {
+  if (moves.length === 0) return;
+  let outcomes: Array<Error | undefined>;
+  try {
+    outcomes = await archiveAll(moves, ctx.paths.archive);
+  } catch (err) {
+    outcomes = moves.map(() => err as Error);
+  }
+  outcomes.forEach((err, i) => {
+    if (err) ctx.log.error({ file: path.basename(moves[i].file), err: err.message }, 'stored, but could not move the file out of the inbox; will try again');
+  });
 }

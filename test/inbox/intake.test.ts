@@ -245,6 +245,44 @@ describe('inbox: many files and restarts', () => {
     }
   });
 
+  it('a batch of 200 files with broken ones among them: each broken one is rejected with its reason, every other becomes one job', { timeout: 60_000 }, async () => {
+    const { root, cleanup } = tempRoot();
+    const d = await testDaemon({ root, recipes: { echo: echoRecipe() } });
+    try {
+      const later = '2999-01-01T00:00:00Z';
+      const files: Record<string, string> = {};
+      for (let i = 0; i < 200; i++) {
+        const name = `b${String(i).padStart(3, '0')}.yaml`;
+        if (i % 20 === 3) files[name] = 'kind: request\nrecipe: echo\nparams: { text: [unclosed\n';
+        else if (i % 20 === 7) files[name] = `kind: request\nrecipe: nope\nid: batch-${i}\n`;
+        else if (i % 20 === 11) files[name] = `kind: request\nrecipe: echo\nid: batch-${i}\nparams: { text: 5 }\n`;
+        else files[name] = `kind: request\nrecipe: echo\nid: batch-${i}\nnotBefore: "${later}"\nparams: { text: "n${i}" }\n`;
+      }
+      // The same id as b000 with other content: refused as a conflict, even within one batch.
+      files['b999.yaml'] = `kind: request\nrecipe: echo\nid: batch-0\nnotBefore: "${later}"\nparams: { text: "other" }\n`;
+      const script = `const fs=require('fs'),p=require('path');const files=JSON.parse(fs.readFileSync(0,'utf8'));for(const [n,t] of Object.entries(files)){fs.writeFileSync(p.join(process.argv[1],'.'+n+'.tmp'),t);fs.renameSync(p.join(process.argv[1],'.'+n+'.tmp'),p.join(process.argv[1],n));}`;
+      await new Promise<void>((resolve) => {
+        const child = spawn(process.execPath, ['-e', script, d.inboxDir], { stdio: ['pipe', 'inherit', 'inherit'] });
+        child.stdin.end(JSON.stringify(files));
+        child.on('exit', () => resolve());
+      });
+      const broken = Object.keys(files).filter((n, i) => n === 'b999.yaml' || [3, 7, 11].includes(i % 20));
+      for (const n of broken) await rejection(d, n);
+      const jobs = (): number => (d.ctx.store.db.prepare('SELECT count(*) AS n FROM jobs').get() as { n: number }).n;
+      await waitFor('the good ones to be jobs', () => jobs() === 200 - 30, 20_000);
+      assert.match(readFileSync(path.join(d.inboxDir, 'rejected', 'b003.yaml.error.txt'), 'utf8'), /YAML syntax/);
+      assert.match(readFileSync(path.join(d.inboxDir, 'rejected', 'b007.yaml.error.txt'), 'utf8'), /no recipe named "nope"/);
+      assert.match(readFileSync(path.join(d.inboxDir, 'rejected', 'b011.yaml.error.txt'), 'utf8'), /params\.text: must be a string/);
+      assert.match(readFileSync(path.join(d.inboxDir, 'rejected', 'b999.yaml.error.txt'), 'utf8'), /id "batch-0" is already job/);
+      const ids = d.ctx.store.db.prepare('SELECT request_id FROM jobs').all() as Array<{ request_id: string }>;
+      assert.equal(new Set(ids.map((r) => r.request_id)).size, 170, 'each once');
+      await waitFor('the inbox to be empty', () => readdirSync(d.inboxDir).filter((n) => n.endsWith('.yaml')).length === 0);
+    } finally {
+      await d.cleanup();
+      cleanup();
+    }
+  });
+
   it('files already in the inbox at start are taken', async () => {
     const { root, cleanup } = tempRoot();
     drop(path.join(root, 'recipes'), 'echo.yaml', echoRecipe());
