@@ -130,8 +130,10 @@ export class Notifier {
     const now = (): number => this.ctx.clock.now();
     try {
       const status = await this.send(n);
-      this.ctx.store.notifications.recordDelivery(n.id, now(), status, null);
-      this.ctx.store.notifications.markSent(n.id, now());
+      await this.ctx.store.later(() => {
+        this.ctx.store.notifications.recordDelivery(n.id, now(), status, null);
+        this.ctx.store.notifications.markSent(n.id, now());
+      });
       this.ctx.log.info({ job: n.jobId, event: n.event, channel: n.channel, to: n.target }, 'notification sent');
     } catch (err) {
       const failure = toHopperError(err);
@@ -143,8 +145,10 @@ export class Notifier {
       // changes outbound.allow: trying again for retryFor would only repeat it.
       const refused = failure.code === 'E_OUTBOUND';
       const dead = refused || next > n.createdAt + this.retryFor(n);
-      this.ctx.store.notifications.recordDelivery(n.id, now(), status, message);
-      this.ctx.store.notifications.markFailed(n.id, message, dead ? null : next);
+      await this.ctx.store.later(() => {
+        this.ctx.store.notifications.recordDelivery(n.id, now(), status, message);
+        this.ctx.store.notifications.markFailed(n.id, message, dead ? null : next);
+      });
       const why = refused
         ? 'notification dead: its receiver is an address outbound.allow does not name; after allowing it, `hopper notify resend` sends it again'
         : dead

@@ -271,7 +271,8 @@ export class Dispatcher {
 
   private async serveFromCache(e: Entry, source: { id: string; finishedAt: number }, outputs: Output[]): Promise<void> {
     try {
-      succeed(this.ctx, e.job, e.recipe, outputs, await linksFor(this.ctx, outputs, source.finishedAt), source);
+      const links = await linksFor(this.ctx, outputs, source.finishedAt);
+      await this.ctx.store.later(() => succeed(this.ctx, e.job, e.recipe, outputs, links, source));
       this.ctx.log.info({ job: e.job.id, recipe: e.recipe.name, from: source.id }, 'job served from the cache');
     } catch (err) {
       this.ctx.log.error({ job: e.job.id, err: (err as Error).message }, 'could not serve from the cache; the job runs');
@@ -284,7 +285,10 @@ export class Dispatcher {
   private setReason(e: Entry, reason: string | null): void {
     if (e.job.waitReason === reason) return;
     e.job.waitReason = reason;
-    this.ctx.store.jobs.setWaitReason(e.job.id, reason);
+    // Shown to people, not depended on: written with the next group commit.
+    this.ctx.store.later(() => this.ctx.store.jobs.setWaitReason(e.job.id, reason)).catch((err: unknown) =>
+      this.ctx.log.error({ job: e.job.id, err: (err as Error).message }, 'could not record why a job waits'),
+    );
   }
 
   private dispatch(): void {
@@ -359,9 +363,7 @@ export class Dispatcher {
   private begin(e: Entry, now: number): void {
     const { job, recipe } = e;
     this.pending.delete(job.id);
-    const attempt = this.ctx.store.jobs.markStarted(job.id, now, planNotifications(job, recipe, { event: 'started' }, now));
     this.noteStart(recipe.name, now);
-    this.ctx.log.info({ job: job.id, recipe: recipe.name, lane: job.lane, attempt }, 'job started');
     const controller = new AbortController();
     const timeout = setTimeout(
       () => controller.abort(new HopperError('E_TIMEOUT', `the job ran longer than its timeout (${formatDuration(recipe.timeoutMs)})`)),
@@ -382,6 +384,10 @@ export class Dispatcher {
       async () => {
         let result: AttemptResult;
         try {
+          // The start is committed (with its `started` notification) before any step runs.
+          const attempt = await this.ctx.store.later(() => this.ctx.store.jobs.markStarted(job.id, now, planNotifications(job, recipe, { event: 'started' }, now)));
+          this.afterSettle();
+          this.ctx.log.info({ job: job.id, recipe: recipe.name, lane: job.lane, attempt }, 'job started');
           result = { ok: true, ...(await runAttempt(this.ctx, job, recipe, attempt, controller.signal)) };
         } catch (err) {
           result = { ok: false, error: toHopperError(err) };
@@ -390,7 +396,7 @@ export class Dispatcher {
           stopWatch();
         }
         try {
-          this.afterAttempt(job.id, recipe, result);
+          await this.afterAttempt(job.id, recipe, result);
         } catch (err) {
           // The store could not record the end (disk full, database locked): the job
           // stays `running` in the store and a restart settles it by its retry policy.
@@ -406,8 +412,9 @@ export class Dispatcher {
     );
   }
 
-  private afterAttempt(jobId: string, recipe: Recipe, result: AttemptResult): void {
-    const settled = settleAttempt(this.ctx, jobId, recipe, result);
+  private async afterAttempt(jobId: string, recipe: Recipe, result: AttemptResult): Promise<void> {
+    // Committed before the lane slot goes to the next job and before anyone is told.
+    const settled = await this.ctx.store.later(() => settleAttempt(this.ctx, jobId, recipe, result));
     const fields = { job: jobId, recipe: recipe.name, outcome: settled, ...(result.ok ? {} : { code: result.error.code, err: result.error.message }) };
     if (settled === 'failed') this.ctx.log.warn(fields, 'job failed');
     else this.ctx.log.info(fields, `job ${settled}`);
