@@ -23,6 +23,7 @@ import { fingerprint } from '../../src/recipes/recipe.js';
 import { tempRoot, testDaemon } from '../helpers/daemon.js';
 import { echoRecipe } from '../helpers/recipes.js';
 import { waitFor } from '../helpers/wait.js';
+import { celeryAvailable, runCelery, runHopper, smallFileServer } from './trivial.js';
 
 interface Row {
   name: string;
@@ -211,11 +212,36 @@ function fmt(n: number): string {
   return n >= 100 ? n.toFixed(0) : n.toFixed(1);
 }
 
-await benchAccept(5000);
-await benchZip(64);
-await benchIntake(500);
-await benchContainer(10);
-await benchFetchPages(200_000, 5000);
+/** 1,000 trivial jobs from drop to last email, hopper vs Celery + Redis on the same work, same run. */
+async function benchTrivial(n: number, concurrency: number): Promise<void> {
+  const files = await smallFileServer();
+  try {
+    // hopper start runs its dist/ build, as `npm start` and the unit do.
+    spawnSync('npm', ['run', '-s', 'build'], { stdio: 'inherit' });
+    const h = await runHopper(n, concurrency, files.url, process.env.HOPPER_BENCH_PROFILE);
+    console.log(`hopper: ${n} trivial jobs in ${h.seconds.toFixed(2)} s, daemon CPU ${h.cpuMsPerJob?.toFixed(2)} ms per job`);
+    const missing = celeryAvailable();
+    if (missing) {
+      console.log(`Celery + Redis peer not run: ${missing}`);
+      return;
+    }
+    const c = await runCelery(n, concurrency, files.url);
+    console.log(`celery: ${n} trivial jobs in ${c.seconds.toFixed(2)} s`);
+    rows.push({ name: `${n} trivial jobs from drop (lane of ${concurrency})`, unit: 'jobs/s', hopper: h.jobsPerSecond, baseline: c.jobsPerSecond, baselineName: `Celery + Redis, ${concurrency} prefork workers, acks_late, prefetch 4` });
+  } finally {
+    await files.close();
+  }
+}
+
+// `npm run bench -- trivial intake`: only the rows named (default: all).
+const only = new Set(process.argv.slice(2));
+const wanted = (name: string): boolean => only.size === 0 || only.has(name);
+if (wanted('accept')) await benchAccept(5000);
+if (wanted('zip')) await benchZip(64);
+if (wanted('intake')) await benchIntake(500);
+if (wanted('container')) await benchContainer(10);
+if (wanted('fetchPages')) await benchFetchPages(200_000, 5000);
+if (wanted('trivial')) await benchTrivial(1000, 8);
 
 const header = ['benchmark', 'hopper', 'baseline', 'ratio', 'baseline is'];
 const table = rows.map((r) => [r.name, `${fmt(r.hopper)} ${r.unit}`, `${fmt(r.baseline)} ${r.unit}`, (r.hopper / r.baseline).toFixed(2), r.baselineName]);

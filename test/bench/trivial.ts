@@ -1,0 +1,171 @@
+// "1,000 trivial jobs from drop": hopper against Celery + Redis doing the same
+// work in the same run. Each job fetches 1 KB from a loopback file server, zips
+// it at level 6 and writes an email (.eml). Both run as their own processes, as
+// in production; the clock runs from the first file dropped (or task sent) to
+// the last email written.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { tempRoot } from '../helpers/daemon.js';
+import { httpServer } from '../helpers/http.js';
+import { waitFor } from '../helpers/wait.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(here, '..', '..');
+const PYTHON = '/usr/bin/python3';
+const TICKS_PER_SECOND = 100;
+
+export interface TrivialResult {
+  jobsPerSecond: number;
+  seconds: number;
+  /** Main-process CPU per job (hopper: the daemon; Celery: not measured). */
+  cpuMsPerJob?: number;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** utime + stime of a process, in ms. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND) * 1000;
+}
+
+function emails(dir: string): number {
+  try {
+    return readdirSync(dir).filter((n) => n.endsWith('.eml')).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** Resolves once `child` prints a line matching `ready` (bounded). */
+function waitForOutput(child: ChildProcess, ready: RegExp, what: string, timeoutMs = 60_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within ${timeoutMs} ms:\n${seen.slice(-2000)}`)), timeoutMs);
+    const onData = (c: Buffer): void => {
+      seen += c.toString();
+      if (ready.test(seen)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited (${code}) before it was ready:\n${seen.slice(-2000)}`));
+    });
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Drops `n` requests into `inbox` from another process (write elsewhere, rename in). */
+function dropRequests(inbox: string, n: number, url: string): Promise<void> {
+  const script = `const fs=require('fs'),p=require('path');const [dir,n,url]=process.argv.slice(1);
+    for(let i=0;i<+n;i++){const t=p.join(dir,'.t'+i+'.tmp');fs.writeFileSync(t,'kind: request\\nrecipe: trivial\\nparams: { url: "'+url+'" }\\nnotify: { email: someone@example.org }\\n');fs.renameSync(t,p.join(dir,'t'+String(i).padStart(6,'0')+'.yaml'));}`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script, inbox, String(n), url], { stdio: 'inherit' });
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`writer exited ${code}`))));
+  });
+}
+
+const TRIVIAL_RECIPE = {
+  kind: 'recipe',
+  name: 'trivial',
+  params: { type: 'object', required: ['url'], properties: { url: { type: 'string' } } },
+  steps: [{ fetch: { url: '{{params.url}}', to: 'in/data.csv' } }, { zip: { from: 'in', to: 'out.zip', level: 6 } }],
+  output: { files: ['out.zip'] },
+};
+
+/** hopper started as `hopper start` in its own process (the dist build), fast lane of `concurrency`. */
+export async function runHopper(n: number, concurrency: number, url: string, profileDir?: string): Promise<TrivialResult> {
+  const { root, cleanup } = tempRoot('hopper-trivial-');
+  mkdirSync(path.join(root, 'recipes'), { recursive: true });
+  writeFileSync(path.join(root, 'recipes', 'trivial.yaml'), stringify(TRIVIAL_RECIPE));
+  writeFileSync(path.join(root, 'hopper.yaml'), stringify({ lanes: { fast: { concurrency } }, outbound: { allow: ['127.0.0.1'] }, http: { port: 0 } }));
+  const args = ['--max-semi-space-size=4', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), path.join(REPO, 'src', 'cli', 'bin.mjs'), 'start', '--root', root];
+  const daemon = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOPPER_ROOT: '' } });
+  try {
+    await waitForOutput(daemon, /hopper started/, 'hopper');
+    const cpu0 = cpuMs(daemon.pid!);
+    const t0 = performance.now();
+    await dropRequests(path.join(root, 'inbox'), n, url);
+    await waitFor('every email', () => emails(path.join(root, 'outbox')) >= n, 600_000, 10);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = cpuMs(daemon.pid!) - cpu0;
+    return { jobsPerSecond: n / seconds, seconds, cpuMsPerJob: cpu / n };
+  } finally {
+    await stopChild(daemon);
+    cleanup();
+  }
+}
+
+/** Whether Debian's Celery, redis-py and Redis are here; installs them when root and they are not. */
+export function celeryAvailable(): string | undefined {
+  const ok = (): boolean => existsSync('/usr/bin/redis-server') && spawnSync(PYTHON, ['-c', 'import celery, redis'], { stdio: 'ignore' }).status === 0;
+  if (ok()) return undefined;
+  if (process.getuid?.() === 0) {
+    spawnSync('apt-get', ['install', '-y', '-qq', 'python3-celery', 'python3-redis', 'redis-server'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    if (ok()) return undefined;
+  }
+  return 'the peer needs Debian packages python3-celery, python3-redis and redis-server (apt-get install them)';
+}
+
+/** The same work as a Celery task: a worker of `concurrency` prefork processes, acks_late, prefetch 4, Redis on a port of its own. */
+export async function runCelery(n: number, concurrency: number, url: string): Promise<TrivialResult> {
+  const { root, cleanup } = tempRoot('hopper-celery-');
+  for (const dir of ['outputs', 'outbox']) mkdirSync(path.join(root, dir));
+  const port = await freePort();
+  const redis = spawn('/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = { ...process.env, BENCH_BROKER: `redis://127.0.0.1:${port}/0`, PYTHONPATH: path.join(here, 'celery') };
+  let worker: ChildProcess | undefined;
+  try {
+    await waitForOutput(redis, /Ready to accept connections/, 'redis-server');
+    worker = spawn(PYTHON, ['-m', 'celery', '-A', 'tasks', 'worker', `--concurrency=${concurrency}`, '--pool=prefork', '--loglevel=INFO', '--without-gossip', '--without-mingle', '--without-heartbeat'], {
+      cwd: path.join(here, 'celery'),
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    await waitForOutput(worker, /ready\./, 'the celery worker');
+    const t0 = performance.now();
+    const produced = spawnSync(PYTHON, [path.join(here, 'celery', 'produce.py'), url, root, String(n)], { cwd: path.join(here, 'celery'), env, stdio: 'inherit' });
+    if (produced.status !== 0) throw new Error('the celery producer failed');
+    await waitFor('every email', () => emails(path.join(root, 'outbox')) >= n, 600_000, 10);
+    const seconds = (performance.now() - t0) / 1000;
+    return { jobsPerSecond: n / seconds, seconds };
+  } finally {
+    if (worker) await stopChild(worker);
+    await stopChild(redis);
+    cleanup();
+  }
+}
+
+/** A loopback file server with a 1 KB CSV. */
+export async function smallFileServer(): Promise<{ url: string; close(): Promise<void> }> {
+  const body = Buffer.from(`id,value\n${Array.from({ length: 100 }, (_, i) => `${i},${(i * 7919) % 1000}`).join('\n')}\n`.padEnd(1024, ' '));
+  const server = await httpServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/csv', 'content-length': body.length });
+    res.end(body);
+  });
+  return { url: `${server.url}/data.csv`, close: () => server.close() };
+}
