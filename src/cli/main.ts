@@ -52,10 +52,26 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`hopper: ${err.message}\n`);
       return EXIT.failure;
     }
+    const fsError = err as NodeJS.ErrnoException;
+    if (fsError.syscall && fsError.code && FS_WORDS[fsError.code]) {
+      // A folder or file the command cannot use: one line saying which and why, no trace.
+      process.stderr.write(`hopper: cannot ${fsError.syscall} ${fsError.path ?? ''}: ${FS_WORDS[fsError.code]}\n`);
+      return EXIT.failure;
+    }
     process.stderr.write(`hopper: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
     return EXIT.failure;
   }
 }
+
+/** File system errors a person can act on, in words. */
+const FS_WORDS: Record<string, string> = {
+  EACCES: "permission denied (run it as the user who owns the folder, or create the folder for that user first)",
+  EPERM: 'operation not permitted',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'no space left on the disk',
+  ENOTDIR: 'a part of the path is not a folder',
+  ENOENT: 'no such file or folder',
+};
 
 const code = await main(process.argv.slice(2));
 process.exitCode = code;

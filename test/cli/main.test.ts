@@ -203,3 +203,17 @@ describe('cli: submit --wait with no daemon', () => {
   });
 });
 
+describe('cli: a folder it cannot use', () => {
+  it('is one line naming the path and why, exit 1, no stack trace', async () => {
+    const { root, cleanup } = tempRoot();
+    try {
+      writeFileSync(path.join(root, 'a-file'), 'x');
+      const r = await hopper(['init', path.join(root, 'a-file', 'site')]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^hopper: cannot mkdir .*a-file\/site.*: a part of the path is not a folder\n$/);
+    } finally {
+      cleanup();
+    }
+  });
+});
+
