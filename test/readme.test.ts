@@ -695,7 +695,7 @@ describe('README: every example works', () => {
       { what: 'a fenced command uses a CLI option that does not exist', from: 'data.csv --email you@example.org --wait', to: 'data.csv --mail you@example.org --wait' },
       { what: 'a Try command names a recipe that is not shipped', from: 'submit render -p', to: 'submit renderer -p' },
       { what: 'a request file names a recipe that is not shipped', from: 'recipe: package-url\nid: order-4711', to: 'recipe: package-urls\nid: order-4711' },
-      { what: 'the rejection sample is not what hopper writes', from: 'must be a URI (like', to: 'must be a URL (like' },
+      { what: 'the rejection sample is not what hopper writes', from: 'must be an http or https URL (like', to: 'must be a URL (like' },
       { what: 'a config snippet misspells a setting', from: '`inbox: { acceptRecipes: false }`', to: '`inbox: { acceptRecipe: false }`' },
       { what: 'a credentials snippet misspells a setting', from: 'webhooks: { secret: "file:', to: 'webhooks: { secrets: "file:' },
       { what: 'the config table names a setting that does not exist', from: '`retention: { outputs, jobs }`', to: '`retention: { output, jobs }`' },

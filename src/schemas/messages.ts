@@ -139,7 +139,9 @@ export function problemsFromAjv(errors: readonly ErrorObject[], prefix: string[]
     const { extra, message } = sentence(err);
     const segments = [...prefix, ...pathSegments(err.instancePath), ...(extra !== undefined ? [extra] : [])];
     const path = dottedPath(segments);
-    const key = `${path}\u0000${message}`;
+    // One problem per field: a value that is no URL fails both `format` and `pattern`,
+    // and the first sentence says enough.
+    const key = err.keyword === 'required' || err.keyword === 'additionalProperties' ? `${path}\u0000${message}` : path;
     if (seen.has(key)) continue;
     seen.add(key);
     out.push({ path, message, segments, atKey: err.keyword === 'additionalProperties' });
