@@ -1,4 +1,4 @@
-// Runs every test/**/*.test.ts file with node:test (Node 20 does not expand globs itself).
+// Runs every test/**/*.test.ts file (outside bench/ and helpers/) with node:test, or the files named.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';

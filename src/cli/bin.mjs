@@ -8,6 +8,15 @@
 // TypeScript as it loads. After an edit without a build, tsx runs the source.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 
+// The Node that package.json's engines asks for (npm ci refuses older ones). A unit or a
+// shell that finds an older node (Debian 12's own is 18) is told so here, in words,
+// rather than by a native module that will not load.
+const NODE_MAJOR = 24;
+if (Number(process.versions.node.split('.')[0]) < NODE_MAJOR) {
+  process.stderr.write(`hopper needs Node ${NODE_MAJOR} or newer; ${process.execPath} is ${process.version}\n`);
+  process.exit(1);
+}
+
 const src = new URL('../', import.meta.url);
 const built = new URL('../../dist/cli/main.js', import.meta.url);
 

@@ -1,8 +1,40 @@
 import { timingSafeEqual } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, STATUS_CODES, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Context } from '../context.js';
 import { compile, HttpError, match, sendJson, type Route } from './router.js';
+
+const PARSER_REFUSALS: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'the request URL or headers are too long'],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'the request body has too long chunk extensions'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'the request was not received in time'],
+};
+
+/**
+ * A request the HTTP parser refuses (URL and headers beyond 16 KiB, bad syntax, too slow)
+ * gets a whole JSON answer, and the connection closes after the client has sent the rest
+ * (bounded by a timeout): closing with unread input resets the connection, and on Node 24
+ * a client then sees ECONNRESET instead of Node's default answer. Node reads on and calls
+ * this again for each chunk that arrives; only the first call answers.
+ */
+function refusedRequest(answered: WeakSet<Socket>) {
+  return (err: NodeJS.ErrnoException, socket: Socket): void => {
+    if (answered.has(socket)) return;
+    answered.add(socket);
+    const current = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || current?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const [status, words] = PARSER_REFUSALS[err.code ?? ''] ?? [400, 'the request is not valid HTTP'];
+    const body = JSON.stringify({ error: words });
+    socket.setTimeout(5000, () => socket.destroy());
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
+    );
+  };
+}
 
 function tokenOk(header: string | undefined, token: string): boolean {
   const m = /^Bearer (.+)$/.exec(header ?? '');
@@ -49,6 +81,7 @@ export async function startHttpServer(ctx: Context, routes: readonly Route[]): P
       else sendJson(res, status, { error: status === 500 ? 'internal error' : (err as Error).message });
     });
   });
+  server.on('clientError', refusedRequest(new WeakSet()));
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {

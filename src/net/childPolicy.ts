@@ -29,7 +29,7 @@ function bundleText(source: string): Promise<string> {
   bundled ??= (async () => {
     // Loaded only here: a daemon running its build never needs esbuild.
     const { build } = await import('esbuild');
-    const result = await build({ entryPoints: [source], bundle: true, format: 'esm', platform: 'node', target: 'node20', write: false, logLevel: 'silent' });
+    const result = await build({ entryPoints: [source], bundle: true, format: 'esm', platform: 'node', target: 'node24', write: false, logLevel: 'silent' });
     return `// Built by hopper from ${path.basename(source)} for the commands its run steps start; rewritten as needed.\n${result.outputFiles[0].text}`;
   })();
   bundled.catch(() => (bundled = undefined));

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -7,7 +8,7 @@ import { CONFIG_TEMPLATE } from '../../src/cli/init.js';
 import { parseConfig } from '../../src/config/config.js';
 import { configSchema } from '../../src/schemas/config.js';
 import { drop, tempRoot } from '../helpers/daemon.js';
-import { hopper } from '../helpers/cli.js';
+import { BIN, hopper } from '../helpers/cli.js';
 import { echoRecipe } from '../helpers/recipes.js';
 
 describe('cli: usage', () => {
@@ -26,6 +27,18 @@ describe('cli: usage', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout.trim(), version);
     }
+  });
+
+  it('refuses a Node older than engines asks for, in words', () => {
+    const { engines } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { engines: { node: string } };
+    const major = Number(/^const NODE_MAJOR = (\d+);$/m.exec(readFileSync(BIN, 'utf8'))?.[1]);
+    assert.equal(engines.node, `>=${major}`, 'bin.mjs checks the Node that package.json asks for');
+    // This Node, made to say it is one major older.
+    const older = `Object.defineProperty(process, 'versions', { value: { ...process.versions, node: '${major - 1}.9.0' } });`;
+    const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(older)}`, BIN, '--version'], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`hopper needs Node ${major} or newer`));
+    assert.equal(r.stdout, '');
   });
 
   it('an unknown command or option is bad usage: exit 2', async () => {

@@ -61,7 +61,7 @@ describe('the outbound policy for commands (HOPPER_OUTBOUND_MODULE)', () => {
     cleanups.push(t.cleanup);
     const dist = path.join(t.root, 'dist');
     // As `npm run build` does, for the files involved.
-    await build({ entryPoints: ['net/childPolicy.ts', 'net/outbound.ts', 'errors.ts'].map((f) => path.join(SRC, f)), outbase: SRC, outdir: dist, platform: 'node', format: 'esm', target: 'node20', logLevel: 'silent' });
+    await build({ entryPoints: ['net/childPolicy.ts', 'net/outbound.ts', 'errors.ts'].map((f) => path.join(SRC, f)), outbase: SRC, outdir: dist, platform: 'node', format: 'esm', target: 'node24', logLevel: 'silent' });
     const state = path.join(t.root, 'state');
     const url = await plainNode(`const m = await import(${JSON.stringify(pathToFileURL(path.join(dist, 'net', 'childPolicy.js')).href)}); console.log(await m.outboundModuleUrl(${JSON.stringify(state)}));`);
     assert.equal(url, pathToFileURL(path.join(dist, 'net', 'outbound.js')).href);
