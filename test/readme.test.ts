@@ -4,7 +4,7 @@
 // cannot run here (installing on a server) are named with the reason, and what they name is checked.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import os from 'node:os';
@@ -25,7 +25,8 @@ import { waitFor } from './helpers/wait.js';
 
 const README = readFileSync(path.join(REPO, 'README.md'), 'utf8');
 const EXAMPLES = readmeExamples(README);
-const PKG = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string; scripts: Record<string, string>; dependencies: Record<string, string> };
+const PKG = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string; scripts: Record<string, string>; dependencies: Record<string, string>; engines: { node: string } };
+const NODE_MAJOR = Number(/\d+/.exec(PKG.engines.node)?.[0]);
 const docker = await dockerForTests();
 /** The README's image block runs the docker command itself (the engine alone is what dockerForTests asks). */
 const dockerCommand = spawnSync('docker', ['version'], { stdio: 'ignore', timeout: 10_000 }).status === 0;
@@ -49,6 +50,7 @@ const PLACEHOLDERS: Record<string, string> = { URL: 'https://example.org/data.cs
 /** Examples that cannot run here, and why (the rest of what they name is checked). */
 const NOT_RUN = {
   'apt-get': 'installs system packages as root, from the network',
+  nodejs: 'downloads and unpacks Node from nodejs.org into /usr/local (no network here)',
   git: 'clones "<this repository>" (the reader\'s URL) onto a server',
   mv: 'moves a file into the server\'s /etc (a folder systemd-tmpfiles makes there)',
   chgrp: 'the hopper group exists only on a server after systemd-sysusers',
@@ -395,6 +397,34 @@ interface ShellState {
 const STAND_IN = { uid: 65534, gid: 65534 };
 const isRoot = process.getuid?.() === 0;
 
+function othersCanRun(file: string): boolean {
+  for (let p = file; p !== path.dirname(p); p = path.dirname(p)) if ((statSync(p).mode & 0o001) === 0) return false;
+  return true;
+}
+
+let publicNode: string | undefined;
+/**
+ * This Node where the stand-in user can run it: CI's Node lives in root's home,
+ * which nobody may enter; a server's is in /usr/local. Linked (or copied) into a
+ * folder anyone may read.
+ */
+function nodeForOthers(): string {
+  if (othersCanRun(process.execPath)) return process.execPath;
+  if (publicNode) return publicNode;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'hopper-readme-node-'));
+  chmodSync(dir, 0o755);
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const target = path.join(dir, 'node');
+  try {
+    linkSync(process.execPath, target);
+  } catch {
+    copyFileSync(process.execPath, target);
+  }
+  chmodSync(target, 0o755);
+  publicNode = target;
+  return target;
+}
+
 async function asServiceUser<T>(s: ShellState, run: (ids: { uid?: number; gid?: number }) => Promise<T>): Promise<T> {
   if (isRoot) return run(STAND_IN);
   for (const d of s.system) chmodSync(d, 0o555);
@@ -435,6 +465,8 @@ function runtimeImports(): Set<string> {
 
 /** What one shell command of an installation block does here: run it, or check what it names. */
 function shellRule(command: string, s: ShellState): { notRun?: string; check(): Promise<void> | void } {
+  // f=$(grep ... SHASUMS256.txt): picks the Node tarball to download.
+  if (/^[a-z]+=\$\(/.test(command)) return { notRun: NOT_RUN.nodejs, check: () => assert.match(command, new RegExp(`node-v${NODE_MAJOR}\\\\\\.`), `Node ${NODE_MAJOR}`) };
   let w = words(command);
   let runAs: string | undefined;
   if (w[0] === 'sudo' && w[1] === '-u') {
@@ -451,6 +483,16 @@ function shellRule(command: string, s: ShellState): { notRun?: string; check(): 
   switch (cmd) {
     case 'apt-get':
       return { notRun: NOT_RUN['apt-get'], check: () => assert.equal(args[0], 'install') };
+    case 'curl':
+    case 'sha256sum':
+    case 'tar':
+      return {
+        notRun: NOT_RUN.nodejs,
+        check: () => {
+          const url = args.find((a) => a.startsWith('https://') || a.startsWith('"https://'));
+          if (url) assert.match(url, new RegExp(`^"?https://nodejs\\.org/dist/latest-v${NODE_MAJOR}\\.x/`), `Node ${NODE_MAJOR}, as package.json's engines asks`);
+        },
+      };
     case 'git':
       return {
         notRun: NOT_RUN.git,
@@ -462,7 +504,8 @@ function shellRule(command: string, s: ShellState): { notRun?: string; check(): 
         },
       };
     case 'cd':
-      return { check: () => assert.ok(existsSync(here(args[0], s)), `${args[0]} exists`) };
+      // A folder made by a line before (in the scratch server tree), or one every system has (/tmp).
+      return { check: () => assert.ok(existsSync(here(args[0], s)) || ['/tmp', '/'].includes(args[0]), `${args[0]} exists`) };
     case 'npm':
       if (args[0] === 'ci')
         return {
@@ -525,7 +568,8 @@ function shellRule(command: string, s: ShellState): { notRun?: string; check(): 
         check: async () => {
           const mapped = args.map((a) => (a.startsWith('/') ? here(a, s) : a));
           const mappedVars = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, v.startsWith('/') ? here(v, s) : v]));
-          const line = ['node', ...mapped].map((a) => `'${a}'`).join(' ');
+          // The Node these tests run on: the one the installation steps put first on PATH.
+          const line = [runAs && isRoot ? nodeForOthers() : process.execPath, ...mapped].map((a) => `'${a}'`).join(' ');
           const r = runAs ? await asServiceUser(s, (ids) => sh(line, { env: mappedVars, cwd: REPO, ...ids })) : await sh(line, { env: mappedVars, cwd: REPO });
           assert.equal(r.code, 0, `${gist(r)} ${runAs ? `(as ${runAs}; here ${isRoot ? 'nobody' : 'this user, the system folders read-only'})` : ''}\n${shown(r)}`);
         },
