@@ -31,7 +31,7 @@ export function workDirOf(ctx: Context, jobId: string): string {
  * checked and delivered. Throws a HopperError (secrets scrubbed) on failure;
  * when `signal` aborted, the error is its reason (cancel, timeout, shutdown).
  */
-export async function runAttempt(ctx: Context, job: Job, recipe: Recipe, attempt: number, signal: AbortSignal): Promise<{ outputs: Output[]; links: Link[] }> {
+export async function runAttempt(ctx: Context, job: Job, recipe: Recipe, { attempt, run }: { attempt: number; run: number }, signal: AbortSignal): Promise<{ outputs: Output[]; links: Link[] }> {
   const dir = jobDir(ctx, job.id);
   const workDir = workDirOf(ctx, job.id);
   const secrets = secretValues(job.params, recipe.paramsSchema);
@@ -43,7 +43,7 @@ export async function runAttempt(ctx: Context, job: Job, recipe: Recipe, attempt
   const log = new JobLog(path.join(dir, 'job.log'), secrets);
   log.note(`attempt ${attempt} of ${recipe.retries.attempts}: ${recipe.name} (${recipe.steps.length} steps)`);
   try {
-    const scope = stepScope(job, recipe, attempt, workDir, ctx.paths.recipes);
+    const scope = stepScope(job, recipe, attempt, workDir, ctx.paths.recipes, run);
     let lastZip: string | undefined;
     for (const [i, step] of recipe.steps.entries()) {
       throwIfJobAborted(signal);

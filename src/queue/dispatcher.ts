@@ -385,10 +385,10 @@ export class Dispatcher {
         let result: AttemptResult;
         try {
           // The start is committed (with its `started` notification) before any step runs.
-          const attempt = await this.ctx.store.later(() => this.ctx.store.jobs.markStarted(job.id, now, planNotifications(job, recipe, { event: 'started' }, now)));
+          const { attempt, run } = await this.ctx.store.later(() => this.ctx.store.jobs.markStarted(job.id, now, planNotifications(job, recipe, { event: 'started' }, now)));
           this.afterSettle();
           this.ctx.log.info({ job: job.id, recipe: recipe.name, lane: job.lane, attempt }, 'job started');
-          result = { ok: true, ...(await runAttempt(this.ctx, job, recipe, attempt, controller.signal)) };
+          result = { ok: true, ...(await runAttempt(this.ctx, job, recipe, { attempt, run }, controller.signal)) };
         } catch (err) {
           result = { ok: false, error: toHopperError(err) };
         } finally {

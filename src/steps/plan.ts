@@ -113,12 +113,14 @@ export function stepScope(
   attempt: number,
   workDir: string,
   recipesDir: string,
+  /** Every start counts here, one a stop cut short too (`attempt` counts as retries do). */
+  run = attempt,
 ): TemplateScope {
   return {
     params: job.params,
     request: { id: job.requestId, notify: job.notify, priority: job.priority },
     // recipe.dir lets a step read a file shipped beside the recipe (a script, a URL list).
     recipe: { name: recipe.name, description: recipe.description, dir: recipesDir },
-    job: { id: job.id, attempt, dir: workDir },
+    job: { id: job.id, attempt, run, dir: workDir },
   };
 }

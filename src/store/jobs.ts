@@ -249,9 +249,9 @@ export class JobStore {
 
   /**
    * Marks a run started; returns which attempt it is as retries count them
-   * (a run cut short by a stop does not count, so it is not the row number).
+   * (a run cut short by a stop does not count) and which run (every start counts).
    */
-  markStarted(id: string, at: number, notifications: NewNotification[]): number {
+  markStarted(id: string, at: number, notifications: NewNotification[]): { attempt: number; run: number } {
     return this.db.transaction(() => {
       const n = (this.sql<[string], { n: number | null }>('SELECT max(n) AS n FROM attempts WHERE job_id = ?').get(id)?.n ?? 0) + 1;
       const counted = this.sql<[number, string], { attempts: number }>(
@@ -262,7 +262,7 @@ export class JobStore {
       this.sql('INSERT INTO attempts (job_id, n, started_at) VALUES (?, ?, ?)').run(id, n, at);
       this.addEvent(id, 'started', at, `attempt ${counted}`);
       for (const note of notifications) this.insertNotification(note, id, at);
-      return counted;
+      return { attempt: counted, run: n };
     })();
   }
 

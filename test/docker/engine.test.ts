@@ -76,8 +76,8 @@ describe('docker: a hopper killed mid-job', { skip: docker.skip }, () => {
     assert.equal(docker.missing, undefined, `Docker is required here: ${docker.missing}`);
     const { root, cleanup } = tempRoot();
     mkdirSync(path.join(root, 'recipes'));
-    // The first attempt hangs; the next one finishes at once.
-    const recipe = containerRecipe('orphan', '[ "$1" = 1 ] && sleep 60; mkdir -p out; echo done > out/x', ['{{job.attempt}}']);
+    // The first run hangs; the next one (after the kill, the same attempt) finishes at once.
+    const recipe = containerRecipe('orphan', '[ "$1" = 1 ] && sleep 60; mkdir -p out; echo done > out/x', ['{{job.run}}']);
     writeFileSync(path.join(root, 'recipes', 'orphan.yaml'), stringify(recipe));
     writeFileSync(path.join(root, 'hopper.yaml'), 'http: { port: 0 }\n');
     const state = (): string | undefined => {
