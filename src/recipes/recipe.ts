@@ -79,7 +79,9 @@ export const DEFAULTS = {
   fetchTimeout: '30m',
   pageSize: 5000,
   pageTimeout: '2m',
-  maxPageBytes: '64MiB',
+  // Set for real pages: 5,000 CKAN rows are a few MiB. A page is read whole and
+  // parses to 2 to 30 times its size (steps/pages/cost.ts).
+  maxPageBytes: '16MiB',
   maxRedirects: 5,
   zipLevel: 6,
   emailEvents: ['succeeded', 'failed', 'canceled'] as JobEvent[],

@@ -5,54 +5,23 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HopperError } from '../errors.js';
 import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
-import { lookup, render, renderDeep } from '../template.js';
+import { render, renderDeep } from '../template.js';
 import { decodedBody, failureReason, getFollowing, httpUrl, isRedirect, readAll } from '../net/client.js';
 import { formatBytes, formatDuration, timerMs } from '../units.js';
+import { PageParser } from './pages/parser.js';
 import { throwIfJobAborted, type StepRunner } from './step.js';
 import { createFresh, resolveInside } from './workdir.js';
+
+// The CSV field format is the step's public contract (tests and recipes quote with it).
+export { csvField } from './pages/chunk.js';
 
 type FetchPagesStep = Extract<Step, { kind: 'fetchPages' }>;
 
 const PAGE_TRIES = 3;
 const PAGE_REDIRECTS = 5;
 
-/** One CSV field, quoted as RFC 4180 says when it must be. */
-export function csvField(value: unknown): string {
-  if (value === null || value === undefined) return '';
-  const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
-/** The CSV columns: the first record's fields, in its order. */
-function csvHeader(first: unknown): string[] {
-  return typeof first === 'object' && first !== null ? Object.keys(first) : [];
-}
-
-// A page is turned into one string and written once: rows built one by one,
-// each awaited, kept the page's records alive across many young-generation
-// collections, so they were promoted and the old space grew by tens of MiB.
-function csvChunk(records: unknown[], take: number, header: string[], withHeader: boolean, offset: number): string {
-  let chunk = withHeader ? `${header.map(csvField).join(',')}\r\n` : '';
-  for (let i = 0; i < take; i++) {
-    const record = records[i] as Record<string, unknown>;
-    if (typeof record !== 'object' || record === null || Array.isArray(record)) {
-      throw new HopperError('E_PAGES_SHAPE', `record ${offset + i} is not an object with fields, so it has no CSV row (ask for format: jsonl)`);
-    }
-    let line = '';
-    for (let h = 0; h < header.length; h++) line += (h === 0 ? '' : ',') + csvField(record[header[h]]);
-    chunk += `${line}\r\n`;
-  }
-  return chunk;
-}
-
-function jsonlChunk(records: unknown[], take: number): string {
-  let chunk = '';
-  for (let i = 0; i < take; i++) chunk += `${JSON.stringify(records[i])}\n`;
-  return chunk;
-}
-
-async function write(out: WriteStream, text: string): Promise<void> {
-  if (!out.write(text)) await once(out, 'drain');
+async function write(out: WriteStream, chunk: Buffer): Promise<void> {
+  if (!out.write(chunk)) await once(out, 'drain');
 }
 
 /** The rendered query: strings rendered; objects (CKAN `filters`) sent as JSON. */
@@ -86,9 +55,13 @@ export const fetchPagesStep: StepRunner<FetchPagesStep> = async (step, env) => {
   const part = `${dest}.part`;
   const out = await createFresh(part);
   const started = Date.now();
+  let parser: PageParser | undefined;
   let header: string[] | undefined;
   let rows = 0;
   try {
+    // Pages are parsed on a worker thread (pages/worker.ts): a page of millions of
+    // tiny objects stalls and swells that thread, never the daemon's.
+    parser = new PageParser({ format, records: step.records, total: step.total, maxPageBytes: step.maxPageBytes, signal: env.signal });
     for (let offset = 0; rows < max; ) {
       throwIfJobAborted(env.signal);
       const size = Math.min(step.pageSize, max - rows);
@@ -97,16 +70,14 @@ export const fetchPagesStep: StepRunner<FetchPagesStep> = async (step, env) => {
       url.searchParams.set('offset', String(offset));
       url.searchParams.set('limit', String(size));
       const body = await page(url, headers, step, env, offset);
-      const records = lookup(body, step.records);
-      if (!Array.isArray(records)) throw new HopperError('E_PAGES_SHAPE', `the answer at offset ${offset} has no list at "${step.records}"`);
-      if (records.length === 0) break;
-      const take = Math.min(records.length, max - rows);
-      if (format === 'csv') header ??= csvHeader(records[0]);
-      await write(out, format === 'jsonl' ? jsonlChunk(records, take) : csvChunk(records, take, header!, rows === 0, offset));
-      rows += take;
-      offset += records.length;
-      const total = Number(lookup(body, step.total));
-      if (Number.isFinite(total) && offset >= total) break;
+      // More records than `size` fail there, so every record on the page is a row to write.
+      const parsed = await parser.parse(body, { offset, asked: size, header, withHeader: rows === 0 });
+      if (parsed.count === 0) break;
+      header = parsed.header;
+      await write(out, parsed.chunk);
+      rows += parsed.count;
+      offset += parsed.count;
+      if (Number.isFinite(parsed.total) && offset >= parsed.total) break;
     }
     out.end();
     await once(out, 'finish');
@@ -114,14 +85,21 @@ export const fetchPagesStep: StepRunner<FetchPagesStep> = async (step, env) => {
   } catch (err) {
     out.destroy();
     await rm(part, { force: true });
+    throwIfJobAborted(env.signal);
     throw err;
+  } finally {
+    // The worker ends with the step. A JSON.parse under way cannot be cut short
+    // (the thread ends when it returns, within its capped heap): a canceled job
+    // does not wait for that.
+    const closing = parser?.close();
+    if (!env.signal.aborted) await closing;
   }
   env.log.note(`fetchPages: ${rows} rows into ${to} in ${formatDuration(Date.now() - started)}`);
   return {};
 };
 
-/** One page, parsed; tried PAGE_TRIES times, then the step fails naming the offset. */
-async function page(url: URL, headers: Record<string, string>, step: FetchPagesStep, env: Parameters<StepRunner<FetchPagesStep>>[1], offset: number): Promise<unknown> {
+/** One page's bytes (decoded, at most maxPageBytes); tried PAGE_TRIES times, then the step fails naming the offset. */
+async function page(url: URL, headers: Record<string, string>, step: FetchPagesStep, env: Parameters<StepRunner<FetchPagesStep>>[1], offset: number): Promise<Buffer> {
   let last = '';
   for (let attempt = 1; attempt <= PAGE_TRIES; attempt++) {
     const timeout = AbortSignal.timeout(timerMs(step.timeoutMs));
@@ -132,12 +110,8 @@ async function page(url: URL, headers: Record<string, string>, step: FetchPagesS
         res.destroy(); // an error page may be large, or never end
         last = isRedirect(res) ? `redirected more than ${PAGE_REDIRECTS} times` : `answered ${res.statusCode}`;
       } else {
-        const body = await readAll(decodedBody(res), step.maxPageBytes, () => new HopperError('E_PAGES_SIZE', `the page at offset ${offset} is larger than maxPageBytes (${formatBytes(step.maxPageBytes)}): ask for a smaller pageSize`));
-        try {
-          return JSON.parse(body.toString('utf8')) as unknown;
-        } catch {
-          throw new HopperError('E_PAGES_SHAPE', `the answer at offset ${offset} is not JSON`);
-        }
+        // readAll counts decoded bytes: a small gzip of a huge page stops at maxPageBytes.
+        return await readAll(decodedBody(res), step.maxPageBytes, () => new HopperError('E_PAGES_SIZE', `the page at offset ${offset} is larger than maxPageBytes (${formatBytes(step.maxPageBytes)}): ask for a smaller pageSize`));
       }
     } catch (err) {
       throwIfJobAborted(env.signal);
