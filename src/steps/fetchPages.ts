@@ -83,7 +83,11 @@ export const fetchPagesStep: StepRunner<FetchPagesStep> = async (step, env) => {
     await once(out, 'finish');
     await rename(part, dest);
   } catch (err) {
+    // A write still on its way when a page fails ends in an error of its own: not this step's.
+    out.on('error', () => {});
     out.destroy();
+    // Removed once the stream is closed: a file still being opened would come back after an earlier rm.
+    if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
     await rm(part, { force: true });
     throwIfJobAborted(env.signal);
     throw err;
