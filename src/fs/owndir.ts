@@ -107,7 +107,13 @@ export async function inOwnFolder<T>(dir: string, mode: number, work: (folder: H
 export function makeFolder(dir: string, mode: number): void {
   if (lstatSync(dir, { throwIfNoEntry: false })) return;
   mkdirSync(path.dirname(dir), { recursive: true });
-  mkdirSync(dir, { mode });
+  try {
+    mkdirSync(dir, { mode });
+  } catch (err) {
+    // Made meanwhile (two starts at once: the loser then meets the lock): not ours to chmod.
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw err;
+  }
   chmodSync(dir, mode);
 }
 
