@@ -126,7 +126,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const recipeWatcher = new FolderWatcher({
       dir: paths.recipes,
       settleMs: options.settleMs ?? 250,
-      rescanMs: 0,
       ignoreInitial: true,
       accept: (name) => RECIPE_FILE.test(name),
       onFile: (file) => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Problem } from '../errors.js';
 import { moveFile } from '../fs/move.js';
 import { writeFileAtomic } from '../fs/write.js';
-import { holdOwnFolder, PRIVATE_FOLDER, UnsafeFolderError, type HeldFolder } from '../fs/owndir.js';
+import { holdOwnFolder, inOwnFolder, PRIVATE_FOLDER, UnsafeFolderError, type HeldFolder } from '../fs/owndir.js';
 import type { Logger } from '../log.js';
 
 /** Names a writer uses while a file is incomplete; they are picked up only once renamed. */
@@ -97,8 +97,7 @@ export async function reject(file: string, rejectedDir: string, problems: readon
  * per file, the error that kept it in the inbox (undefined: moved).
  */
 export async function archiveAll(moves: ReadonlyArray<{ file: string; prefix: string }>, archiveDir: string): Promise<Array<Error | undefined>> {
-  const folder = await holdOwnFolder(archiveDir, PRIVATE_FOLDER);
-  try {
+  return inOwnFolder(archiveDir, PRIVATE_FOLDER, async (folder) => {
     const outcomes: Array<Error | undefined> = [];
     for (const { file, prefix } of moves) {
       try {
@@ -111,7 +110,5 @@ export async function archiveAll(moves: ReadonlyArray<{ file: string; prefix: st
       }
     }
     return outcomes;
-  } finally {
-    await folder.close();
-  }
+  });
 }

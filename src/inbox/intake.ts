@@ -10,6 +10,7 @@ import type { RecipeRegistry } from '../recipes/registry.js';
 import { recipeFromFile, type Recipe } from '../recipes/recipe.js';
 import { parseYaml } from '../schemas/document.js';
 import { assertNoProblems, fileKind, schemaProblems } from '../schemas/validate.js';
+import { isDatabaseTrouble } from '../store/db.js';
 import { END_STATES, type Job, type NewJob } from '../store/jobs.js';
 import { formatBytes } from '../units.js';
 import { overBudget, needOf } from '../queue/resources.js';
@@ -67,8 +68,7 @@ async function readDropped(file: string, maxBytes: number): Promise<{ text: stri
 
 /** Trouble of the machine, not of the file: leave the file for a later try. */
 function isTransient(err: unknown): boolean {
-  const code = (err as { code?: string }).code ?? '';
-  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_FULL' || ['ENOSPC', 'EIO', 'EMFILE', 'ENFILE'].includes(code);
+  return isDatabaseTrouble(err) || ['ENOSPC', 'EIO', 'EMFILE', 'ENFILE'].includes((err as { code?: string }).code ?? '');
 }
 
 /** Why a job of this recipe could never run on this host with this config, if so. */

@@ -1,6 +1,5 @@
 import { watch, type FSWatcher } from 'chokidar';
 import { mkdirSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log.js';
 import { isIgnoredName } from './files.js';
@@ -9,8 +8,6 @@ export interface FolderWatchOptions {
   dir: string;
   /** A file may be taken once its size has not changed for this long (in-place writers). */
   settleMs: number;
-  /** Also look at the folder this often, in case the OS dropped a change event (0: never). */
-  rescanMs: number;
   /** Skip the files present at start (the caller loaded them already). */
   ignoreInitial?: boolean;
   accept?: (name: string) => boolean;
@@ -20,13 +17,12 @@ export interface FolderWatchOptions {
 }
 
 /**
- * Watches the top level of one folder and hands each settled file to
+ * Watches the top level of one folder (recipes/) and hands each settled file to
  * `onFile`, one at a time and at most once while it is being handled.
  */
 export class FolderWatcher {
   private readonly o: FolderWatchOptions;
   private watcher: FSWatcher | undefined;
-  private rescanTimer: NodeJS.Timeout | undefined;
   private readonly queued = new Set<string>();
   private chain: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -64,32 +60,10 @@ export class FolderWatcher {
     watcher.on('unlink', (p) => this.o.onRemove?.(p));
     watcher.on('error', (err) => this.o.log.error({ dir: this.o.dir, err: (err as Error).message }, 'watch error'));
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
-    if (this.o.rescanMs > 0) {
-      this.rescanTimer = setInterval(() => void this.rescan(), this.o.rescanMs);
-      this.rescanTimer.unref();
-    }
-  }
-
-  /** Queues files that have sat unchanged for longer than the settle time but were not seen. */
-  async rescan(): Promise<void> {
-    let names: string[];
-    try {
-      names = await readdir(this.o.dir);
-    } catch {
-      return;
-    }
-    const now = Date.now();
-    for (const name of names) {
-      const file = path.join(this.o.dir, name);
-      if (this.queued.has(file) || !this.wanted(file)) continue;
-      const st = await stat(file).catch(() => null);
-      if (st?.isFile() && now - st.mtimeMs > this.o.settleMs * 4) this.enqueue(file);
-    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.rescanTimer);
     await this.watcher?.close();
     await this.chain;
   }

@@ -22,20 +22,6 @@ export const MODULE_VAR = 'HOPPER_OUTBOUND_MODULE';
 /** Where a bundle of the TypeScript source goes, under the root's state/. */
 const BUNDLE_NAME = 'outbound-policy.mjs';
 
-let bundled: Promise<string> | undefined;
-
-/** The TypeScript source bundled (with what it imports) into one ESM file's text, once per process. */
-function bundleText(source: string): Promise<string> {
-  bundled ??= (async () => {
-    // Loaded only here: a daemon running its build never needs esbuild.
-    const { build } = await import('esbuild');
-    const result = await build({ entryPoints: [source], bundle: true, format: 'esm', platform: 'node', target: 'node24', write: false, logLevel: 'silent' });
-    return `// Built by hopper from ${path.basename(source)} for the commands its run steps start; rewritten as needed.\n${result.outputFiles[0].text}`;
-  })();
-  bundled.catch(() => (bundled = undefined));
-  return bundled;
-}
-
 /**
  * The file URL of this OutboundPolicy as plain JavaScript. Running from the
  * build (dist/), that is the very outbound.js the daemon loaded. Running its
@@ -45,7 +31,10 @@ function bundleText(source: string): Promise<string> {
 export async function outboundModuleUrl(stateDir: string): Promise<string> {
   const self = fileURLToPath(import.meta.url);
   if (self.endsWith('.js')) return new URL('./outbound.js', import.meta.url).href;
-  const text = await bundleText(path.join(path.dirname(self), 'outbound.ts'));
+  const source = path.join(path.dirname(self), 'outbound.ts');
+  // Only here: a daemon running its build never loads the bundler.
+  const { bundledSource } = await import('../bundle.js');
+  const text = `// Built by hopper from ${path.basename(source)} for the commands its run steps start; rewritten as needed.\n${bundledSource(source)}`;
   const target = path.join(stateDir, BUNDLE_NAME);
   let current: string | undefined;
   try {

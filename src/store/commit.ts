@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import { isDatabaseTrouble, type Db } from './db.js';
 
 // Group commit: the state changes of many jobs (a start, an end, a sent
 // email, a wait reason) are written in one transaction per turn of the event
@@ -11,12 +11,6 @@ interface Waiting {
   write: () => unknown;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
-}
-
-/** Errors of the database, not of one write: they fail the whole group. */
-function failsTheGroup(err: unknown): boolean {
-  const code = (err as { code?: string }).code ?? '';
-  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_FULL' || code === 'SQLITE_READONLY';
 }
 
 export class GroupCommit {
@@ -53,7 +47,7 @@ export class GroupCommit {
           try {
             outcomes.push({ ok: true, value: this.db.transaction(w.write)() });
           } catch (err) {
-            if (failsTheGroup(err)) throw err;
+            if (isDatabaseTrouble(err)) throw err; // it fails the whole group
             outcomes.push({ ok: false, err });
           }
         }

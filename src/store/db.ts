@@ -206,3 +206,9 @@ export function statements(db: Db): <P extends unknown[] = unknown[], R = unknow
     return s as unknown as Database.Statement<P, R>;
   };
 }
+
+/** Trouble of the database (busy, I/O, full, read-only), not of one write: a later try may succeed. */
+export function isDatabaseTrouble(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_FULL' || code === 'SQLITE_READONLY';
+}

@@ -1,6 +1,6 @@
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { bundledSource } from '../../bundle.js';
 import { HopperError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
 import { pageLimits } from './cost.js';
@@ -50,23 +50,14 @@ function startWorker(config: PagesConfig): Worker {
   return ext === '.ts' ? new Worker(bundled(file), { ...options, execArgv: [] }) : new Worker(file, options);
 }
 
-let bundle: URL | undefined;
-
 /**
- * Under tsx (tests, a daemon run from a stale build), worker.ts and what it
- * imports, bundled by esbuild (the build's compiler) into one module, once a
- * process (~50 ms). On Node 20 a worker inherits `--import tsx` but tsx
- * installs its loader on the main thread only, so a worker cannot load .ts
- * files; registering tsx in each worker made it start in ~200 ms, against
- * ~25 for the bundle (with no --import tsx to load).
+ * Under tsx, worker.ts as one plain module (src/bundle.ts). On Node 20 a
+ * worker inherited `--import tsx` but tsx installs its loader on the main
+ * thread only, so a worker could not load .ts files; registering tsx in each
+ * worker made it start in ~200 ms, against ~25 for the bundle.
  */
 function bundled(file: URL): URL {
-  if (!bundle) {
-    const { buildSync } = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
-    const built = buildSync({ entryPoints: [fileURLToPath(file)], bundle: true, format: 'esm', platform: 'node', target: 'node20', write: false });
-    bundle = new URL(`data:text/javascript,${encodeURIComponent(built.outputFiles[0].text)}`);
-  }
-  return bundle;
+  return new URL(`data:text/javascript,${encodeURIComponent(bundledSource(fileURLToPath(file)))}`);
 }
 
 export class PageParser {
