@@ -23,7 +23,7 @@ function startHopper(root: string) {
 
 /** Another process that takes the lock and holds it until killed. */
 async function holder(file: string): Promise<{ pid: number; kill(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `import { acquireLock } from ${JSON.stringify(LOCK)}; acquireLock(process.argv[1]); console.log('locked'); setInterval(() => {}, 1000);`, file], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `import { acquireLock } from ${JSON.stringify(LOCK)}; globalThis.release = acquireLock(process.argv[1]); console.log('locked'); setInterval(() => {}, 1000);`, file], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
@@ -67,12 +67,17 @@ describe('lock: one daemon per root', () => {
     try {
       const file = path.join(root, 'daemon.lock');
       const other = await holder(file);
-      assert.deepEqual(lockHolder(file), { pid: other.pid });
-      assert.throws(() => acquireLock(file, 50), locked(other.pid));
-      await other.kill();
-      assert.equal(existsSync(path.join(root, 'hopper.pid')), true, 'the dead process left its pid file');
-      assert.equal(lockHolder(file), undefined, 'a pid file alone is no holder');
-      acquireLock(file)();
+      try {
+        assert.deepEqual(lockHolder(file), { pid: other.pid });
+        assert.throws(() => acquireLock(file, 50), locked(other.pid));
+        await other.kill();
+        assert.equal(existsSync(path.join(root, 'hopper.pid')), true, 'the dead process left its pid file');
+        assert.equal(lockHolder(file), undefined, 'a pid file alone is no holder');
+        acquireLock(file)();
+      } finally {
+        // A failed assertion must not leave the holder running: the test file would never end.
+        await other.kill();
+      }
     } finally {
       cleanup();
     }
