@@ -3,6 +3,7 @@ import type { S3Delivery } from './delivery/s3.js';
 import type { DockerEngine } from './docker/engine.js';
 import type { Logger } from './log.js';
 import type { Paths } from './paths.js';
+import type { Offload } from './workers/offload.js';
 import type { Store } from './store/store.js';
 
 export interface Clock {
@@ -27,6 +28,8 @@ export interface Context {
   docker: DockerEngine | undefined;
   /** S3 delivery, when hopper.yaml has an s3 section. */
   s3: S3Delivery | undefined;
+  /** Runs jobs' steps and writes outbox mail, on worker threads (config `threads`). */
+  offload: Offload;
   /** Base of download links, e.g. `http://localhost:8765` (known once the server listens). */
   publicUrl: () => string;
 }

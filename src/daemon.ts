@@ -7,6 +7,7 @@ import { systemClock, type Clock, type Context } from './context.js';
 import type { S3Delivery } from './delivery/s3.js';
 import { loadOrMakeKey, webhookKeyFor } from './keys/key.js';
 import { DockerEngine } from './docker/engine.js';
+import { createOffload } from './workers/offload.js';
 import { removeOrphans } from './docker/orphans.js';
 import { downloadRoute } from './http/downloads.js';
 import { healthRoute } from './http/health.js';
@@ -86,7 +87,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const config = options.config ?? loadConfig(paths.root, options.configFile);
   const log = options.log ?? createLogger();
   const releaseLock = acquireLock(path.join(paths.state, 'daemon.lock'));
-  const store = openStore(paths.db);
+  const store = openStore(paths.db, { durability: 'deferred' });
   let publicUrl = config.http.publicUrl ?? '';
   let onDockerChange = (): void => {};
   let onRecipesChange = (): void => {};
@@ -101,10 +102,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     webhookKey: webhookKeyFor(config.webhooks.secret, paths.state),
     docker,
     s3: config.s3 ? await s3For(config.s3) : undefined,
+    offload: createOffload(config.threads),
     publicUrl: () => publicUrl,
   };
   // What has started so far, undone in reverse if a later part fails to start.
-  const undo: Array<() => Promise<void> | void> = [releaseLock, () => store.close(), () => docker.stop(), () => ctx.s3?.client.destroy()];
+  const undo: Array<() => Promise<void> | void> = [releaseLock, () => store.close(), () => docker.stop(), () => ctx.s3?.client.destroy(), () => ctx.offload.close()];
   try {
     const http = await startHttpServer(ctx, [
       healthRoute(ctx),
@@ -198,10 +200,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           log.error({ err: (err as Error).message }, 'new config refused; the old one stays in force');
           return false;
         }
-        for (const key of ['http', 'docker'] as const) {
+        for (const key of ['http', 'docker', 'threads'] as const) {
           if (JSON.stringify(next[key]) !== JSON.stringify(ctx.config[key])) log.warn({ key }, `a change of ${key} takes effect at the next start`);
         }
-        next = { ...next, http: ctx.config.http, docker: ctx.config.docker };
+        next = { ...next, http: ctx.config.http, docker: ctx.config.docker, threads: ctx.config.threads };
         const s3Changed = JSON.stringify(next.s3) !== JSON.stringify(ctx.config.s3);
         ctx.config = next;
         ctx.webhookKey = webhookKeyFor(next.webhooks.secret, paths.state);
@@ -230,6 +232,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           await recipeWatcher.stop();
           await dispatcher.stop(graceMs);
           await notifier.stop();
+          await ctx.offload.close();
           docker.stop();
           ctx.s3?.client.destroy();
           await http.close();

@@ -54,6 +54,8 @@ const OUTCOMES: Readonly<Record<string, Outcome>> = {
   E_NO_OUTPUT: { requester: () => 'the work finished but produced no result' },
   E_DOCKER_DOWN: { requester: () => 'the service could not run it for a while (its container engine was unavailable)' },
   E_TIMEOUT: { requester: () => 'it took longer than it may' },
+  // A worker thread of hopper's died under the job (tried again, as its recipe's retries say).
+  E_WORKER: { requester: () => 'the service had an internal problem while running it' },
 };
 
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { signedLink } from '../src/delivery/links.js';
@@ -13,7 +14,12 @@ import { readZip } from './helpers/zip.js';
 
 const recipeText = readFileSync(new URL('../recipes/package-url.yaml', import.meta.url), 'utf8');
 
-describe('end to end: package-url on embedded defaults', () => {
+// The same on hopper's worker threads (the default, one per core) and with
+// `threads: 0`, where steps and outbox mail run on the main thread.
+for (const { how, config } of [
+  { how: 'on embedded defaults', config: {} },
+  { how: 'with threads: 0', config: { threads: 0 } },
+]) describe(`end to end: package-url ${how}`, () => {
   let d: TestDaemon;
   let files: TestServer;
   const payload = Buffer.concat([Buffer.from('id,value\n'), Buffer.from(randomBytes(150_000).toString('base64'))]);
@@ -27,7 +33,8 @@ describe('end to end: package-url on embedded defaults', () => {
         res.writeHead(404).end('no');
       }
     });
-    d = await testDaemon({ recipes: { 'package-url': recipeText } });
+    d = await testDaemon({ recipes: { 'package-url': recipeText }, config });
+    assert.equal(d.ctx.offload.threads, config.threads ?? os.availableParallelism());
   });
   after(async () => {
     await d.cleanup();

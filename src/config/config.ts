@@ -9,6 +9,8 @@ import { parseDuration, parseSize } from '../units.js';
 
 export interface Config {
   lanes: { fast: { concurrency: number }; slow: { concurrency: number } };
+  /** Worker threads that run jobs' steps; 0 runs them on the main thread. Read at start. */
+  threads: number;
   resources: { cpus: number; memory: number; disk: number };
   groups: Record<string, number>;
   http: { host: string; port: number; token: string | undefined; publicUrl: string | undefined };
@@ -37,6 +39,7 @@ type Size = string | number;
 /** hopper.yaml as the config schema admits it. */
 interface ConfigDoc {
   lanes?: { fast?: { concurrency?: number }; slow?: { concurrency?: number } };
+  threads?: number;
   resources?: { cpus?: number; memory?: Size; disk?: Size };
   groups?: Record<string, number>;
   http?: { host?: string; port?: number; token?: string; publicUrl?: string };
@@ -113,6 +116,7 @@ function fromDoc(doc: ConfigDoc): Config {
       fast: { concurrency: doc.lanes?.fast?.concurrency ?? 4 },
       slow: { concurrency: doc.lanes?.slow?.concurrency ?? 1 },
     },
+    threads: doc.threads ?? os.availableParallelism(),
     resources: {
       cpus: doc.resources?.cpus ?? os.availableParallelism(),
       memory: doc.resources?.memory === undefined ? os.totalmem() : parseSize(doc.resources.memory),

@@ -2,6 +2,7 @@ import type { Context } from '../context.js';
 import { HopperError } from '../errors.js';
 import type { Recipe } from '../recipes/recipe.js';
 import type { Output } from '../store/outputs.js';
+import type { S3Delivery } from './s3.js';
 import { maskParams } from '../redact.js';
 import { render, type TemplateScope } from '../template.js';
 import type { Produced } from './collect.js';
@@ -38,17 +39,25 @@ export function objectPrefix(template: string, scope: TemplateScope): string {
 }
 
 /** A recipe's S3 prefix for one job, from the steps' scope with the secrets masked. */
-export function recipePrefix(recipe: Recipe, scope: TemplateScope): string {
+export function recipePrefix(recipe: Pick<Recipe, 'output' | 'paramsSchema'>, scope: TemplateScope): string {
   return objectPrefix(recipe.output.prefix, { ...scope, params: maskParams(scope.params as Record<string, unknown>, recipe.paramsSchema) });
 }
 
 /** Puts a job's outputs where the recipe says: outputs/JOB/ (local) or the S3 bucket under `output.prefix`. */
-export async function deliver(ctx: Context, jobId: string, recipe: Recipe, produced: Produced[], signal: AbortSignal, scope: TemplateScope): Promise<Output[]> {
-  if (recipe.output.upload === 'local') return deliverLocal(ctx.paths.outputs, jobId, produced);
-  if (!ctx.s3) throw new HopperError('E_S3_UNAVAILABLE', 'the recipe uploads to S3, but hopper.yaml has no s3 section');
+export async function deliver(
+  s3: S3Delivery | undefined,
+  outputsDir: string,
+  jobId: string,
+  recipe: Pick<Recipe, 'output' | 'paramsSchema'>,
+  produced: Produced[],
+  signal: AbortSignal,
+  scope: TemplateScope,
+): Promise<Output[]> {
+  if (recipe.output.upload === 'local') return deliverLocal(outputsDir, jobId, produced);
+  if (!s3) throw new HopperError('E_S3_UNAVAILABLE', 'the recipe uploads to S3, but hopper.yaml has no s3 section');
   const prefix = recipePrefix(recipe, scope);
   const { uploadOutputs } = await import('./s3.js');
-  return uploadOutputs(ctx.s3, jobId, prefix, produced, signal);
+  return uploadOutputs(s3, jobId, prefix, produced, signal);
 }
 
 /**

@@ -1,7 +1,15 @@
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { Logger } from '../log.js';
+import { engineRequest } from './api.js';
 
 export type EngineState = 'up' | 'down';
+
+/** The Docker engine as a step sees it: a client, and whether the engine answered when the job started. */
+export interface DockerAccess {
+  readonly up: boolean;
+  readonly client: Docker;
+  readonly socketPath: string;
+}
 
 /**
  * The Docker engine as hopper sees it: a client over the socket and whether
@@ -9,7 +17,6 @@ export type EngineState = 'up' | 'down';
  * hopper does not need it.
  */
 export class DockerEngine {
-  readonly client: Docker;
   readonly socketPath: string;
   private state: EngineState = 'down';
   private timer: NodeJS.Timeout | undefined;
@@ -19,8 +26,6 @@ export class DockerEngine {
 
   constructor(socketPath: string, log: Logger, onChange: (state: EngineState) => void = () => {}) {
     this.socketPath = socketPath;
-    // No client timeout: docker-modem applies it as an idle timeout, which would cut wait() and attach() of a quiet container.
-    this.client = new Docker({ socketPath });
     this.log = log;
     this.onChange = onChange;
   }
@@ -33,11 +38,7 @@ export class DockerEngine {
   async check(): Promise<EngineState> {
     let next: EngineState;
     try {
-      await Promise.race([
-        this.client.ping(),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 3 s')), 3000).unref()),
-      ]);
-      next = 'up';
+      next = (await engineRequest(this.socketPath, 'GET', '/_ping', 3000)).status === 200 ? 'up' : 'down';
     } catch {
       next = 'down';
     }

@@ -21,9 +21,12 @@ async function taken(folder: HeldFolder, name: string): Promise<boolean> {
   );
 }
 
-/** A name in the folder not taken yet: `NAME`, else `NAME` with a counter before its extension. */
-async function freeName(folder: HeldFolder, name: string): Promise<string> {
-  const free = async (n: string): Promise<boolean> => !(await taken(folder, n)) && !(await taken(folder, `${n}.error.txt`));
+/**
+ * A name in the folder not taken yet: `NAME`, else `NAME` with a counter
+ * before its extension. In rejected/, `NAME.error.txt` must be free as well.
+ */
+async function freeName(folder: HeldFolder, name: string, withError: boolean): Promise<string> {
+  const free = async (n: string): Promise<boolean> => !(await taken(folder, n)) && !(withError && (await taken(folder, `${n}.error.txt`)));
   if (await free(name)) return name;
   const ext = path.extname(name);
   const stem = name.slice(0, name.length - ext.length);
@@ -79,7 +82,7 @@ function rejectionText(fileName: string, problems: readonly Problem[], now: Date
 export async function reject(file: string, rejectedDir: string, problems: readonly Problem[], now: Date, log: Logger): Promise<string> {
   const folder = await holdRejected(rejectedDir, log);
   try {
-    const name = await freeName(folder, path.basename(file));
+    const name = await freeName(folder, path.basename(file), true);
     await writeFileAtomic(folder.at(`${name}.error.txt`), rejectionText(path.basename(file), problems, now), 0o640);
     await rename(file, folder.at(name));
     // It may hold secrets (writeOnly params); a writer who is not its owner keeps their own copy.
@@ -101,7 +104,7 @@ export async function archiveAll(moves: ReadonlyArray<{ file: string; prefix: st
     const outcomes: Array<Error | undefined> = [];
     for (const { file, prefix } of moves) {
       try {
-        const name = await freeName(folder, `${prefix}-${path.basename(file)}`);
+        const name = await freeName(folder, `${prefix}-${path.basename(file)}`, false);
         await moveFile(file, folder.at(name));
         await chmod(folder.at(name), 0o600).catch(() => {});
         outcomes.push(undefined);

@@ -240,7 +240,14 @@ export async function takeBatch(deps: IntakeDeps, files: readonly string[]): Pro
     else if (s.result.outcome === 'accepted') ctx.log.info({ job: s.job.id, file: path.basename(s.file) }, 'cancel accepted');
     else ctx.log.info({ job: s.job.id, file: path.basename(s.file) }, 'file already taken; existing job stands');
   }
-  await archiveStored(ctx, stored.flatMap((s) => ('result' in s && s.archiveAs ? [{ file: s.file, prefix: s.archiveAs }] : [])));
+  const moves = stored.flatMap((s) => ('result' in s && s.archiveAs ? [{ file: s.file, prefix: s.archiveAs }] : []));
+  try {
+    // The file is the request's only other copy: it leaves the inbox once the commit is on disk.
+    await ctx.store.sync();
+    await archiveStored(ctx, moves);
+  } catch (err) {
+    ctx.log.error({ files: moves.length, err: (err as Error).message }, 'stored, but could not write the store to disk; the files stay in the inbox for now');
+  }
   const results: IntakeResult[] = [];
   for (const s of stored) {
     if ('result' in s) {

@@ -1,10 +1,7 @@
-import { mkdir } from 'node:fs/promises';
-import { PRIVATE_FILE, PRIVATE_FOLDER } from '../fs/owndir.js';
-import { writeFileAtomic } from '../fs/write.js';
-import path from 'node:path';
 import type { Transporter } from 'nodemailer';
 import type { Config } from '../config/config.js';
 import type { EmailPayload, Notification } from '../store/notifications.js';
+import type { Offload } from '../workers/offload.js';
 
 export interface EmailSender {
   send(n: Notification, payload: EmailPayload): Promise<void>;
@@ -13,9 +10,10 @@ export interface EmailSender {
 
 /**
  * SMTP when configured, else each message as an `.eml` file in outbox/ (what
- * a mail server would have sent, readable by any mail client).
+ * a mail server would have sent, readable by any mail client), written by
+ * hopper's worker threads.
  */
-export function createEmailSender(config: Config, outboxDir: string): EmailSender {
+export function createEmailSender(config: Config, outboxDir: string, offload: Offload): EmailSender {
   const from = config.smtp?.from ?? 'hopper@localhost';
   const smtp = config.smtp;
   if (smtp) {
@@ -29,15 +27,8 @@ export function createEmailSender(config: Config, outboxDir: string): EmailSende
       close: () => void transport?.then((t) => t.close()),
     };
   }
-  let transport: Promise<Transporter> | undefined;
   return {
-    async send(n, p) {
-      transport ??= import('nodemailer').then((m) => m.default.createTransport({ streamTransport: true, buffer: true, newline: 'unix' }));
-      const info = await (await transport).sendMail({ from, to: p.to, subject: p.subject, text: p.text, headers: { 'X-Hopper-Job': n.jobId } });
-      await mkdir(outboxDir, { recursive: true, mode: PRIVATE_FOLDER });
-      // A download link in it is as good as the file: readable by hopper's user alone.
-      await writeFileAtomic(path.join(outboxDir, `${n.jobId}-${n.event}-${n.id}.eml`), info.message as Buffer, PRIVATE_FILE);
-    },
+    send: (n, p) => offload.outbox({ outboxDir, name: `${n.jobId}-${n.event}-${n.id}.eml`, from, to: p.to, subject: p.subject, text: p.text, jobId: n.jobId }),
     close: () => {},
   };
 }

@@ -1,7 +1,7 @@
 import type { Context } from '../context.js';
 import { printable } from '../text.js';
 import { toHopperError } from '../errors.js';
-import type { EmailPayload, Notification } from '../store/notifications.js';
+import type { Due, EmailPayload, Notification } from '../store/notifications.js';
 import { createEmailSender, type EmailSender } from './email.js';
 import type { WebhookPayload } from './plan.js';
 import { policyFor } from '../net/outbound.js';
@@ -13,11 +13,15 @@ const POLL_MS = 5000;
 const WEBHOOK_TIMEOUT_MS = 10_000;
 /** Deliveries at once, across receivers. */
 const MAX_PARALLEL = 8;
-const DUE_BATCH = 50;
 
-/** Who receives a notification, one delivery at a time: a webhook URL, or the mail server for all email. */
-function receiverOf(n: Pick<Notification, 'channel' | 'target'>): string {
-  return n.channel === 'email' ? 'email' : `webhook ${n.target}`;
+/**
+ * Who receives a notification, one delivery at a time, so each gets a job's
+ * events in order: a webhook URL; the mail server, for all email; or, with
+ * mail written to outbox/ (no server to wait for), each job's own mail.
+ */
+function receiverOf(n: Pick<Due, 'jobId' | 'channel' | 'target'>, smtp: boolean): string {
+  if (n.channel === 'webhook') return `webhook ${n.target}`;
+  return smtp ? 'email' : `outbox ${n.jobId}`;
 }
 
 /** After an unexpected failure (the database refusing writes), a row waits this long before it is tried again. */
@@ -28,9 +32,21 @@ export interface NotifierOptions {
   retryBaseMs?: number;
 }
 
+/** Where a row stands in the notifier's schedule. */
+interface Slot extends Due {
+  receiver: string;
+}
+
+const byDue = (a: Due, b: Due): number => a.nextAt - b.nextAt || a.id - b.id;
+
 /**
  * Sends the outbox rows the store holds, apart from the job lanes: a slow mail
  * server never holds up a job. Rows survive a restart; failures back off.
+ *
+ * The schedule is kept in memory, one queue per receiver in the order rows
+ * fall due: the store hands over each row it inserts (`takeFresh`), so a send
+ * costs no query over the table. The whole pending set is read at start and
+ * every POLL_MS, for rows that another process (`hopper notify resend`) wrote.
  */
 export class Notifier {
   private readonly ctx: Context;
@@ -42,12 +58,15 @@ export class Notifier {
   private readonly inFlight = new Map<number, Promise<void>>();
   /** Receivers with a delivery under way: one at a time each, so a job's events reach it in order. */
   private readonly busy = new Set<string>();
-  /** Rows whose last try failed unexpectedly, until when they rest (no hot loop on a failing database). */
-  private readonly cooldown = new Map<number, number>();
+  /** Rows waiting, per receiver, soonest first. */
+  private readonly queues = new Map<string, Slot[]>();
+  /** Where each waiting row is queued. */
+  private readonly queued = new Map<number, Slot>();
+  private nextScanAt = 0;
 
   constructor(ctx: Context, options: NotifierOptions = {}) {
     this.ctx = ctx;
-    this.email = createEmailSender(ctx.config, ctx.paths.outbox);
+    this.email = createEmailSender(ctx.config, ctx.paths.outbox, ctx.offload);
     this.retryBaseMs = options.retryBaseMs ?? 10_000;
   }
 
@@ -57,54 +76,94 @@ export class Notifier {
    */
   kick(): void {
     if (this.stopped) return;
-    let due: Array<Pick<Notification, 'id' | 'channel' | 'target'>>;
+    const now = this.ctx.clock.now();
+    this.learn(now);
+    const heads: Slot[] = [];
+    for (const [receiver, queue] of this.queues) if (!this.busy.has(receiver) && queue[0].nextAt <= now) heads.push(queue[0]);
+    heads.sort(byDue);
+    for (const slot of heads) {
+      if (this.inFlight.size >= MAX_PARALLEL) break;
+      this.unqueue(slot);
+      this.start(slot);
+    }
+    this.arm(now);
+  }
+
+  /** Takes in the rows the store wrote since the last look, and now and then all pending rows. */
+  private learn(now: number): void {
+    const notes = this.ctx.store.notifications;
+    for (const due of notes.takeFresh()) this.enqueue(due);
+    if (now < this.nextScanAt) return;
     try {
-      due = this.ctx.store.notifications.dueByReceiver(this.ctx.clock.now(), DUE_BATCH);
+      for (const due of notes.pending()) if (!this.queued.has(due.id)) this.enqueue(due);
+      this.nextScanAt = now + POLL_MS;
     } catch (err) {
       this.ctx.log.error({ err: (err as Error).message }, 'could not read the notifications due; will try again');
-      due = [];
+      this.nextScanAt = now + COOLDOWN_MS;
     }
-    const now = this.ctx.clock.now();
-    for (const [id, until] of this.cooldown) if (until <= now) this.cooldown.delete(id);
-    for (const n of due) {
-      if (this.inFlight.size >= MAX_PARALLEL) break;
-      const receiver = receiverOf(n);
-      if (this.inFlight.has(n.id) || this.busy.has(receiver) || this.cooldown.has(n.id)) continue;
-      this.busy.add(receiver);
-      const task = this.deliverRow(n.id)
-        .catch((err: unknown) => {
-          this.cooldown.set(n.id, this.ctx.clock.now() + COOLDOWN_MS);
-          this.ctx.log.error({ err: (err as Error).message, notification: n.id }, 'notification failed unexpectedly; will try again');
-        })
-        .finally(() => {
-          this.inFlight.delete(n.id);
-          this.busy.delete(receiver);
-          this.kick();
-        });
-      this.inFlight.set(n.id, task);
-    }
-    this.arm();
   }
 
-  /** Reads the whole row (its payload) and delivers it, if it is still pending. */
-  private async deliverRow(id: number): Promise<void> {
+  /** Puts a row in its receiver's queue (again, if it was there: a later word on a row wins). */
+  private enqueue(due: Due): void {
+    if (this.inFlight.has(due.id)) return; // its delivery reads the row as it is then
+    const old = this.queued.get(due.id);
+    if (old) this.unqueue(old);
+    const slot: Slot = { ...due, receiver: receiverOf(due, this.ctx.config.smtp !== undefined) };
+    let queue = this.queues.get(slot.receiver);
+    if (!queue) this.queues.set(slot.receiver, (queue = []));
+    let lo = 0;
+    let hi = queue.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (byDue(queue[mid], slot) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    queue.splice(lo, 0, slot);
+    this.queued.set(slot.id, slot);
+  }
+
+  private unqueue(slot: Slot): void {
+    this.queued.delete(slot.id);
+    const queue = this.queues.get(slot.receiver);
+    if (!queue) return;
+    const i = queue.indexOf(slot);
+    if (i >= 0) queue.splice(i, 1);
+    if (queue.length === 0) this.queues.delete(slot.receiver);
+  }
+
+  private start(slot: Slot): void {
+    this.busy.add(slot.receiver);
+    const task = this.deliverRow(slot.id)
+      .catch((err: unknown) => {
+        this.ctx.log.error({ err: (err as Error).message, notification: slot.id }, 'notification failed unexpectedly; will try again');
+        // No hot loop on a failing database: the row rests, then is tried again.
+        return this.ctx.clock.now() + COOLDOWN_MS;
+      })
+      .then((again) => {
+        this.inFlight.delete(slot.id);
+        this.busy.delete(slot.receiver);
+        if (again !== null) this.enqueue({ ...slot, nextAt: again });
+        this.kick();
+      });
+    this.inFlight.set(slot.id, task);
+  }
+
+  /** Reads the whole row (its payload) and delivers it if it is still pending; returns when to try again, if ever. */
+  private async deliverRow(id: number): Promise<number | null> {
     const n = this.ctx.store.notifications.get(id);
-    if (n?.state === 'pending') await this.deliver(n);
+    if (n?.state !== 'pending') return null;
+    // What it tells (a job's end, a link) is on disk before it leaves hopper.
+    await this.ctx.store.sync();
+    return this.deliver(n);
   }
 
-  /** Wakes for the next row that falls due later (rows due now start when a slot frees). */
-  private arm(): void {
+  /** Wakes for the next row that falls due (rows due now start when a slot frees), and at the next scan. */
+  private arm(now: number): void {
     clearTimeout(this.timer);
     if (this.stopped) return;
-    const now = this.ctx.clock.now();
-    let next: number | null;
-    try {
-      next = this.ctx.store.notifications.nextDueAfter(now);
-    } catch {
-      next = now + 5000;
-    }
-    const wait = next === null ? POLL_MS : Math.min(Math.max(next - now, 0), POLL_MS);
-    this.timer = setTimeout(() => this.kick(), wait);
+    let next = this.nextScanAt;
+    for (const [receiver, queue] of this.queues) if (!this.busy.has(receiver)) next = Math.min(next, queue[0].nextAt);
+    this.timer = setTimeout(() => this.kick(), Math.min(Math.max(next - now, 0), POLL_MS));
     this.timer.unref();
   }
 
@@ -126,7 +185,7 @@ export class Notifier {
    * One try; every try is recorded. A failure backs off, and is dead once past
    * the channel's retryFor; a receiver the outbound policy refuses is dead at once.
    */
-  private async deliver(n: Notification): Promise<void> {
+  private async deliver(n: Notification): Promise<number | null> {
     const now = (): number => this.ctx.clock.now();
     try {
       const status = await this.send(n);
@@ -135,6 +194,7 @@ export class Notifier {
         this.ctx.store.notifications.markSent(n.id, now());
       });
       this.ctx.log.info({ job: n.jobId, event: n.event, channel: n.channel, to: n.target }, 'notification sent');
+      return null;
     } catch (err) {
       const failure = toHopperError(err);
       const message = printable(failure.message);
@@ -155,13 +215,14 @@ export class Notifier {
           ? 'notification dead: `hopper notify resend` sends it again'
           : 'notification failed; will retry';
       this.ctx.log.warn({ job: n.jobId, event: n.event, channel: n.channel, to: n.target, attempts, dead, err: message }, why);
+      return dead ? null : next;
     }
   }
 
   /** The config was reloaded: mail goes the new way from the next message on. */
   reconfigured(): void {
     const old = this.email;
-    this.email = createEmailSender(this.ctx.config, this.ctx.paths.outbox);
+    this.email = createEmailSender(this.ctx.config, this.ctx.paths.outbox, this.ctx.offload);
     old.close();
     this.kick();
   }

@@ -14,6 +14,8 @@ import { endJob, settleAttempt, succeed, type AttemptResult } from './settle.js'
 import { existsSync } from 'node:fs';
 import { linksFor } from '../delivery/deliver.js';
 import type { Output } from '../store/outputs.js';
+import { LANE_NAMES } from '../store/views.js';
+import { admissionBlocker, type Snapshot } from './admission.js';
 
 interface Entry {
   job: Job;
@@ -41,24 +43,13 @@ interface Running extends Entry {
   done: Promise<void>;
 }
 
-interface Blocker {
-  reason: string;
-  /** When the blocker lifts by itself (a time), so the dispatcher wakes then. */
-  until?: number;
-  /** Waiting for the Docker engine: at `until` the job has waited its whole timeout and fails. */
-  docker?: boolean;
-}
-
-function usesDocker(recipe: Recipe): boolean {
-  return recipe.steps.some((s) => s.kind === 'container');
-}
-
 const MAX_TIMER_MS = 60_000;
 /** Times a job may be cut short by hopper dying before that counts as its failure. */
 const MAX_INTERRUPTIONS = 3;
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+function countRunning(byRecipe: Map<string, number>, byGroup: Map<string, number>, recipe: Recipe): void {
+  byRecipe.set(recipe.name, (byRecipe.get(recipe.name) ?? 0) + 1);
+  if (recipe.group) byGroup.set(recipe.group, (byGroup.get(recipe.group) ?? 0) + 1);
 }
 
 function byTurn(a: Entry, b: Entry): number {
@@ -80,12 +71,16 @@ export class Dispatcher {
   private readonly running = new Map<string, Running>();
   /** Jobs being served from the cache right now: neither pending nor running, not to be picked up again. */
   private readonly settling = new Map<string, Promise<void>>();
+  /** Start times of rate-limited recipes' jobs, oldest first, and how long each recipe's window is. */
   private readonly starts = new Map<string, number[]>();
+  private readonly rateWindow = new Map<string, number>();
   private readonly recipes = new Map<string, Recipe>();
   private timer: NodeJS.Timeout | undefined;
   private syncTimer: NodeJS.Timeout | undefined;
   private scheduled = false;
   private stopping = false;
+  /** `pending` in its turn (see inTurn); entries that left `pending` since are skipped. */
+  private order: Entry[] | null = null;
 
   constructor(ctx: Context, afterSettle: () => void = () => {}, options: DispatcherOptions = {}) {
     this.ctx = ctx;
@@ -123,11 +118,14 @@ export class Dispatcher {
         const recipe = this.recipeOf(job);
         // A cancel accepted just before hopper died still counts.
         if (job.cancelRequested) endJob(this.ctx, job, recipe, 'canceled', { code: 'E_CANCELED', message: 'canceled by request' });
-        else this.pending.set(job.id, { job, recipe });
+        else this.enqueue({ job, recipe });
       });
     }
     const window = Math.max(3_600_000, ...[...this.pending.values()].map((e) => e.recipe.rateLimit?.perMs ?? 0));
-    for (const s of this.ctx.store.jobs.startsSince(now - window)) this.noteStart(s.recipe, s.at);
+    for (const s of this.ctx.store.jobs.startsSince(now - window)) {
+      const limited = [...this.pending.values()].find((e) => e.recipe.name === s.recipe)?.recipe.rateLimit;
+      if (limited) this.noteStart(s.recipe, limited.perMs, s.at);
+    }
     this.syncTimer = setInterval(() => this.sync(), this.options.syncMs);
     this.syncTimer.unref();
     this.tick();
@@ -173,7 +171,7 @@ export class Dispatcher {
   /** A newly accepted job. */
   add(job: Job): void {
     if (this.stopping || this.pending.has(job.id) || this.running.has(job.id)) return;
-    this.pending.set(job.id, { job, recipe: this.recipeOf(job) });
+    this.enqueue({ job, recipe: this.recipeOf(job) });
     this.tick();
   }
 
@@ -204,52 +202,46 @@ export class Dispatcher {
     });
   }
 
-  private noteStart(recipe: string, at: number): void {
+  /** Puts a job in the queue (again): the next dispatch sorts the queue anew. */
+  private enqueue(e: Entry): void {
+    this.pending.set(e.job.id, e);
+    this.order = null;
+  }
+
+  /** The waiting jobs in their turn; sorted only when one was added, not at every dispatch. */
+  private inTurn(): Entry[] {
+    if (this.order === null || this.order.length > 2 * this.pending.size + 64) this.order = [...this.pending.values()].sort(byTurn);
+    return this.order;
+  }
+
+  /** Keeps a start of a rate-limited recipe for as long as its window (`perMs`) reads it. */
+  private noteStart(recipe: string, perMs: number, at: number): void {
+    this.rateWindow.set(recipe, Math.max(this.rateWindow.get(recipe) ?? 0, perMs));
     const list = this.starts.get(recipe) ?? [];
     list.push(at);
     this.starts.set(recipe, list);
   }
 
-  private count(pred: (r: Running) => boolean): number {
-    let n = 0;
-    for (const r of this.running.values()) if (pred(r)) n++;
-    return n;
-  }
-
-  private blocker(e: Entry, now: number): Blocker | null {
-    const { job, recipe } = e;
-    if (job.notBefore !== null && job.notBefore > now) return { reason: `not before ${iso(job.notBefore)}`, until: job.notBefore };
-    if (job.state === 'retrying' && job.nextAttemptAt !== null && job.nextAttemptAt > now) {
-      return { reason: `retry ${job.attempts + 1} of ${recipe.retries.attempts} at ${iso(job.nextAttemptAt)}`, until: job.nextAttemptAt };
+  /** What admission reads, taken once per dispatch (counts kept up to date as jobs begin in it). */
+  private snapshot(now: number): Snapshot & { runningByRecipe: Map<string, number>; runningByGroup: Map<string, number> } {
+    const runningByRecipe = new Map<string, number>();
+    const runningByGroup = new Map<string, number>();
+    for (const r of this.running.values()) countRunning(runningByRecipe, runningByGroup, r.recipe);
+    for (const [name, list] of this.starts) {
+      // Starts older than the longest window any pending job of the recipe uses are of no more use.
+      const keep = list.filter((t) => t > now - (this.rateWindow.get(name) ?? 0));
+      if (keep.length === 0) this.starts.delete(name);
+      else if (keep.length < list.length) this.starts.set(name, keep);
     }
-    if (usesDocker(recipe) && !this.ctx.docker?.up) {
-      const since = (e.dockerWaitSince ??= now);
-      return { reason: `waiting for the Docker engine (it does not answer at ${this.ctx.config.docker.socketPath})`, until: since + recipe.timeoutMs, docker: true };
-    }
-    e.dockerWaitSince = undefined;
-    if (recipe.cacheMs !== undefined && job.cacheKey !== null && job.state === 'queued') {
-      const first = this.ctx.store.jobs.inFlight(job.cacheKey, job);
-      // One run for identical requests: this one takes the first one's output when it is done.
-      if (first) return { reason: `joined job ${first.id}, the same request already on its way` };
-    }
-    if (recipe.concurrency !== undefined) {
-      const n = this.count((r) => r.recipe.name === recipe.name);
-      if (n >= recipe.concurrency) return { reason: `recipe ${recipe.name} is at its concurrency (${n} of ${recipe.concurrency} running)` };
-    }
-    const groupLimit = recipe.group ? this.ctx.config.groups[recipe.group] : undefined;
-    if (recipe.group && groupLimit !== undefined) {
-      const n = this.count((r) => r.recipe.group === recipe.group);
-      if (n >= groupLimit) return { reason: `group ${recipe.group} is full (${n} of ${groupLimit} running)` };
-    }
-    if (recipe.rateLimit) {
-      const { count, perMs } = recipe.rateLimit;
-      const recent = (this.starts.get(recipe.name) ?? []).filter((t) => t > now - perMs);
-      this.starts.set(recipe.name, recent);
-      if (recent.length >= count) {
-        return { reason: `rate limit: ${count} starts per ${formatDuration(perMs)}`, until: recent[0] + perMs };
-      }
-    }
-    return null;
+    return {
+      now,
+      docker: { up: this.ctx.docker?.up ?? false, socketPath: this.ctx.config.docker.socketPath },
+      runningByRecipe,
+      runningByGroup,
+      groups: this.ctx.config.groups,
+      starts: this.starts,
+      sameRequestOnItsWay: (job) => (job.cacheKey === null ? undefined : this.ctx.store.jobs.inFlight(job.cacheKey, job)),
+    };
   }
 
   /**
@@ -276,7 +268,7 @@ export class Dispatcher {
       this.ctx.log.info({ job: e.job.id, recipe: e.recipe.name, from: source.id }, 'job served from the cache');
     } catch (err) {
       this.ctx.log.error({ job: e.job.id, err: (err as Error).message }, 'could not serve from the cache; the job runs');
-      if (!this.stopping) this.pending.set(e.job.id, { ...e, job: { ...e.job, cacheKey: null } });
+      if (!this.stopping) this.enqueue({ ...e, job: { ...e.job, cacheKey: null } });
     }
     this.afterSettle();
     this.tick();
@@ -311,9 +303,16 @@ export class Dispatcher {
     let promised = NOTHING;
     let free: number | undefined;
     const freeDisk = (): number => (free ??= freeDiskBytes(this.ctx.paths.state));
-    for (const e of [...this.pending.values()].sort(byTurn)) {
+    const snap = this.snapshot(now);
+    const full = (): boolean => LANE_NAMES.every((lane) => this.lanes.free(lane) === 0);
+    for (const e of this.inTurn()) {
+      if (this.pending.get(e.job.id) !== e) continue; // started, ended or replaced since the sort
+      // With every lane full nothing more can start: a job that was looked at before keeps its
+      // reason, unless it may be served from the cache or is waiting out the Docker engine.
+      if (e.job.waitReason !== null && full() && e.recipe.cacheMs === undefined && e.dockerWaitSince === undefined) continue;
       if (this.fromCache(e, now)) continue;
-      const b = this.blocker(e, now);
+      const b = admissionBlocker(e.job, e.recipe, snap, (e.dockerWaitSince ??= now));
+      if (!b?.docker) e.dockerWaitSince = undefined;
       if (b?.docker && b.until !== undefined && b.until <= now) {
         this.giveUp(e, 'E_DOCKER_DOWN', `the Docker engine did not answer for the job's whole timeout (${formatDuration(e.recipe.timeoutMs)})`);
         continue;
@@ -343,6 +342,7 @@ export class Dispatcher {
         continue;
       }
       inUse = add(inUse, need);
+      countRunning(snap.runningByRecipe, snap.runningByGroup, e.recipe);
       this.begin(e, now);
     }
     clearTimeout(this.timer);
@@ -363,7 +363,8 @@ export class Dispatcher {
   private begin(e: Entry, now: number): void {
     const { job, recipe } = e;
     this.pending.delete(job.id);
-    this.noteStart(recipe.name, now);
+    // Only a rate limit reads past starts: other recipes' would pile up for nothing.
+    if (recipe.rateLimit) this.noteStart(recipe.name, recipe.rateLimit.perMs, now);
     const controller = new AbortController();
     const timeout = setTimeout(
       () => controller.abort(new HopperError('E_TIMEOUT', `the job ran longer than its timeout (${formatDuration(recipe.timeoutMs)})`)),
@@ -420,7 +421,7 @@ export class Dispatcher {
     else this.ctx.log.info(fields, `job ${settled}`);
     if (settled === 'retrying' && !this.stopping) {
       const job = this.ctx.store.jobs.get(jobId);
-      if (job) this.pending.set(jobId, { job, recipe });
+      if (job) this.enqueue({ job, recipe });
     }
   }
 

@@ -17,6 +17,7 @@ export const configSchema = {
       additionalProperties: false,
       properties: { fast: lane, slow: lane },
     },
+    threads: { type: 'integer', minimum: 0, maximum: 64, description: 'worker threads that run steps (0: the main thread); read at start' },
     resources: {
       type: 'object',
       additionalProperties: false,

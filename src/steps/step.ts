@@ -1,4 +1,4 @@
-import type { DockerEngine } from '../docker/engine.js';
+import type { DockerAccess } from '../docker/engine.js';
 import type { OutboundPolicy } from '../net/outbound.js';
 import type { Recipe, Step } from '../recipes/recipe.js';
 import type { TemplateScope } from '../template.js';
@@ -15,7 +15,7 @@ export interface StepEnv {
   job: { id: string; attempt: number; root: string };
   /** The recipe's reservation: a container gets it as hard limits. */
   resources: Recipe['resources'];
-  docker: DockerEngine | undefined;
+  docker: DockerAccess | undefined;
   /** Which addresses fetch steps may reach (hopper.yaml's outbound). */
   outbound: OutboundPolicy;
 }

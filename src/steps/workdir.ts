@@ -1,5 +1,5 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { lstat, mkdir, realpath, rm } from 'node:fs/promises';
+import { lstat, mkdir, realpath, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { HopperError } from '../errors.js';
 
@@ -47,18 +47,24 @@ function leadsOut(rel: string): HopperError {
 }
 
 /**
- * The absolute path for `rel` inside `workDir`, after checking that no existing
- * part of it is a symlink leading out. With `forWrite`, parent folders are
- * created (only after that check) and a symlink at the target itself is refused.
+ * The absolute path for `rel` inside `workDir` (a real path: runSteps takes
+ * it once per attempt, so a work dir swapped for a link later is not followed),
+ * after checking that no existing part of it is a symlink leading out. With
+ * `forWrite`, parent folders are created (only after that check) and a symlink
+ * at the target itself is refused.
  */
 export async function resolveInside(workDir: string, rel: string, forWrite = false): Promise<string> {
   const problem = pathProblem(rel);
   if (problem) throw new HopperError('E_PATH', `path ${problem}`);
-  const root = await realpath(workDir);
+  const root = workDir;
   const target = path.resolve(root, rel);
   const parent = path.dirname(target);
-  const before = await deepestReal(root, forWrite ? parent : target);
-  if (before === null || !inside(root, before)) throw leadsOut(rel);
+  // A file right in the work dir (the usual case) has no folder above it to check or make.
+  const nested = parent !== root;
+  if (!forWrite || nested) {
+    const before = await deepestReal(root, forWrite ? parent : target);
+    if (before === null || !inside(root, before)) throw leadsOut(rel);
+  }
   const link = await lstat(target).catch(() => null);
   if (link?.isSymbolicLink()) {
     if (forWrite) throw new HopperError('E_PATH', `path "${rel}" is a symlink; hopper does not write through links`);
@@ -66,7 +72,7 @@ export async function resolveInside(workDir: string, rel: string, forWrite = fal
     const real = await realOrNull(target);
     if (real === null || !inside(root, real)) throw leadsOut(rel);
   }
-  if (forWrite) {
+  if (forWrite && nested) {
     await mkdir(parent, { recursive: true });
     const after = await realOrNull(parent);
     if (after === null || !inside(root, after)) throw leadsOut(rel);
@@ -80,6 +86,12 @@ export async function resolveInside(workDir: string, rel: string, forWrite = fal
  * first, and the file is created exclusively, so no link is ever followed.
  */
 export async function createFresh(file: string): Promise<WriteStream> {
-  await rm(file, { force: true, recursive: true });
+  try {
+    await unlink(file); // usually nothing is there: one call to find out
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR' || code === 'EPERM') await rm(file, { force: true, recursive: true });
+    else if (code !== 'ENOENT') throw err;
+  }
   return createWriteStream(file, { flags: 'wx' });
 }

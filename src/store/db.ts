@@ -150,9 +150,26 @@ const MIGRATIONS: string[] = [
     last_job_id TEXT
   );
   `,
+  // One row that a sync (store/durable.ts) rewrites: a commit with something in it, so
+  // SQLite writes the WAL to disk, and with it every commit before.
+  `
+  CREATE TABLE syncs (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+  INSERT INTO syncs (id, n) VALUES (1, 0);
+  `,
 ];
 
-export function openDb(file: string, options: { readonly?: boolean } = {}): Db {
+export interface OpenOptions {
+  readonly?: boolean;
+  /**
+   * 'full' (the default): every commit is on disk before it returns, power loss
+   * included. 'deferred' (the daemon): a commit survives the process being
+   * killed, and is on disk after the next `sync` (store/durable.ts), which
+   * hopper calls before anything leaves it that depends on the commit.
+   */
+  durability?: 'full' | 'deferred';
+}
+
+export function openDb(file: string, options: OpenOptions = {}): Db {
   if (!options.readonly) {
     mkdirSync(path.dirname(file), { recursive: true });
     // Made readable by hopper's user alone before SQLite opens it: the WAL and
@@ -165,9 +182,10 @@ export function openDb(file: string, options: { readonly?: boolean } = {}): Db {
   db.pragma('journal_mode = WAL');
   // Whatever the umask, and for a database made by an older hopper: it holds writeOnly params.
   for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, PRIVATE_FILE);
-  // FULL: a commit survives power loss too. Intake moves a file away right after its
-  // commit, so a commit that could roll back would lose the request.
-  db.pragma('synchronous = FULL');
+  // FULL: a commit survives power loss too. NORMAL, in WAL mode, survives a
+  // killed process (the WAL is written at commit) and waits for the next sync
+  // to reach the disk itself.
+  db.pragma(`synchronous = ${options.durability === 'deferred' ? 'NORMAL' : 'FULL'}`);
   db.pragma('foreign_keys = ON');
   migrate(db);
   return db;

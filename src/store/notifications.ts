@@ -60,37 +60,40 @@ const fromRow = (r: Row): Notification => ({
   createdAt: r.created_at,
 });
 
+/** What the notifier needs to schedule a row: the rest is read when it is sent. */
+export type Due = Pick<Notification, 'id' | 'jobId' | 'channel' | 'target' | 'nextAt'>;
+
 /** The durable outbox: rows written with their job event, sent and retried by notify/. */
 export class NotificationStore {
   private readonly sql: ReturnType<typeof statements>;
+  private fresh = new Map<number, Due>();
   constructor(db: Db) {
     this.sql = statements(db);
   }
 
   insert(n: NewNotification, jobId: string, at: number): void {
-    this.sql('INSERT INTO notifications (job_id, event, channel, target, payload, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    const { lastInsertRowid } = this.sql('INSERT INTO notifications (job_id, event, channel, target, payload, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(jobId, n.event, n.channel, n.target, JSON.stringify(n.payload), at, at);
+    const id = Number(lastInsertRowid);
+    // A rolled-back insert's id may be given again: the later row is the real one.
+    this.fresh.set(id, { id, jobId, channel: n.channel, target: n.target, nextAt: at });
   }
 
   /**
-   * The next due row of each receiver (oldest first): all email counts as one
-   * receiver (one mail server), each webhook URL as one. One row per receiver,
-   * so a receiver with a long backlog cannot crowd the others out of the batch.
+   * The rows inserted since the last call: how the notifier learns of new
+   * rows without querying for them. Taken after the writes' transaction
+   * (better-sqlite3 commits synchronously, so by the time other code runs it
+   * has); a row whose transaction rolled back is found missing when it is read.
    */
-  dueByReceiver(now: number, limit = 50): Array<Pick<Notification, 'id' | 'channel' | 'target'>> {
-    // Only what picks a row: the payload (maybe inline files) is read for the rows started.
-    return this.sql<[number, number], Pick<Notification, 'id' | 'channel' | 'target'>>(
-      `SELECT id, channel, target FROM (
-         SELECT id, channel, target, next_at, row_number() OVER (PARTITION BY channel, CASE channel WHEN 'email' THEN '' ELSE target END ORDER BY next_at, id) AS nth
-         FROM notifications WHERE state = 'pending' AND next_at <= ?
-       ) WHERE nth = 1 ORDER BY next_at, id LIMIT ?`,
-    ).all(now, limit);
+  takeFresh(): Due[] {
+    const rows = [...this.fresh.values()];
+    this.fresh.clear();
+    return rows;
   }
 
-  /** When the next pending row falls due after `now` (rows due already are not counted). */
-  nextDueAfter(now: number): number | null {
-    const row = this.sql<[number], { t: number | null }>(`SELECT min(next_at) AS t FROM notifications WHERE state = 'pending' AND next_at > ?`).get(now);
-    return row?.t ?? null;
+  /** Every pending row, by index: read at start and now and then (`hopper notify resend` writes from outside). */
+  pending(): Due[] {
+    return this.sql<[], Due>(`SELECT id, job_id AS jobId, channel, target, next_at AS nextAt FROM notifications WHERE state = 'pending'`).all();
   }
 
   markSent(id: number, at: number): void {

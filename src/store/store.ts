@@ -1,5 +1,6 @@
 import { GroupCommit } from './commit.js';
-import { openDb, type Db } from './db.js';
+import { openDb, type Db, type OpenOptions } from './db.js';
+import { Durability } from './durable.js';
 import { JobStore } from './jobs.js';
 import { NotificationStore } from './notifications.js';
 import { OutputStore } from './outputs.js';
@@ -14,11 +15,14 @@ export interface Store {
   schedules: ScheduleStore;
   /** Runs `write` in the next group commit; resolves after that commit (see commit.ts). */
   later<T>(write: () => T): Promise<T>;
+  /** Resolves once every commit so far is on disk (see durable.ts); at once with durability 'full'. */
+  sync(): Promise<void>;
   close(): void;
 }
 
-export function openStore(file: string, options: { readonly?: boolean } = {}): Store {
+export function openStore(file: string, options: OpenOptions = {}): Store {
   const db = openDb(file, options);
+  const durability = options.durability === 'deferred' ? new Durability(db) : undefined;
   const notifications = new NotificationStore(db);
   const group = new GroupCommit(db);
   return {
@@ -28,6 +32,7 @@ export function openStore(file: string, options: { readonly?: boolean } = {}): S
     outputs: new OutputStore(db),
     schedules: new ScheduleStore(db),
     later: (write) => group.later(write),
+    sync: () => durability?.sync() ?? Promise.resolve(),
     close: () => {
       group.flush();
       db.close();

@@ -51,7 +51,8 @@ export async function startCli(root: string, extraArgs: string[] = [], o: { buil
   const entry = o.built ? ['--max-semi-space-size=4', BIN] : ['--import', TSX, MAIN];
   const child = spawn(process.execPath, [...entry, 'start', '--root', root, ...extraArgs], {
     cwd: root,
-    env: { ...process.env, HOPPER_ROOT: '' },
+    // Built, with what npm start and the systemd unit set too.
+    env: { ...process.env, HOPPER_ROOT: '', ...(o.built ? { MALLOC_ARENA_MAX: '2' } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

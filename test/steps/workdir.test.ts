@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -107,10 +107,17 @@ describe('resolveInside', () => {
     assert.equal(await resolveInside(work, './a/./b.txt', true), path.join(work, 'a/b.txt'));
   });
 
-  it('resolveInside - resolves a work dir that is itself reached through a symlink', async () => {
-    const alias = path.join(base, 'alias');
-    symlinkSync(work, alias);
-    assert.equal(await resolveInside(alias, 'f.txt', true), path.join(work, 'f.txt'));
+  it('resolveInside - a work dir swapped for a link after its real path was taken is not written through', async () => {
+    // runSteps takes the work dir's real path once; a command that then moves the
+    // work dir away and leaves a link to elsewhere in its place leads nowhere.
+    mkdirSync(path.join(work, 'sub'));
+    const moved = path.join(base, 'moved');
+    renameSync(work, moved);
+    symlinkSync(outside, work);
+    mkdirSync(path.join(outside, 'sub'), { recursive: true });
+    await refused(resolveInside(work, 'sub/f.txt', true), /leads out of the job's work dir/);
+    await refused(resolveInside(work, 'sub'), /leads out of the job's work dir/);
+    assert.equal(existsSync(path.join(outside, 'sub', 'f.txt')), false);
   });
 
   it('resolveInside - refuses ".." and absolute paths before touching the disk', async () => {

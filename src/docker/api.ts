@@ -1,0 +1,40 @@
+import http from 'node:http';
+
+// The few calls the main thread makes to the Docker engine (is it there, which
+// containers are hopper's, remove one), over its socket, without dockerode:
+// dockerode and what it brings (ssh2, protobuf) cost ~30 MiB of memory, which
+// a daemon whose containers run on its worker threads need not hold.
+
+export interface EngineAnswer {
+  status: number;
+  body: string;
+}
+
+/** One request to the engine's API; rejects on no answer within `timeoutMs`. */
+export function engineRequest(socketPath: string, method: 'GET' | 'DELETE', path: string, timeoutMs = 10_000): Promise<EngineAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, method, path, timeout: timeoutMs, headers: { host: 'docker' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (body.length < 4 * 1024 * 1024) body += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The engine's own words for a failed call (its JSON `message`), else the status. */
+export function engineProblem(answer: EngineAnswer): string {
+  try {
+    const message = (JSON.parse(answer.body) as { message?: unknown }).message;
+    if (typeof message === 'string') return message;
+  } catch {
+    /* not JSON */
+  }
+  return `the engine answered ${answer.status}`;
+}

@@ -1,0 +1,41 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { PRIVATE_FILE, PRIVATE_FOLDER } from '../fs/owndir.js';
+import { writeFileAtomic } from '../fs/write.js';
+
+/** One email for outbox/: plain data, so a worker thread can write it. */
+export interface OutboxMail {
+  outboxDir: string;
+  /** The file's name in outbox/ (JOB-EVENT-ID.eml). */
+  name: string;
+  from: string;
+  to: string[];
+  subject: string;
+  text: string;
+  jobId: string;
+}
+
+type Composer = typeof import('nodemailer/lib/mail-composer/index.js').default;
+let composer: Promise<Composer> | undefined;
+
+/**
+ * Writes the message a mail server would have been sent, as an `.eml` file any
+ * mail client reads. MailComposer builds it as nodemailer's transports do,
+ * without a transport's plugin pipeline around it.
+ */
+export async function writeOutboxMail(mail: OutboxMail): Promise<void> {
+  // Loaded with the first email: a daemon that sends none never holds nodemailer.
+  composer ??= import('nodemailer/lib/mail-composer/index.js').then((m) => m.default);
+  const MailComposer = await composer;
+  const message = await new MailComposer({ from: mail.from, to: mail.to, subject: mail.subject, text: mail.text, headers: { 'X-Hopper-Job': mail.jobId }, newline: 'unix' })
+    .compile()
+    .build();
+  const file = path.join(mail.outboxDir, mail.name);
+  // A download link in it is as good as the file: readable by hopper's user alone.
+  await writeFileAtomic(file, message, PRIVATE_FILE).catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+    // outbox/ was removed since hopper started: made again.
+    await mkdir(mail.outboxDir, { recursive: true, mode: PRIVATE_FOLDER });
+    await writeFileAtomic(file, message, PRIVATE_FILE);
+  });
+}

@@ -1,0 +1,28 @@
+import { writeOutboxMail, type OutboxMail } from '../notify/outbox.js';
+import { runSteps } from '../steps/attempt.js';
+import { servicesCache, type AttemptTask } from '../steps/services.js';
+import type { Output } from '../store/outputs.js';
+
+// The work hopper hands to its threads: plain data in, plain data out, so the
+// same function runs it on a worker thread or, with `threads: 0`, on the main one.
+
+export type Task = { kind: 'attempt'; attempt: AttemptTask } | { kind: 'outbox'; mail: OutboxMail };
+
+export interface TaskResults {
+  attempt: Output[];
+  outbox: undefined;
+}
+
+/** Runs tasks in one thread; keeps that thread's clients (S3, Docker) between tasks. */
+export function taskRunner(): (task: Task, signal: AbortSignal) => Promise<TaskResults[Task['kind']]> {
+  const services = servicesCache();
+  return async (task, signal) => {
+    switch (task.kind) {
+      case 'attempt':
+        return runSteps(task.attempt.input, await services(task.attempt), signal);
+      case 'outbox':
+        await writeOutboxMail(task.mail);
+        return undefined;
+    }
+  };
+}
