@@ -116,7 +116,8 @@ function fromDoc(doc: ConfigDoc): Config {
       fast: { concurrency: doc.lanes?.fast?.concurrency ?? 4 },
       slow: { concurrency: doc.lanes?.slow?.concurrency ?? 1 },
     },
-    threads: doc.threads ?? os.availableParallelism(),
+    // The main thread is busy too (intake, the store, the lanes): the others get the rest of the cores.
+    threads: doc.threads ?? Math.max(1, os.availableParallelism() - 1),
     resources: {
       cpus: doc.resources?.cpus ?? os.availableParallelism(),
       memory: doc.resources?.memory === undefined ? os.totalmem() : parseSize(doc.resources.memory),

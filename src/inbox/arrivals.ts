@@ -56,6 +56,9 @@ export interface InboxArrivalsOptions {
 }
 
 /** Waits a moment, so events the kernel queued before a stat are read before it is judged. */
+/** Files taken in one batch (one transaction) at most: a burst of 10,000 is taken 64 at a time. */
+export const BATCH_MAX = 64;
+
 const settleEvents = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 2));
 
 export class InboxArrivals {
@@ -150,7 +153,13 @@ export class InboxArrivals {
     if (ready.length === 0 || this.stopped) return;
     ready.sort((a, b) => a.mtimeMs - b.mtimeMs || a.name.localeCompare(b.name));
     for (const r of ready) this.sightings.delete(r.name);
-    await this.o.onBatch(ready.map((r) => r.file));
+    // A burst is taken BATCH_MAX files at a time: each batch is read, parsed and
+    // held in memory whole, and committed in one transaction that the HTTP
+    // endpoint waits behind; between batches it answers.
+    for (let i = 0; i < ready.length && !this.stopped; i += BATCH_MAX) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      await this.o.onBatch(ready.slice(i, i + BATCH_MAX).map((r) => r.file));
+    }
   }
 
   private recheckSoon(ms: number): void {

@@ -67,13 +67,32 @@ interface JobRow {
   cached_from: string | null;
 }
 
+/**
+ * The recipe snapshots jobs were accepted with, parsed once: a queue of
+ * 10,000 jobs of one recipe holds one copy, not 10,000. Read-only. Looked up
+ * by the snapshot's text itself (what masks a job's secrets is read from it,
+ * so no key short of the text may stand for it).
+ */
+const MAX_SOURCES = 256;
+const sources = new Map<string, RecipeDoc>();
+
+function sourceOf(json: string): RecipeDoc {
+  let source = sources.get(json);
+  if (!source) {
+    if (sources.size >= MAX_SOURCES) sources.clear();
+    source = JSON.parse(json) as RecipeDoc;
+    sources.set(json, source);
+  }
+  return source;
+}
+
 function fromRow(r: JobRow): Job {
   return {
     id: r.id,
     requestId: r.request_id,
     recipe: r.recipe,
     recipeVersion: r.recipe_version,
-    recipeSource: JSON.parse(r.recipe_json) as RecipeDoc,
+    recipeSource: sourceOf(r.recipe_json),
     params: JSON.parse(r.params_json) as Record<string, unknown>,
     notify: JSON.parse(r.notify_json) as RequestNotify,
     email: r.email,

@@ -16,6 +16,7 @@ import { fetchPagesStep } from '../../src/steps/fetchPages.js';
 import { ANYWHERE } from '../../src/net/outbound.js';
 import { httpServer } from '../helpers/http.js';
 import { containerStep } from '../../src/steps/container.js';
+import Docker from 'dockerode';
 import { DockerEngine } from '../../src/docker/engine.js';
 import { silentLogger } from '../../src/log.js';
 import { dockerForTests, SOCKET, TEST_IMAGE } from '../helpers/docker.js';
@@ -23,7 +24,8 @@ import { fingerprint } from '../../src/recipes/recipe.js';
 import { tempRoot, testDaemon } from '../helpers/daemon.js';
 import { echoRecipe } from '../helpers/recipes.js';
 import { waitFor } from '../helpers/wait.js';
-import { celeryAvailable, runCelery, runHopper, smallFileServer } from './trivial.js';
+import os from 'node:os';
+import { celeryAvailable, quantile, runBare, runCelery, runHopper, runLatency, smallFileServer } from './trivial.js';
 
 interface Row {
   name: string;
@@ -31,6 +33,8 @@ interface Row {
   hopper: number;
   baseline: number;
   baselineName: string;
+  /** Times and memory: lower is better, and the ratio is baseline ÷ hopper. */
+  lower?: boolean;
 }
 
 const rows: Row[] = [];
@@ -149,12 +153,12 @@ async function benchContainer(runs: number): Promise<void> {
   const { root, cleanup } = tempRoot('hopper-bench-');
   try {
     const engine = new DockerEngine(SOCKET, silentLogger());
-    await engine.check();
+    const docker = { up: (await engine.check()) === 'up', client: new Docker({ socketPath: SOCKET }), socketPath: SOCKET };
     const work = path.join(root, 'work');
     mkdirSync(work);
     const log = new JobLog(path.join(root, 'job.log'), []);
     // A signal per run, as each job has its own (dockerode leaves a listener on it per request).
-    const env = () => ({ workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [], job: { id: 'bench', attempt: 1, root }, resources: {}, docker: engine, outbound: ANYWHERE });
+    const env = () => ({ workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [], job: { id: 'bench', attempt: 1, root }, resources: {}, docker, outbound: ANYWHERE });
     const step = { kind: 'container' as const, image: TEST_IMAGE, command: ['echo', 'hi'], entrypoint: undefined, env: {}, network: 'none' as const, capAdd: [], shmBytes: undefined, user: undefined, pull: 'never' as const, idleTimeoutMs: undefined, timeoutMs: undefined };
     const ms = await timeAsync(async () => {
       for (let i = 0; i < runs; i++) await containerStep(step, env());
@@ -212,14 +216,25 @@ function fmt(n: number): string {
   return n >= 100 ? n.toFixed(0) : n.toFixed(1);
 }
 
-/** 1,000 trivial jobs from drop to last email, hopper vs Celery + Redis on the same work, same run. */
+/**
+ * 1,000 trivial jobs from drop to last email: hopper against Celery + Redis
+ * on the same work, and against the bare loop (the same work with the same
+ * libraries and nothing of hopper), on one thread and on one per core.
+ */
 async function benchTrivial(n: number, concurrency: number): Promise<void> {
   const files = await smallFileServer();
   try {
     // hopper start runs its dist/ build, as `npm start` and the unit do.
     spawnSync('npm', ['run', '-s', 'build'], { stdio: 'inherit' });
-    const h = await runHopper(n, concurrency, files.url, process.env.HOPPER_BENCH_PROFILE);
-    console.log(`hopper: ${n} trivial jobs in ${h.seconds.toFixed(2)} s, daemon CPU ${h.cpuMsPerJob?.toFixed(2)} ms per job`);
+    const h = await runHopper(n, concurrency, files.url, { profileDir: process.env.HOPPER_BENCH_PROFILE });
+    console.log(`hopper: ${n} trivial jobs in ${h.seconds.toFixed(2)} s, daemon CPU ${h.cpuMsPerJob?.toFixed(2)} ms per job, peak RSS ${h.peakRssMiB?.toFixed(0)} MiB`);
+    const name = `${n} trivial jobs from drop (lane of ${concurrency})`;
+    const threads = os.availableParallelism();
+    for (const t of [0, threads]) {
+      const bare = await runBare(n, concurrency, files.url, t);
+      console.log(`bare loop, ${t === 0 ? 'main thread' : `${t} threads`}: ${n} jobs in ${bare.seconds.toFixed(2)} s`);
+      rows.push({ name, unit: 'jobs/s', hopper: h.jobsPerSecond, baseline: bare.jobsPerSecond, baselineName: `the bare loop, ${t === 0 ? 'on one thread' : `on ${t} worker threads`} (same work, no hopper)` });
+    }
     const missing = celeryAvailable();
     if (missing) {
       console.log(`Celery + Redis peer not run: ${missing}`);
@@ -227,7 +242,36 @@ async function benchTrivial(n: number, concurrency: number): Promise<void> {
     }
     const c = await runCelery(n, concurrency, files.url);
     console.log(`celery: ${n} trivial jobs in ${c.seconds.toFixed(2)} s`);
-    rows.push({ name: `${n} trivial jobs from drop (lane of ${concurrency})`, unit: 'jobs/s', hopper: h.jobsPerSecond, baseline: c.jobsPerSecond, baselineName: `Celery + Redis, ${concurrency} prefork workers, acks_late, prefetch 4` });
+    rows.push({ name, unit: 'jobs/s', hopper: h.jobsPerSecond, baseline: c.jobsPerSecond, baselineName: `Celery + Redis, ${concurrency} prefork workers, acks_late, prefetch 4` });
+  } finally {
+    await files.close();
+  }
+}
+
+/** Drop-to-running of one request renamed into an idle inbox, 50 times, against issue 12's targets. */
+async function benchLatency(samples: number): Promise<void> {
+  const files = await smallFileServer();
+  try {
+    spawnSync('npm', ['run', '-s', 'build'], { stdio: 'inherit' });
+    const times = await runLatency(samples, files.url);
+    const name = `drop to running, idle inbox (${samples} drops)`;
+    rows.push({ name: `${name}, p50`, unit: 'ms', hopper: quantile(times, 0.5), baseline: 50, baselineName: 'target: 50 ms', lower: true });
+    rows.push({ name: `${name}, p95`, unit: 'ms', hopper: quantile(times, 0.95), baseline: 200, baselineName: 'target: 200 ms', lower: true });
+  } finally {
+    await files.close();
+  }
+}
+
+/** 10,000 request files dropped at once: rate, the daemon's peak memory, and /status answer times meanwhile. */
+async function benchBurst(n: number, concurrency: number): Promise<void> {
+  const files = await smallFileServer();
+  try {
+    spawnSync('npm', ['run', '-s', 'build'], { stdio: 'inherit' });
+    const h = await runHopper(n, concurrency, files.url, { watch: true });
+    console.log(`hopper: ${n} trivial jobs in ${h.seconds.toFixed(2)} s, daemon CPU ${h.cpuMsPerJob?.toFixed(2)} ms per job`);
+    rows.push({ name: `${n} files at once: jobs/s`, unit: 'jobs/s', hopper: h.jobsPerSecond, baseline: 500, baselineName: 'target: 500 jobs/s' });
+    rows.push({ name: `${n} files at once: daemon peak RSS`, unit: 'MiB', hopper: h.peakRssMiB!, baseline: 250e6 / 2 ** 20, baselineName: 'target: 250 MB', lower: true });
+    rows.push({ name: `${n} files at once: GET /status p99`, unit: 'ms', hopper: h.statusP99Ms!, baseline: 20, baselineName: 'target: 20 ms', lower: true });
   } finally {
     await files.close();
   }
@@ -242,13 +286,16 @@ if (wanted('intake')) await benchIntake(500);
 if (wanted('container')) await benchContainer(10);
 if (wanted('fetchPages')) await benchFetchPages(200_000, 5000);
 if (wanted('trivial')) await benchTrivial(1000, 8);
+if (wanted('latency')) await benchLatency(50);
+if (wanted('burst')) await benchBurst(10_000, 8);
 
 const header = ['benchmark', 'hopper', 'baseline', 'ratio', 'baseline is'];
-const table = rows.map((r) => [r.name, `${fmt(r.hopper)} ${r.unit}`, `${fmt(r.baseline)} ${r.unit}`, (r.hopper / r.baseline).toFixed(2), r.baselineName]);
+const table = rows.map((r) => [r.name, `${fmt(r.hopper)} ${r.unit}`, `${fmt(r.baseline)} ${r.unit}`, (r.lower ? r.baseline / r.hopper : r.hopper / r.baseline).toFixed(2), r.baselineName]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
 const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
 console.log(line(header));
 console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
 for (const t of table) console.log(line(t));
-console.log(`\nnode ${process.version}, ${new Date().toISOString()}`);
+console.log(`\nratio: hopper ÷ baseline (baseline ÷ hopper for times and memory): above 1 is better than the baseline.`);
+console.log(`node ${process.version}, ${new Date().toISOString()}`);
 

@@ -4,7 +4,8 @@
 // in production; the clock runs from the first file dropped (or task sent) to
 // the last email written.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +24,21 @@ export interface TrivialResult {
   seconds: number;
   /** Main-process CPU per job (hopper: the daemon; Celery: not measured). */
   cpuMsPerJob?: number;
+  /** hopper: the daemon's peak resident memory (VmHWM), MiB. */
+  peakRssMiB?: number;
+  /** hopper, when asked to watch: the 99th percentile of GET /status answer times while the jobs ran, ms. */
+  statusP99Ms?: number;
+}
+
+/** The q-quantile (0..1) of `values`. */
+export function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
+}
+
+function peakRssMiB(pid: number): number {
+  const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) / 1024;
 }
 
 function freePort(): Promise<number> {
@@ -49,8 +65,8 @@ function emails(dir: string): number {
   }
 }
 
-/** Resolves once `child` prints a line matching `ready` (bounded). */
-function waitForOutput(child: ChildProcess, ready: RegExp, what: string, timeoutMs = 60_000): Promise<void> {
+/** Resolves (with what it printed so far) once `child` prints a line matching `ready` (bounded). */
+function waitForOutput(child: ChildProcess, ready: RegExp, what: string, timeoutMs = 60_000): Promise<string> {
   return new Promise((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => reject(new Error(`${what} did not start within ${timeoutMs} ms:\n${seen.slice(-2000)}`)), timeoutMs);
@@ -58,7 +74,7 @@ function waitForOutput(child: ChildProcess, ready: RegExp, what: string, timeout
       seen += c.toString();
       if (ready.test(seen)) {
         clearTimeout(timer);
-        resolve();
+        resolve(seen);
       }
     };
     child.stdout?.on('data', onData);
@@ -97,25 +113,131 @@ const TRIVIAL_RECIPE = {
   output: { files: ['out.zip'] },
 };
 
-/** hopper started as `hopper start` in its own process (the dist build), fast lane of `concurrency`. */
-export async function runHopper(n: number, concurrency: number, url: string, profileDir?: string): Promise<TrivialResult> {
+interface StartedHopper {
+  root: string;
+  daemon: ChildProcess;
+  /** Base URL of its HTTP endpoint. */
+  http: string;
+  stop(): Promise<void>;
+}
+
+/** `hopper start` in its own process (the dist build, run as npm start runs it), on the trivial recipe, fast lane of `concurrency`. */
+async function startHopper(concurrency: number, profileDir?: string): Promise<StartedHopper> {
   const { root, cleanup } = tempRoot('hopper-trivial-');
   mkdirSync(path.join(root, 'recipes'), { recursive: true });
   writeFileSync(path.join(root, 'recipes', 'trivial.yaml'), stringify(TRIVIAL_RECIPE));
   writeFileSync(path.join(root, 'hopper.yaml'), stringify({ lanes: { fast: { concurrency } }, outbound: { allow: ['127.0.0.1'] }, http: { port: 0 } }));
-  const args = ['--max-semi-space-size=4', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), path.join(REPO, 'src', 'cli', 'bin.mjs'), 'start', '--root', root];
-  const daemon = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOPPER_ROOT: '' } });
+  // HOPPER_BENCH_NODE_ARGS: more node flags for the daemon (a heap snapshot on a signal, say).
+  const args = ['--max-semi-space-size=4', ...(process.env.HOPPER_BENCH_NODE_ARGS?.split(' ') ?? []), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), path.join(REPO, 'src', 'cli', 'bin.mjs'), 'start', '--root', root];
+  // Run as npm start and the systemd unit run it.
+  const daemon = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOPPER_ROOT: '', MALLOC_ARENA_MAX: '2' } });
   try {
-    await waitForOutput(daemon, /hopper started/, 'hopper');
-    const cpu0 = cpuMs(daemon.pid!);
-    const t0 = performance.now();
-    await dropRequests(path.join(root, 'inbox'), n, url);
-    await waitFor('every email', () => emails(path.join(root, 'outbox')) >= n, 600_000, 10);
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu = cpuMs(daemon.pid!) - cpu0;
-    return { jobsPerSecond: n / seconds, seconds, cpuMsPerJob: cpu / n };
-  } finally {
+    const out = await waitForOutput(daemon, /hopper started/, 'hopper');
+    const http = /"http":"(http:\/\/[^"]+)"/.exec(out)?.[1];
+    if (!http) throw new Error(`no HTTP address in hopper's start line:\n${out.slice(-1000)}`);
+    return {
+      root,
+      daemon,
+      http,
+      stop: async () => {
+        await stopChild(daemon);
+        cleanup();
+      },
+    };
+  } catch (err) {
     await stopChild(daemon);
+    cleanup();
+    throw err;
+  }
+}
+
+/** Asks GET /status every `everyMs` until stopped; returns the answer times (ms). */
+function watchStatus(base: string, everyMs = 50): { stop(): Promise<number[]> } {
+  const times: number[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const t0 = performance.now();
+      const res = await fetch(`${base}/status`);
+      await res.arrayBuffer();
+      times.push(performance.now() - t0);
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await loop;
+      return times;
+    },
+  };
+}
+
+/** `n` trivial requests dropped at once into a hopper of lane `concurrency`, from the first drop to the last email. */
+export async function runHopper(n: number, concurrency: number, url: string, o: { profileDir?: string; watch?: boolean } = {}): Promise<TrivialResult> {
+  const h = await startHopper(concurrency, o.profileDir);
+  try {
+    const cpu0 = cpuMs(h.daemon.pid!);
+    const watcher = o.watch ? watchStatus(h.http) : undefined;
+    const t0 = performance.now();
+    await dropRequests(path.join(h.root, 'inbox'), n, url);
+    await waitFor('every email', () => emails(path.join(h.root, 'outbox')) >= n, 600_000, 10);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = cpuMs(h.daemon.pid!) - cpu0;
+    const statusTimes = await watcher?.stop();
+    return {
+      jobsPerSecond: n / seconds,
+      seconds,
+      cpuMsPerJob: cpu / n,
+      peakRssMiB: peakRssMiB(h.daemon.pid!),
+      ...(statusTimes ? { statusP99Ms: quantile(statusTimes, 0.99) } : {}),
+    };
+  } finally {
+    await h.stop();
+  }
+}
+
+/**
+ * Drop-to-running of one request renamed into an idle inbox, `samples` times:
+ * each is dropped once the one before has ended. Returns the times (ms), from
+ * the rename to the job's `started_at` (the same clock: one machine).
+ */
+export async function runLatency(samples: number, url: string): Promise<number[]> {
+  const h = await startHopper(8);
+  const inbox = path.join(h.root, 'inbox');
+  const db = new Database(path.join(h.root, 'state', 'hopper.db'), { readonly: true, fileMustExist: true });
+  try {
+    const row = db.prepare<[string], { started: number | null; state: string }>('SELECT started_at AS started, state FROM jobs WHERE request_id = ?');
+    const times: number[] = [];
+    for (let i = 0; i < samples; i++) {
+      const id = `latency-${i}`;
+      const tmp = path.join(inbox, `.${id}.tmp`);
+      writeFileSync(tmp, `kind: request\nrecipe: trivial\nid: ${id}\nparams: { url: "${url}" }\n`);
+      const dropped = Date.now();
+      renameSync(tmp, path.join(inbox, `${id}.yaml`));
+      const started = await waitFor(`job ${id} to start`, () => row.get(id)?.started ?? undefined, 30_000, 1);
+      times.push(started - dropped);
+      await waitFor(`job ${id} to end`, () => ['succeeded', 'failed'].includes(row.get(id)?.state ?? ''), 30_000, 5);
+    }
+    return times;
+  } finally {
+    db.close();
+    await h.stop();
+  }
+}
+
+/** The bare loop (bare.mjs): the same work with the same libraries and nothing of hopper, on `threads` worker threads (0: the main one). */
+export async function runBare(n: number, concurrency: number, url: string, threads: number): Promise<TrivialResult> {
+  const { root, cleanup } = tempRoot('hopper-bare-');
+  try {
+    const child = spawn(process.execPath, [path.join(here, 'bare.mjs'), url, root, String(n), String(concurrency), String(threads)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    if (code !== 0) throw new Error(`the bare loop exited ${code}`);
+    const { seconds } = JSON.parse(out) as { seconds: number };
+    return { jobsPerSecond: n / seconds, seconds };
+  } finally {
     cleanup();
   }
 }
