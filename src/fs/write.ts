@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -31,22 +31,3 @@ export async function writeFileAtomic(target: string, text: string | Uint8Array,
   await rename(tmp, target);
 }
 
-/**
- * writeFileAtomic for a small text written where blocking for a few
- * microseconds is fine (a worker thread): five system calls made directly
- * instead of five trips through libuv's thread pool.
- */
-export function writeFileAtomicSync(target: string, data: Uint8Array, mode = 0o644): void {
-  const tmp = tempNameFor(target);
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
-  try {
-    for (let off = 0; off < data.length; ) off += writeSync(fd, data, off);
-    fchmodSync(fd, mode); // whatever the umask
-  } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  closeSync(fd);
-  renameSync(tmp, target);
-}

@@ -1,7 +1,7 @@
-import { mkdirSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PRIVATE_FILE, PRIVATE_FOLDER } from '../fs/owndir.js';
-import { writeFileAtomicSync } from '../fs/write.js';
+import { writeFileAtomic } from '../fs/write.js';
 
 /** One email for outbox/: plain data, so a worker thread can write it. */
 export interface OutboxMail {
@@ -32,13 +32,10 @@ export async function writeOutboxMail(mail: OutboxMail): Promise<void> {
     .build();
   const file = path.join(mail.outboxDir, mail.name);
   // A download link in it is as good as the file: readable by hopper's user alone.
-  // Small, on a worker thread: written synchronously (fs/write.ts).
-  try {
-    writeFileAtomicSync(file, message, PRIVATE_FILE);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  await writeFileAtomic(file, message, PRIVATE_FILE).catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
     // outbox/ was removed since hopper started: made again.
-    mkdirSync(mail.outboxDir, { recursive: true, mode: PRIVATE_FOLDER });
-    writeFileAtomicSync(file, message, PRIVATE_FILE);
-  }
+    await mkdir(mail.outboxDir, { recursive: true, mode: PRIVATE_FOLDER });
+    await writeFileAtomic(file, message, PRIVATE_FILE);
+  });
 }

@@ -1,5 +1,5 @@
-import { mkdirSync, realpathSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { collectOutputs } from '../delivery/collect.js';
 import { deliver } from '../delivery/deliver.js';
@@ -55,21 +55,18 @@ export function attemptRecipe(recipe: Recipe): AttemptRecipe {
  */
 async function freshWorkDir(dir: string): Promise<string> {
   const workDir = path.join(dir, 'work');
-  // Metadata calls, made synchronously as in workdir.ts; only a left-over tree is removed async.
+  // Made async: creating an entry may wait for the file system's journal (see workdir.ts).
+  await mkdir(dir).catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') await mkdir(dir, { recursive: true });
+    else if (err.code !== 'EEXIST') throw err;
+  });
   try {
-    mkdirSync(dir);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') mkdirSync(dir, { recursive: true });
-    else if (code !== 'EEXIST') throw err;
-  }
-  try {
-    mkdirSync(workDir);
+    await mkdir(workDir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     // Left by an earlier run (a crash, a retry): it starts empty.
     await rm(workDir, { recursive: true, force: true });
-    mkdirSync(workDir);
+    await mkdir(workDir);
   }
   checkOwnFolder(dir);
   checkOwnFolder(workDir);

@@ -1,5 +1,5 @@
-import { createWriteStream, lstatSync, mkdirSync, realpathSync, type Stats, type WriteStream } from 'node:fs';
-import { rm, unlink } from 'node:fs/promises';
+import { createWriteStream, lstatSync, realpathSync, type Stats, type WriteStream } from 'node:fs';
+import { mkdir, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { HopperError } from '../errors.js';
 
@@ -18,10 +18,12 @@ export function pathProblem(rel: string): string | null {
   return null;
 }
 
-// The checks below are calls on the work dir's own metadata, a few microseconds
-// each: made synchronously, they cost a sixth of the same calls sent through
-// libuv's thread pool, which at hundreds of jobs a second was a tenth of a
-// step thread's time. (A job's files themselves are read and written async.)
+// The checks below only look up names (realpath, lstat), answered from the
+// kernel's caches in a few microseconds: made synchronously, they cost a sixth
+// of the same calls sent through libuv's thread pool, which at hundreds of
+// jobs a second was a tenth of a step thread's time. What creates an entry
+// (mkdir, open, rename) stays async: on ext4 it may wait for the journal's
+// commit while SQLite syncs, ~0.5 ms, and must not hold the thread meanwhile.
 
 function realOrNull(p: string): string | null {
   try {
@@ -86,7 +88,7 @@ export async function resolveInside(workDir: string, rel: string, forWrite = fal
     if (real === null || !inside(root, real)) throw leadsOut(rel);
   }
   if (forWrite && nested) {
-    mkdirSync(parent, { recursive: true });
+    await mkdir(parent, { recursive: true });
     const after = realOrNull(parent);
     if (after === null || !inside(root, after)) throw leadsOut(rel);
   }
