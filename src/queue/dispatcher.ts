@@ -1,7 +1,7 @@
 import type { Context } from '../context.js';
 import { HopperError, toHopperError } from '../errors.js';
 import { planNotifications } from '../notify/plan.js';
-import { recipeFromSnapshot, type Recipe } from '../recipes/recipe.js';
+import { recipeFromSnapshot, type Lane, type Recipe } from '../recipes/recipe.js';
 import type { Job } from '../store/jobs.js';
 import { formatBytes, formatDuration, timerMs } from '../units.js';
 import { freeDiskBytes } from '../fs/disk.js';
@@ -14,7 +14,6 @@ import { endJob, settleAttempt, succeed, type AttemptResult } from './settle.js'
 import { existsSync } from 'node:fs';
 import { linksFor } from '../delivery/deliver.js';
 import type { Output } from '../store/outputs.js';
-import { LANE_NAMES } from '../store/views.js';
 import { admissionBlocker, type Snapshot } from './admission.js';
 
 interface Entry {
@@ -24,6 +23,8 @@ interface Entry {
   resourceWaitSince?: number;
   /** Since when the job has waited for the Docker engine (it fails after its timeout of that). */
   dockerWaitSince?: number;
+  /** The dispatch that last looked at it. */
+  round?: number;
 }
 
 export interface DispatcherOptions {
@@ -79,6 +80,16 @@ export class Dispatcher {
   private syncTimer: NodeJS.Timeout | undefined;
   private scheduled = false;
   private stopping = false;
+  /**
+   * Waiting jobs to look at even when every lane is full: those not looked at
+   * yet (they get their reason), those that may be served from the cache, and
+   * those waiting out the Docker engine. The others keep their reason until a
+   * lane frees, so a full lane costs no walk through thousands of waiting jobs.
+   */
+  private readonly special = new Set<Entry>();
+  /** Waiting jobs per lane. */
+  private readonly waitingIn = new Map<Lane, number>();
+  private round = 0;
   /** `pending` in its turn (see inTurn); entries that left `pending` since are skipped. */
   private order: Entry[] | null = null;
 
@@ -179,7 +190,7 @@ export class Dispatcher {
   cancel(jobId: string): boolean {
     const waiting = this.pending.get(jobId);
     if (waiting) {
-      this.pending.delete(jobId);
+      this.dequeue(waiting);
       endJob(this.ctx, waiting.job, waiting.recipe, 'canceled', { code: 'E_CANCELED', message: 'canceled by request' });
       this.afterSettle();
       this.tick();
@@ -204,14 +215,43 @@ export class Dispatcher {
 
   /** Puts a job in the queue (again): the next dispatch sorts the queue anew. */
   private enqueue(e: Entry): void {
+    const old = this.pending.get(e.job.id);
+    if (old) this.dequeue(old);
     this.pending.set(e.job.id, e);
-    this.order = null;
+    this.waitingIn.set(e.job.lane, (this.waitingIn.get(e.job.lane) ?? 0) + 1);
+    this.special.add(e);
+    if (this.order === null) return;
+    let lo = 0;
+    let hi = this.order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (byTurn(this.order[mid], e) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    this.order.splice(lo, 0, e);
   }
 
-  /** The waiting jobs in their turn; sorted only when one was added, not at every dispatch. */
+  private dequeue(e: Entry): void {
+    if (this.pending.get(e.job.id) !== e) return;
+    this.pending.delete(e.job.id);
+    this.waitingIn.set(e.job.lane, (this.waitingIn.get(e.job.lane) ?? 1) - 1);
+  }
+
+  /** Whether no waiting job can get a lane now: every lane that has jobs waiting is full. */
+  private lanesFull(): boolean {
+    for (const [lane, waiting] of this.waitingIn) if (waiting > 0 && this.lanes.free(lane) > 0) return false;
+    return true;
+  }
+
+  /** The waiting jobs in their turn: kept sorted as jobs come; sorted anew only when it has more left-overs than jobs. */
   private inTurn(): Entry[] {
     if (this.order === null || this.order.length > 2 * this.pending.size + 64) this.order = [...this.pending.values()].sort(byTurn);
     return this.order;
+  }
+
+  /** A job looked at keeps its place in `special` only while it needs looking at with every lane full. */
+  private forgetIfSettled(e: Entry): void {
+    if (this.pending.get(e.job.id) !== e || (e.job.waitReason !== null && e.recipe.cacheMs === undefined && e.dockerWaitSince === undefined)) this.special.delete(e);
   }
 
   /** Keeps a start of a rate-limited recipe for as long as its window (`perMs`) reads it. */
@@ -256,7 +296,7 @@ export class Dispatcher {
     if (!source) return false;
     const outputs = this.ctx.store.outputs.forJob(source.id);
     if (outputs.length === 0 || !outputs.every((o) => o.location !== 'local' || existsSync(path.join(this.ctx.paths.outputs, o.ref)))) return false;
-    this.pending.delete(job.id);
+    this.dequeue(e);
     this.settling.set(job.id, this.serveFromCache(e, source, outputs).finally(() => this.settling.delete(job.id)));
     return true;
   }
@@ -304,33 +344,32 @@ export class Dispatcher {
     let free: number | undefined;
     const freeDisk = (): number => (free ??= freeDiskBytes(this.ctx.paths.state));
     const snap = this.snapshot(now);
-    const full = (): boolean => LANE_NAMES.every((lane) => this.lanes.free(lane) === 0);
-    for (const e of this.inTurn()) {
-      if (this.pending.get(e.job.id) !== e) continue; // started, ended or replaced since the sort
-      // With every lane full nothing more can start: a job that was looked at before keeps its
-      // reason, unless it may be served from the cache or is waiting out the Docker engine.
-      if (e.job.waitReason !== null && full() && e.recipe.cacheMs === undefined && e.dockerWaitSince === undefined) continue;
-      if (this.fromCache(e, now)) continue;
+    const full = (): boolean => this.lanesFull();
+    const round = ++this.round;
+    const visit = (e: Entry): void => {
+      e.round = round;
+      if (this.pending.get(e.job.id) !== e) return; // started, ended or replaced since it was queued
+      if (this.fromCache(e, now)) return;
       const b = admissionBlocker(e.job, e.recipe, snap, (e.dockerWaitSince ??= now));
       if (!b?.docker) e.dockerWaitSince = undefined;
       if (b?.docker && b.until !== undefined && b.until <= now) {
         this.giveUp(e, 'E_DOCKER_DOWN', `the Docker engine did not answer for the job's whole timeout (${formatDuration(e.recipe.timeoutMs)})`);
-        continue;
+        return;
       }
       if (b) {
         if (b.until !== undefined) wakeAt = Math.min(wakeAt, b.until);
         this.setReason(e, b.reason);
-        continue;
+        return;
       }
       if (this.lanes.free(e.job.lane) === 0) {
         this.setReason(e, `the ${e.job.lane} lane is full (${this.lanes.busy(e.job.lane)} running)`);
-        continue;
+        return;
       }
       const need = needOf(e.recipe);
       const impossible = overBudget(this.ctx.config.resources, need);
       if (impossible) {
         this.giveUp(e, 'E_RESOURCES', `the recipe ${impossible}`);
-        continue;
+        return;
       }
       const short = resourceBlocker(this.ctx.config.resources, inUse, promised, need, freeDisk);
       if (short) {
@@ -339,11 +378,23 @@ export class Dispatcher {
         if (held) promised = add(promised, need);
         else wakeAt = Math.min(wakeAt, e.resourceWaitSince + this.options.resourceHoldMs);
         this.setReason(e, held ? `${short}; resources are kept for it` : short);
-        continue;
+        return;
       }
       inUse = add(inUse, need);
       countRunning(snap.runningByRecipe, snap.runningByGroup, e.recipe);
       this.begin(e, now);
+    };
+    // In turn while a lane has room; once every lane is full, only the jobs that need a look.
+    if (!full()) {
+      for (const e of this.inTurn()) {
+        if (full()) break;
+        visit(e);
+        this.forgetIfSettled(e);
+      }
+    }
+    for (const e of [...this.special].sort(byTurn)) {
+      if (e.round !== round) visit(e);
+      this.forgetIfSettled(e);
     }
     clearTimeout(this.timer);
     if (wakeAt !== Infinity) {
@@ -354,7 +405,7 @@ export class Dispatcher {
 
   /** Fails a waiting job that can never start. */
   private giveUp(e: Entry, code: string, message: string): void {
-    this.pending.delete(e.job.id);
+    this.dequeue(e);
     endJob(this.ctx, e.job, e.recipe, 'failed', { code, message });
     this.ctx.log.warn({ job: e.job.id, recipe: e.recipe.name, code, err: message }, 'job failed before it started');
     this.afterSettle();
@@ -362,7 +413,7 @@ export class Dispatcher {
 
   private begin(e: Entry, now: number): void {
     const { job, recipe } = e;
-    this.pending.delete(job.id);
+    this.dequeue(e);
     // Only a rate limit reads past starts: other recipes' would pile up for nothing.
     if (recipe.rateLimit) this.noteStart(recipe.name, recipe.rateLimit.perMs, now);
     const controller = new AbortController();

@@ -150,8 +150,9 @@ const MIGRATIONS: string[] = [
     last_job_id TEXT
   );
   `,
-  // One row that a sync (store/durable.ts) rewrites: a commit with something in it, so
-  // SQLite writes the WAL to disk, and with it every commit before.
+  // One row that a sync (store/durable.ts) rewrote, a FULL commit, so SQLite wrote the
+  // WAL to disk; syncs now fsync the WAL file themselves, off the main thread. Kept:
+  // databases made meanwhile have it, and a migration is never taken back.
   `
   CREATE TABLE syncs (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
   INSERT INTO syncs (id, n) VALUES (1, 0);

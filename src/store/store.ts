@@ -17,12 +17,14 @@ export interface Store {
   later<T>(write: () => T): Promise<T>;
   /** Resolves once every commit so far is on disk (see durable.ts); at once with durability 'full'. */
   sync(): Promise<void>;
+  /** Syncs done so far (0 with durability 'full'). */
+  syncs(): number;
   close(): void;
 }
 
 export function openStore(file: string, options: OpenOptions = {}): Store {
   const db = openDb(file, options);
-  const durability = options.durability === 'deferred' ? new Durability(db) : undefined;
+  const durability = options.durability === 'deferred' ? new Durability(db, `${file}-wal`) : undefined;
   const notifications = new NotificationStore(db);
   const group = new GroupCommit(db);
   return {
@@ -33,6 +35,7 @@ export function openStore(file: string, options: OpenOptions = {}): Store {
     schedules: new ScheduleStore(db),
     later: (write) => group.later(write),
     sync: () => durability?.sync() ?? Promise.resolve(),
+    syncs: () => durability?.syncs ?? 0,
     close: () => {
       group.flush();
       db.close();

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { InboxArrivals, readiness } from '../../src/inbox/arrivals.js';
+import { BATCH_MAX, InboxArrivals, readiness } from '../../src/inbox/arrivals.js';
 import { silentLogger } from '../../src/log.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -85,7 +85,7 @@ describe('InboxArrivals', () => {
     }
   });
 
-  it('many files renamed in at once come in few batches, oldest first; a symlink is handed over too', async () => {
+  it('many files renamed in at once come in few batches of at most BATCH_MAX; a symlink is handed over too', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'hopper-arrivals-'));
     const { got, a } = arrivals(dir, 5000);
     await a.start();
@@ -95,7 +95,8 @@ describe('InboxArrivals', () => {
       const script = `const fs=require('fs'),p=require('path');for(let i=0;i<300;i++){const t=p.join(process.argv[1],'.f'+i+'.tmp');fs.writeFileSync(t,'n'+i);fs.renameSync(t,p.join(process.argv[1],'f'+String(i).padStart(3,'0')+'.yaml'));}`;
       await new Promise<void>((resolve) => spawn(process.execPath, ['-e', script, dir], { stdio: 'inherit' }).on('exit', () => resolve()));
       await waitFor('all files', () => got.flatMap((g) => g.files).length === 301, 5000).catch((e) => { throw new Error(`${e.message}: got ${got.flatMap((g) => g.files).length} in ${got.length}`); });
-      assert.ok(got.length < 30, `${got.length} batches for 301 files`);
+      assert.ok(got.every((g) => g.files.length <= BATCH_MAX), `a batch over ${BATCH_MAX}: ${got.map((g) => g.files.length).join(', ')}`);
+      assert.ok(got.length < 2 * Math.ceil(301 / BATCH_MAX), `${got.length} batches for 301 files (not one per file)`);
       const names = got.flatMap((g) => g.files).filter((n) => n.startsWith('f'));
       assert.equal(new Set(names).size, 300, 'each once');
     } finally {
