@@ -63,6 +63,8 @@ export class Notifier {
   /** Where each waiting row is queued. */
   private readonly queued = new Map<number, Slot>();
   private nextScanAt = 0;
+  /** The store's outsideVersion() at the last full look. */
+  private seenVersion: number | undefined;
 
   constructor(ctx: Context, options: NotifierOptions = {}) {
     this.ctx = ctx;
@@ -95,7 +97,12 @@ export class Notifier {
     for (const due of notes.takeFresh()) this.enqueue(due);
     if (now < this.nextScanAt) return;
     try {
-      for (const due of notes.pending()) if (!this.queued.has(due.id)) this.enqueue(due);
+      // After the first look, only another process (`hopper notify resend`) adds pending rows unseen.
+      const version = this.ctx.store.outsideVersion();
+      if (version !== this.seenVersion) {
+        for (const due of notes.pending()) if (!this.queued.has(due.id)) this.enqueue(due);
+        this.seenVersion = version;
+      }
       this.nextScanAt = now + POLL_MS;
     } catch (err) {
       this.ctx.log.error({ err: (err as Error).message }, 'could not read the notifications due; will try again');

@@ -80,6 +80,8 @@ export class Dispatcher {
   private syncTimer: NodeJS.Timeout | undefined;
   private scheduled = false;
   private stopping = false;
+  /** The store's outsideVersion() when sync() last read the waiting jobs. */
+  private seenVersion: number | undefined;
   /**
    * Waiting jobs to look at even when every lane is full: those not looked at
    * yet (they get their reason), those that may be served from the cache, and
@@ -117,6 +119,8 @@ export class Dispatcher {
    */
   start(): void {
     const now = this.ctx.clock.now();
+    // What other processes commit from here on, sync() picks up; what came before is read now.
+    this.seenVersion = this.ctx.store.outsideVersion();
     const interrupted = this.ctx.store.jobs.running();
     const leftovers = stopLeftovers(interrupted.map((job) => workDirOf(this.ctx, job.id)));
     for (const job of interrupted) {
@@ -145,6 +149,11 @@ export class Dispatcher {
   /** Picks up jobs put back in the queue by another process (`hopper retry` while hopper runs). */
   private sync(): void {
     try {
+      // Only another process's commit can queue a job this dispatcher has not seen: no
+      // read of 10,000 waiting ids every few seconds (it held the HTTP endpoint ~10 ms).
+      const version = this.ctx.store.outsideVersion();
+      if (version === this.seenVersion) return;
+      this.seenVersion = version;
       for (const id of this.ctx.store.jobs.pendingIds()) {
         if (this.pending.has(id) || this.running.has(id) || this.settling.has(id)) continue;
         const job = this.ctx.store.jobs.get(id);

@@ -120,6 +120,14 @@ export class NotificationStore {
       'id' in target
         ? this.sql(`UPDATE notifications SET state = 'pending', attempts = 0, next_at = ?, created_at = ? WHERE id = ? AND state = 'dead'`).run(now, now, target.id)
         : this.sql(`UPDATE notifications SET state = 'pending', attempts = 0, next_at = ?, created_at = ? WHERE job_id = ? AND state = 'dead'`).run(now, now, target.jobId);
+    // Sent again from this connection (the daemon's own): the notifier learns of them as of new rows.
+    if (info.changes > 0) {
+      const rows =
+        'id' in target
+          ? this.sql<[number], Due>(`SELECT id, job_id AS jobId, channel, target, next_at AS nextAt FROM notifications WHERE id = ?`).all(target.id)
+          : this.sql<[string, number], Due>(`SELECT id, job_id AS jobId, channel, target, next_at AS nextAt FROM notifications WHERE job_id = ? AND state = 'pending' AND next_at = ?`).all(target.jobId, now);
+      for (const due of rows) this.fresh.set(due.id, due);
+    }
     return info.changes;
   }
 

@@ -19,11 +19,18 @@ export interface Store {
   sync(): Promise<void>;
   /** Syncs done so far (0 with durability 'full'). */
   syncs(): number;
+  /**
+   * SQLite's data_version: it changes when another connection (the CLI:
+   * `hopper retry`, `notify resend`) commits, never for this one's own commits.
+   * Who looks for writes from outside compares it, instead of reading tables.
+   */
+  outsideVersion(): number;
   close(): void;
 }
 
 export function openStore(file: string, options: OpenOptions = {}): Store {
   const db = openDb(file, options);
+  const dataVersion = db.prepare('PRAGMA data_version').pluck();
   const durability = options.durability === 'deferred' ? new Durability(db, `${file}-wal`) : undefined;
   const notifications = new NotificationStore(db);
   const group = new GroupCommit(db);
@@ -36,6 +43,7 @@ export function openStore(file: string, options: OpenOptions = {}): Store {
     later: (write) => group.later(write),
     sync: () => durability?.sync() ?? Promise.resolve(),
     syncs: () => durability?.syncs ?? 0,
+    outsideVersion: () => dataVersion.get() as number,
     close: () => {
       group.flush();
       db.close();

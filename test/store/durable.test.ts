@@ -45,6 +45,24 @@ describe('store durability', () => {
     }
   });
 
+  it('outsideVersion changes with another connection\'s commit, never with its own', async () => {
+    const { root, cleanup } = tempRoot();
+    const file = path.join(root, 'hopper.db');
+    const daemon = openStore(file, { durability: 'deferred' });
+    const cli = openStore(file);
+    try {
+      const v0 = daemon.outsideVersion();
+      await addSchedule(daemon, 'own');
+      assert.equal(daemon.outsideVersion(), v0, 'its own commit');
+      await addSchedule(cli, 'other');
+      assert.notEqual(daemon.outsideVersion(), v0, 'the other connection\'s commit');
+    } finally {
+      cli.close();
+      daemon.close();
+      cleanup();
+    }
+  });
+
   it('deferred: a commit survives kill -9 of the process that made it, before any sync', { timeout: 30_000 }, async () => {
     const { root, cleanup } = tempRoot();
     const db = path.join(root, 'hopper.db');
