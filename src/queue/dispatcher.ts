@@ -137,9 +137,11 @@ export class Dispatcher {
       });
     }
     const window = Math.max(3_600_000, ...[...this.pending.values()].map((e) => e.recipe.rateLimit?.perMs ?? 0));
+    const limited = new Map<string, number>();
+    for (const e of this.pending.values()) if (e.recipe.rateLimit) limited.set(e.recipe.name, Math.max(limited.get(e.recipe.name) ?? 0, e.recipe.rateLimit.perMs));
     for (const s of this.ctx.store.jobs.startsSince(now - window)) {
-      const limited = [...this.pending.values()].find((e) => e.recipe.name === s.recipe)?.recipe.rateLimit;
-      if (limited) this.noteStart(s.recipe, limited.perMs, s.at);
+      const perMs = limited.get(s.recipe);
+      if (perMs !== undefined) this.noteStart(s.recipe, perMs, s.at);
     }
     this.syncTimer = setInterval(() => this.sync(), this.options.syncMs);
     this.syncTimer.unref();
@@ -222,7 +224,7 @@ export class Dispatcher {
     });
   }
 
-  /** Puts a job in the queue (again): the next dispatch sorts the queue anew. */
+  /** Puts a job in the queue (again), in its turn, and among the jobs to look at. */
   private enqueue(e: Entry): void {
     const old = this.pending.get(e.job.id);
     if (old) this.dequeue(old);
