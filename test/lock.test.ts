@@ -14,11 +14,13 @@ const LOCK = path.join(REPO, 'src', 'lock.ts');
 
 /** `hopper start` on `root` in a child process (not waiting for it to start). */
 function startHopper(root: string) {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'src', 'cli', 'main.ts'), 'start', '--root', root], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'src', 'cli', 'main.ts'), 'start', '--root', root], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  let all = '';
+  child.stderr.on('data', (c: Buffer) => ((stderr += c.toString()), (all += c.toString())));
+  child.stdout.on('data', (c: Buffer) => (all += c.toString()));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  return { child, exited, stderr: () => stderr };
+  return { child, exited, stderr: () => stderr, output: () => all };
 }
 
 /** Another process that takes the lock and holds it until killed. */
@@ -106,8 +108,9 @@ describe('lock: one daemon per root', () => {
       const first = await Promise.race([...started.map((h) => h.exited.then(() => h)), sleep(30_000, undefined, { ref: false }).then(() => undefined)]);
       assert.ok(first, 'one of them stopped within 30 s');
       assert.equal(first.child.exitCode, 1);
-      assert.match(first.stderr(), /another hopper \(pid \d+\) is running on this root/);
       const other = started.find((h) => h !== first)!;
+      // Seen once in CI without the pid (the winner's hopper.pid not found alive for 2 s): say what the other printed.
+      assert.match(first.stderr(), /another hopper \(pid \d+\) is running on this root/, `the other start (exit ${other.child.exitCode}) printed:\n${other.output().slice(-3000)}`);
       await sleep(500);
       assert.equal(other.child.exitCode, null, 'the other one runs on');
     } finally {
