@@ -3,11 +3,6 @@ import { constants } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
-/** A hidden, random name beside `target`: a watcher of the folder ignores it. */
-function tempNameFor(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
-}
-
 /**
  * Writes `target` whole or not at all: under a hidden temporary name in the
  * same folder, then renamed. A watcher of that folder ignores the temporary
@@ -17,7 +12,7 @@ function tempNameFor(target: string): string {
  * `target` may be a name in a held folder (fs/owndir.ts).
  */
 export async function writeFileAtomic(target: string, text: string | Uint8Array, mode = 0o644): Promise<void> {
-  const tmp = tempNameFor(target);
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
   try {
     await handle.writeFile(text);

@@ -7,13 +7,9 @@ import { stepSettings } from '../steps/services.js';
 import type { Job } from '../store/jobs.js';
 import type { Output } from '../store/outputs.js';
 
-export function jobDir(ctx: Context, jobId: string): string {
-  return path.join(ctx.paths.jobs, jobId);
-}
-
-/** Where a job's steps work; made afresh for each run. */
+/** Where a job's steps work; made afresh for each run (steps/attempt.ts). */
 export function workDirOf(ctx: Context, jobId: string): string {
-  return path.join(jobDir(ctx, jobId), 'work');
+  return path.join(ctx.paths.jobs, jobId, 'work');
 }
 
 /**

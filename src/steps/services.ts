@@ -1,7 +1,7 @@
 import type { Config } from '../config/config.js';
 import type { S3Delivery } from '../delivery/s3.js';
 import type Docker from 'dockerode';
-import { policyFor, type OutboundPolicy } from '../net/outbound.js';
+import { OutboundPolicy } from '../net/outbound.js';
 import type { AttemptInput, AttemptServices } from './attempt.js';
 
 /** What the steps read of hopper.yaml, sent with each task: a reload reaches the next job. */
@@ -30,7 +30,7 @@ export function servicesCache(): (task: AttemptTask) => Promise<AttemptServices>
   let s3: { key: string; delivery: Promise<S3Delivery> } | undefined;
   return async ({ settings, input }) => {
     const allowKey = settings.outboundAllow.join('\n');
-    if (outbound?.key !== allowKey) outbound = { key: allowKey, policy: policyFor({ outbound: { allow: settings.outboundAllow } }) };
+    if (outbound?.key !== allowKey) outbound = { key: allowKey, policy: new OutboundPolicy(settings.outboundAllow) };
     // dockerode is loaded for the first container step: it costs a thread about 25 MiB.
     if (docker?.socket !== settings.dockerSocket && input.recipe.steps.some((s) => s.kind === 'container')) {
       const Docker = (await import('dockerode')).default;

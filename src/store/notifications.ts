@@ -62,6 +62,7 @@ const fromRow = (r: Row): Notification => ({
 
 /** What the notifier needs to schedule a row: the rest is read when it is sent. */
 export type Due = Pick<Notification, 'id' | 'jobId' | 'channel' | 'target' | 'nextAt'>;
+const DUE = 'SELECT id, job_id AS jobId, channel, target, next_at AS nextAt FROM notifications';
 
 /** The durable outbox: rows written with their job event, sent and retried by notify/. */
 export class NotificationStore {
@@ -93,7 +94,7 @@ export class NotificationStore {
 
   /** Every pending row, by index: read at start and now and then (`hopper notify resend` writes from outside). */
   pending(): Due[] {
-    return this.sql<[], Due>(`SELECT id, job_id AS jobId, channel, target, next_at AS nextAt FROM notifications WHERE state = 'pending'`).all();
+    return this.sql<[], Due>(`${DUE} WHERE state = 'pending'`).all();
   }
 
   markSent(id: number, at: number): void {
@@ -124,8 +125,8 @@ export class NotificationStore {
     if (info.changes > 0) {
       const rows =
         'id' in target
-          ? this.sql<[number], Due>(`SELECT id, job_id AS jobId, channel, target, next_at AS nextAt FROM notifications WHERE id = ?`).all(target.id)
-          : this.sql<[string, number], Due>(`SELECT id, job_id AS jobId, channel, target, next_at AS nextAt FROM notifications WHERE job_id = ? AND state = 'pending' AND next_at = ?`).all(target.jobId, now);
+          ? this.sql<[number], Due>(`${DUE} WHERE id = ?`).all(target.id)
+          : this.sql<[string, number], Due>(`${DUE} WHERE job_id = ? AND state = 'pending' AND next_at = ?`).all(target.jobId, now);
       for (const due of rows) this.fresh.set(due.id, due);
     }
     return info.changes;

@@ -30,8 +30,12 @@ describe('readiness', () => {
   });
 });
 
-function arrivals(dir: string, settleMs: number): { got: Array<{ at: number; files: string[]; texts: string[] }>; a: InboxArrivals } {
-  const got: Array<{ at: number; files: string[]; texts: string[] }> = [];
+type Got = Array<{ at: number; files: string[]; texts: string[] }>;
+
+/** InboxArrivals on a fresh temp folder, started; `body` runs with it, then it is stopped and the folder removed. */
+async function withArrivals(settleMs: number, body: (dir: string, got: Got) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'hopper-arrivals-'));
+  const got: Got = [];
   const a = new InboxArrivals({
     dir,
     settleMs,
@@ -43,32 +47,29 @@ function arrivals(dir: string, settleMs: number): { got: Array<{ at: number; fil
       for (const f of files) rmSync(f, { force: true });
     },
   });
-  return { got, a };
+  await a.start();
+  try {
+    await body(dir, got);
+  } finally {
+    await a.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 describe('InboxArrivals', () => {
   it('a file renamed in is handed over at once, without waiting the settle time', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'hopper-arrivals-'));
-    const { got, a } = arrivals(dir, 5000);
-    await a.start();
-    try {
+    await withArrivals(5000, async (dir, got) => {
       writeFileSync(path.join(dir, '.r.tmp'), 'kind: request\n');
       const t0 = Date.now();
       renameSync(path.join(dir, '.r.tmp'), path.join(dir, 'r.yaml'));
       await waitFor('the file', () => got.length === 1, 3000, 2);
       assert.ok(got[0].at - t0 < 1000, `taken after ${got[0].at - t0} ms, well before the 5 s settle time`);
       assert.deepEqual(got[0].files, ['r.yaml']);
-    } finally {
-      await a.stop();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('a file written in place, with pauses, is handed over once, whole, after it is left alone', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'hopper-arrivals-'));
-    const { got, a } = arrivals(dir, 300);
-    await a.start();
-    try {
+    await withArrivals(300, async (dir, got) => {
       const fd = openSync(path.join(dir, 'slow.yaml'), 'w');
       for (const part of ['kind: request\n', 'recipe: echo\n', 'params: { text: done }\n']) {
         writeSync(fd, part);
@@ -79,17 +80,11 @@ describe('InboxArrivals', () => {
       await sleep(400);
       assert.equal(got.length, 1, 'handed over once');
       assert.equal(got[0].texts[0], 'kind: request\nrecipe: echo\nparams: { text: done }\n');
-    } finally {
-      await a.stop();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('many files renamed in at once come in few batches of at most BATCH_MAX; a symlink is handed over too', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'hopper-arrivals-'));
-    const { got, a } = arrivals(dir, 5000);
-    await a.start();
-    try {
+    await withArrivals(5000, async (dir, got) => {
       symlinkSync('/etc/hostname', path.join(dir, 'link.yaml'));
       // From another process: as writers do.
       const script = `const fs=require('fs'),p=require('path');for(let i=0;i<300;i++){const t=p.join(process.argv[1],'.f'+i+'.tmp');fs.writeFileSync(t,'n'+i);fs.renameSync(t,p.join(process.argv[1],'f'+String(i).padStart(3,'0')+'.yaml'));}`;
@@ -99,9 +94,6 @@ describe('InboxArrivals', () => {
       assert.ok(got.length < 2 * Math.ceil(301 / BATCH_MAX), `${got.length} batches for 301 files (not one per file)`);
       const names = got.flatMap((g) => g.files).filter((n) => n.startsWith('f'));
       assert.equal(new Set(names).size, 300, 'each once');
-    } finally {
-      await a.stop();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
