@@ -55,24 +55,45 @@ function holderPid(lockFile: string): number | undefined {
   return undefined;
 }
 
-/** Takes the root's lock for this process, or fails with E_LOCKED naming the holder. Returns the release. */
-export function acquireLock(file: string, waitMs = 2000): () => void {
-  // The wait covers a `hopper status` probing the lock at the same moment.
+/**
+ * One try at the lock. SQLite's own wait (the busy timeout) is not enough:
+ * two connections that reach for the lock of a new file at the same moment
+ * can each be refused at once (SQLite's way out of a deadlock), and two
+ * `hopper start` at once then both stopped, about 1 in 10 here.
+ */
+function tryLock(file: string, waitMs: number): Database.Database | 'busy' {
   const db = new Database(file, { timeout: waitMs });
   try {
     db.pragma('locking_mode = EXCLUSIVE');
     db.exec('BEGIN EXCLUSIVE');
+    return db;
   } catch (err) {
     db.close();
     if (notADatabase(err)) throw new HopperError('E_LOCKED', `${file} is not a lock hopper made; if no hopper runs on this root, remove it`);
     if (!isBusy(err)) throw err;
+    return 'busy';
+  }
+}
+
+/** Takes the root's lock for this process, or fails with E_LOCKED naming the holder. Returns the release. */
+export function acquireLock(file: string, waitMs = 2000): () => void {
+  const deadline = Date.now() + waitMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  let db = tryLock(file, 100);
+  // Tried again after a random pause until the time is up: of two that both lost, one wins.
+  while (db === 'busy' && Date.now() < deadline) {
+    Atomics.wait(pause, 0, 0, 10 + Math.floor(Math.random() * 60));
+    db = tryLock(file, 100);
+  }
+  if (db === 'busy') {
     const pid = holderPid(file);
     throw new HopperError('E_LOCKED', `another hopper${pid ? ` (pid ${pid})` : ''} is running on this root; stop it first (lock: ${file})`);
   }
+  const held = db;
   writeFileSync(pidFileOf(file), `${process.pid}\n`);
   return () => {
     rmSync(pidFileOf(file), { force: true });
-    db.close();
+    held.close();
   };
 }
 
