@@ -5,7 +5,8 @@
 // The `hopper` command. It runs the JavaScript that `npm ci` (prepare) and
 // `npm start` build into dist/ when that is newer than every source file: a
 // daemon started that way holds about 45 MB less than one compiling its
-// TypeScript as it loads. After an edit without a build, tsx runs the source.
+// TypeScript as it loads. After an edit without a build, or with
+// HOPPER_FROM_SOURCE=1, tsx runs the source.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 
 // The Node that package.json's engines asks for (npm ci refuses older ones). A unit or a
@@ -30,7 +31,7 @@ function newestSource(dir) {
   return newest;
 }
 
-if (existsSync(built) && statSync(built).mtimeMs >= newestSource(src)) {
+if (process.env.HOPPER_FROM_SOURCE !== '1' && existsSync(built) && statSync(built).mtimeMs >= newestSource(src)) {
   await import(built.href);
 } else {
   const { register } = await import('tsx/esm/api');

@@ -19,10 +19,19 @@ export interface Offload {
   close(): Promise<void>;
 }
 
-/** The module a pool thread runs: beside this one, as .ts under tsx or .js in the build. */
-function threadEntry(): URL {
+/**
+ * The module a pool thread runs: beside this one, as .ts under tsx or .js in
+ * the build. A thread inherits the process's flags, so under the tsx command
+ * (tests) it loads TypeScript as the main thread does; `hopper start` after an
+ * edit not yet built registers tsx in-process instead (bin.mjs), which a thread
+ * does not inherit: every job failed with "Cannot find module .../pool.js".
+ * (A thread takes only some flags: not the process's --max-semi-space-size.)
+ */
+function threadEntry(): { entry: URL; execArgv?: string[] } {
   const ext = path.extname(fileURLToPath(import.meta.url));
-  return new URL(`./thread${ext}`, import.meta.url);
+  const entry = new URL(`./thread${ext}`, import.meta.url);
+  const inherited = ext !== '.ts' || process.execArgv.some((arg) => arg.includes('tsx'));
+  return inherited ? { entry } : { entry, execArgv: ['--import', import.meta.resolve('tsx/esm')] };
 }
 
 const NEVER = new AbortController().signal;
@@ -33,7 +42,7 @@ export function createOffload(threads: number): Offload {
   if (threads === 0) {
     run = taskRunner();
   } else {
-    const pool = new WorkerPool<Task, TaskResults[Task['kind']]>({ size: threads, entry: threadEntry(), what: "a job's work" });
+    const pool = new WorkerPool<Task, TaskResults[Task['kind']]>({ size: threads, ...threadEntry(), what: "a job's work" });
     run = (task, signal) => pool.run(task, signal);
     close = () => pool.close();
   }

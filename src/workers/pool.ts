@@ -30,6 +30,8 @@ export interface PoolOptions {
   size: number;
   /** The module a thread runs: it calls `serveTasks`. */
   entry: URL;
+  /** Node flags for each thread; default: the process's own. */
+  execArgv?: string[];
   /** Names the work in errors ("the job's steps"). */
   what: string;
 }
@@ -93,7 +95,7 @@ export class WorkerPool<I, O> {
   private spawn(): Thread<O> {
     // A small young generation, as the main thread's --max-semi-space-size=4: with
     // V8's default a thread's heap grew ~40 MiB more under a burst of jobs.
-    const worker = new Worker(this.options.entry, { name: `hopper ${this.options.what}`, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_MB } });
+    const worker = new Worker(this.options.entry, { name: `hopper ${this.options.what}`, execArgv: this.options.execArgv, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_MB } });
     // The daemon's server keeps the process alive; an idle thread must not.
     worker.unref();
     const thread: Thread<O> = { worker, tasks: new Map() };

@@ -74,6 +74,22 @@ describe('cli: start', () => {
     }
   });
 
+  it('started from the source (an edit not yet built), its step threads load the TypeScript and run jobs', { timeout: 60_000 }, async () => {
+    const { root, cleanup } = tempRoot();
+    setUp(root);
+    writeFileSync(path.join(root, 'hopper.yaml'), 'http: { port: 0 }\nthreads: 1\n');
+    const d = await startCli(root, [], { source: true });
+    try {
+      drop(path.join(root, 'inbox'), 'a.yaml', request('echo', { text: 'from source' }, { id: 'src-1' }));
+      await waitFor('the job to end', () => ['succeeded', 'failed'].includes(jobState(root, 'src-1')?.state ?? ''), 30_000);
+      assert.equal(jobState(root, 'src-1')?.state, 'succeeded', d.output().slice(-2000));
+    } finally {
+      d.child.kill('SIGTERM');
+      await d.exited;
+      cleanup();
+    }
+  });
+
   it('SIGTERM lets the grace period pass, requeues the running job, and exits 0', { timeout: 60_000 }, async () => {
     const { root, cleanup } = tempRoot();
     setUp(root);

@@ -46,13 +46,17 @@ export interface RunningDaemon {
 }
 
 /** `hopper start` in a child process; resolves once it logged that it started. */
-export async function startCli(root: string, extraArgs: string[] = [], o: { built?: boolean } = {}): Promise<RunningDaemon> {
-  // As npm start and the systemd unit run it (flags included).
-  const entry = o.built ? ['--max-semi-space-size=4', BIN] : ['--import', TSX, MAIN];
+/**
+ * `built`: through bin.mjs, as npm start and the systemd unit run it (flags
+ * included). `source`: through bin.mjs too, but on the TypeScript, as after an
+ * edit not yet built (tsx registered in-process, not by the tsx command).
+ */
+export async function startCli(root: string, extraArgs: string[] = [], o: { built?: boolean; source?: boolean } = {}): Promise<RunningDaemon> {
+  const entry = o.built || o.source ? ['--max-semi-space-size=4', BIN] : ['--import', TSX, MAIN];
   const child = spawn(process.execPath, [...entry, 'start', '--root', root, ...extraArgs], {
     cwd: root,
     // Built, with what npm start and the systemd unit set too.
-    env: { ...process.env, HOPPER_ROOT: '', ...(o.built ? { MALLOC_ARENA_MAX: '2' } : {}) },
+    env: { ...process.env, HOPPER_ROOT: '', ...(o.built ? { MALLOC_ARENA_MAX: '2' } : {}), ...(o.source ? { HOPPER_FROM_SOURCE: '1' } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
