@@ -1,6 +1,6 @@
-import { lstat } from 'node:fs/promises';
+import { lstatSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { glob } from 'tinyglobby';
+import { glob, isDynamicPattern } from 'tinyglobby';
 import { HopperError } from '../errors.js';
 import type { Recipe } from '../recipes/recipe.js';
 import { formatBytes } from '../units.js';
@@ -13,6 +13,14 @@ export interface Produced {
   bytes: number;
 }
 
+function lstatOrNull(file: string): Stats | null {
+  try {
+    return lstatSync(file);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * The files a job produced, by the recipe's `output.files` globs or else the
  * last zip a step wrote. A job without them has not succeeded, whatever its
@@ -23,7 +31,9 @@ export async function collectOutputs(workDir: string, output: Recipe['output'], 
   let wanted: string;
   if (output.files) {
     wanted = output.files.join(', ');
-    names = await glob(output.files, { cwd: workDir, onlyFiles: true, followSymbolicLinks: false, dot: false, expandDirectories: false });
+    // Names without a wildcard are looked up, not searched for: no walk of the work dir.
+    const literal = output.files.every((f) => !isDynamicPattern(f));
+    names = literal ? [...new Set(output.files.map((f) => path.posix.normalize(f)))] : await glob(output.files, { cwd: workDir, onlyFiles: true, followSymbolicLinks: false, dot: false, expandDirectories: false });
   } else {
     wanted = 'a zip written by a step (no output.files given)';
     names = lastZip ? [lastZip] : [];
@@ -32,7 +42,7 @@ export async function collectOutputs(workDir: string, output: Recipe['output'], 
   const seen = new Map<string, string>();
   for (const rel of names.sort()) {
     const file = await resolveInside(workDir, rel);
-    const st = await lstat(file).catch(() => null);
+    const st = lstatOrNull(file);
     if (!st?.isFile()) continue;
     const name = path.basename(rel);
     const clash = seen.get(name);

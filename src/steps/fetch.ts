@@ -1,4 +1,4 @@
-import { rename, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -50,7 +50,12 @@ function byteLimit(maxBytes: number, url: string): { counter: Transform; bytes: 
   return { counter, bytes: () => bytes };
 }
 
-/** GET a URL, following at most `maxRedirects`, streamed to a file (`.part` until complete). */
+/**
+ * GET a URL, following at most `maxRedirects`, streamed to a file. Written in
+ * place, not as a `.part` renamed at the end (two entries fewer per job): a
+ * fetch that fails removes it, and a failed attempt's work dir is never used
+ * again (the next one starts empty), so nothing half written is taken for an output.
+ */
 export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
   const split = splitCredentials(httpUrl(render(step.url, env.scope, { strict: true }), 'E_FETCH_URL', env.secrets));
   const first = split.url;
@@ -62,8 +67,8 @@ export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
   const timeout = AbortSignal.timeout(timerMs(step.timeoutMs));
   const signal = AbortSignal.any([env.signal, timeout]);
   const started = Date.now();
-  const part = `${dest}.part`;
   let res: IncomingMessage | undefined;
+  let created = false;
   try {
     const hop = await getFollowing(first, {
       headers,
@@ -90,14 +95,15 @@ export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
       throw new HopperError('E_FETCH_TOO_LARGE', `${shown(url)} is ${formatBytes(declared)}, more than maxBytes (${formatBytes(step.maxBytes)})`);
     }
     const limit = byteLimit(step.maxBytes, shown(url));
-    await pipeline(decodedBody(res), limit.counter, await createFresh(part), { signal });
-    await rename(part, dest);
+    const file = createFresh(dest);
+    created = true;
+    await pipeline(decodedBody(res), limit.counter, file, { signal });
     env.log.note(`fetched ${formatBytes(limit.bytes())} from ${shown(url)} in ${formatDuration(Date.now() - started)}`);
     return {};
   } catch (err) {
     // Whatever of the body is left unread is not wanted: free the connection now.
     res?.destroy();
-    await rm(part, { force: true });
+    if (created) await rm(dest, { force: true });
     throwIfJobAborted(env.signal);
     if (timeout.aborted) {
       throw new HopperError('E_FETCH_TIMEOUT', `${shown(first)} did not finish within ${formatDuration(step.timeoutMs)}`);

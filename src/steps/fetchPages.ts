@@ -53,7 +53,7 @@ export const fetchPagesStep: StepRunner<FetchPagesStep> = async (step, env) => {
   if (!(max === Infinity || (Number.isInteger(max) && max >= 0))) throw new HopperError('E_PAGES_LIMIT', `limit "${limitText}" is not a whole number of rows`);
   const query = queryOf(step, env.scope);
   const part = `${dest}.part`;
-  const out = await createFresh(part);
+  const out = createFresh(part);
   const started = Date.now();
   let parser: PageParser | undefined;
   let header: string[] | undefined;

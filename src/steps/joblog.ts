@@ -1,4 +1,4 @@
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
@@ -13,6 +13,27 @@ export interface JobLogLimits {
   headBytes?: number;
   /** Bytes of the latest output kept for the end of the file. @default 1 MiB */
   tailBytes?: number;
+}
+
+/**
+ * Opened at once (its folder is usually there: the job's, made just before),
+ * one call on this thread rather than a round trip through libuv's pool. When
+ * that fails for another reason than a missing folder, the stream opens it
+ * again and reports the error as the stream's, which JobLog tolerates.
+ */
+function openLog(file: string): WriteStream {
+  const open = (): number => openSync(file, 'a', 0o600);
+  try {
+    return createWriteStream('', { fd: open() });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return createWriteStream(file, { flags: 'a', mode: 0o600 });
+  }
+  try {
+    mkdirSync(path.dirname(file), { recursive: true });
+    return createWriteStream('', { fd: open() });
+  } catch {
+    return createWriteStream(file, { flags: 'a', mode: 0o600 });
+  }
 }
 
 /**
@@ -33,8 +54,7 @@ export class JobLog {
   private broken: Error | undefined;
 
   constructor(file: string, secrets: readonly string[], limits: JobLogLimits = {}) {
-    mkdirSync(path.dirname(file), { recursive: true });
-    this.out = createWriteStream(file, { flags: 'a', mode: 0o600 });
+    this.out = openLog(file);
     // A full disk must not take the daemon down: the job goes on without its log.
     this.out.on('error', (err) => (this.broken ??= err));
     this.scrub = scrubber(secrets);

@@ -1,5 +1,4 @@
-import { createWriteStream, lstatSync, realpathSync, type Stats, type WriteStream } from 'node:fs';
-import { mkdir, rm, unlink } from 'node:fs/promises';
+import { createWriteStream, lstatSync, mkdirSync, openSync, realpathSync, rmSync, type Stats, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import { HopperError } from '../errors.js';
 
@@ -18,16 +17,15 @@ export function pathProblem(rel: string): string | null {
   return null;
 }
 
-// The checks below only look up names (realpath, lstat), answered from the
-// kernel's caches in a few microseconds: made synchronously, they cost a sixth
-// of the same calls sent through libuv's thread pool, which at hundreds of
-// jobs a second was a tenth of a step thread's time. What creates an entry
-// (mkdir, open, rename) stays async: on ext4 it may wait for the journal's
-// commit while SQLite syncs, ~0.5 ms, and must not hold the thread meanwhile.
+// Path checks and creates here are synchronous. A look-up (lstat) is answered
+// from the kernel's caches in a microsecond or two; a create (mkdir, open) takes
+// ~10-20 µs on a journaled ext4. Sent through libuv's thread pool instead, each
+// cost a round trip between threads several times that, and at hundreds of
+// jobs a second those hand-overs were a tenth of the process's CPU.
 
 function realOrNull(p: string): string | null {
   try {
-    return realpathSync(p);
+    return realpathSync.native(p);
   } catch {
     return null;
   }
@@ -62,6 +60,27 @@ function leadsOut(rel: string): HopperError {
 }
 
 /**
+ * The folders from `root` down to `target`'s: 'plain' when each that exists is
+ * a real folder (not a link) and `missing` is the first that does not; 'links'
+ * when one is a link (or not a folder), or `root` is gone, which the slower
+ * check by real paths judges.
+ */
+function foldersBetween(root: string, target: string): { kind: 'plain'; missing: string | null } | { kind: 'links' } {
+  // The work dir itself first: a command may have moved it away and left a link in its place.
+  if (!lstatOrNull(root)?.isDirectory()) return { kind: 'links' };
+  const parts = path.relative(root, path.dirname(target));
+  if (parts === '') return { kind: 'plain', missing: null };
+  let dir = root;
+  for (const part of parts.split(path.sep)) {
+    dir = path.join(dir, part);
+    const st = lstatOrNull(dir);
+    if (st === null) return { kind: 'plain', missing: dir };
+    if (!st.isDirectory()) return { kind: 'links' };
+  }
+  return { kind: 'plain', missing: null };
+}
+
+/**
  * The absolute path for `rel` inside `workDir` (a real path: runSteps takes
  * it once per attempt, so a work dir swapped for a link later is not followed),
  * after checking that no existing part of it is a symlink leading out. With
@@ -73,12 +92,28 @@ export async function resolveInside(workDir: string, rel: string, forWrite = fal
   if (problem) throw new HopperError('E_PATH', `path ${problem}`);
   const root = workDir;
   const target = path.resolve(root, rel);
-  const parent = path.dirname(target);
-  // A file right in the work dir (the usual case) has no folder above it to check or make.
-  const nested = parent !== root;
-  if (!forWrite || nested) {
+  if (target === root) {
+    if (forWrite) throw new HopperError('E_PATH', `path "${rel}" is the work dir itself; name a file in it`);
+    return root;
+  }
+  const folders = foldersBetween(root, target);
+  if (folders.kind === 'plain') {
+    // The usual case: real folders all the way (checked one by one from the work dir down).
+    if (folders.missing !== null) {
+      // Nothing exists below the missing folder, so there is no link to follow.
+      if (forWrite) mkdirSync(path.dirname(target), { recursive: true });
+      return target;
+    }
+  } else {
+    // A link among the folders: it may point anywhere, so judge where the path really leads.
+    const parent = path.dirname(target);
     const before = deepestReal(root, forWrite ? parent : target);
     if (before === null || !inside(root, before)) throw leadsOut(rel);
+    if (forWrite) {
+      mkdirSync(parent, { recursive: true });
+      const after = realOrNull(parent);
+      if (after === null || !inside(root, after)) throw leadsOut(rel);
+    }
   }
   const link = lstatOrNull(target);
   if (link?.isSymbolicLink()) {
@@ -87,26 +122,22 @@ export async function resolveInside(workDir: string, rel: string, forWrite = fal
     const real = realOrNull(target);
     if (real === null || !inside(root, real)) throw leadsOut(rel);
   }
-  if (forWrite && nested) {
-    await mkdir(parent, { recursive: true });
-    const after = realOrNull(parent);
-    if (after === null || !inside(root, after)) throw leadsOut(rel);
-  }
   return target;
 }
 
 /**
- * A write stream on a new file at `file` (a temp `.part` beside a checked
- * destination): whatever stands there, a planted symlink included, is removed
- * first, and the file is created exclusively, so no link is ever followed.
+ * A write stream on a new file at `file` (a checked destination), created
+ * exclusively, so no link is ever followed: whatever stands there already (a
+ * file of an earlier step, a planted symlink) is removed first.
  */
-export async function createFresh(file: string): Promise<WriteStream> {
+export function createFresh(file: string): WriteStream {
+  let fd: number;
   try {
-    await unlink(file); // usually nothing is there: one call to find out
+    fd = openSync(file, 'wx', 0o666);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EISDIR' || code === 'EPERM') await rm(file, { force: true, recursive: true });
-    else if (code !== 'ENOENT') throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    rmSync(file, { force: true, recursive: true });
+    fd = openSync(file, 'wx', 0o666);
   }
-  return createWriteStream(file, { flags: 'wx' });
+  return createWriteStream('', { fd });
 }

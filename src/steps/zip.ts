@@ -1,5 +1,6 @@
 import { ZipArchive } from 'archiver';
-import { lstat, readdir, rename, rm } from 'node:fs/promises';
+import { lstatSync, readdirSync, type Stats } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { glob, isDynamicPattern } from 'tinyglobby';
@@ -18,12 +19,12 @@ interface Entry {
 }
 
 /** Regular files under `dir`, named relative to it. Symlinks are skipped: they could point anywhere. */
-async function filesUnder(dir: string, prefix = ''): Promise<Entry[]> {
+function filesUnder(dir: string, prefix = ''): Entry[] {
   const out: Entry[] = [];
-  for (const d of await readdir(dir, { withFileTypes: true })) {
+  for (const d of readdirSync(dir, { withFileTypes: true })) {
     const file = path.join(dir, d.name);
     const name = prefix ? `${prefix}/${d.name}` : d.name;
-    if (d.isDirectory()) out.push(...(await filesUnder(file, name)));
+    if (d.isDirectory()) out.push(...filesUnder(file, name));
     else if (d.isFile()) out.push({ file, name });
   }
   return out;
@@ -35,38 +36,44 @@ async function entriesFor(from: string, workDir: string): Promise<Entry[]> {
     const entries: Entry[] = [];
     for (const name of names.sort()) {
       const file = await resolveInside(workDir, name);
-      if ((await lstat(file)).isFile()) entries.push({ file, name });
+      if (lstatSync(file).isFile()) entries.push({ file, name });
     }
     return entries;
   }
   const source = await resolveInside(workDir, from);
-  const st = await lstat(source).catch(() => null);
+  let st: Stats | null = null;
+  try {
+    st = lstatSync(source);
+  } catch {
+    /* judged below */
+  }
   if (!st) throw new HopperError('E_ZIP_SOURCE', `nothing to zip: "${from}" does not exist in the work dir`);
   if (st.isDirectory()) return filesUnder(source);
   if (st.isFile()) return [{ file: source, name: path.basename(source) }];
   throw new HopperError('E_ZIP_SOURCE', `"${from}" is neither a file nor a folder`);
 }
 
-/** Zips a folder or a glob into one file, streamed, written as `.part` until complete. */
+/** Zips a folder or a glob into one file, streamed; written in place, as fetch writes (see fetch.ts). */
 export const zipStep: StepRunner<ZipStep> = async (step, env) => {
   const from = render(step.from, env.scope, { strict: true });
   const toRel = render(step.to, env.scope, { strict: true });
   const dest = await resolveInside(env.workDir, toRel, true);
-  const part = `${dest}.part`;
-  const entries = (await entriesFor(from, env.workDir)).filter((e) => e.file !== dest && e.file !== part);
+  const entries = (await entriesFor(from, env.workDir)).filter((e) => e.file !== dest);
   if (entries.length === 0) throw new HopperError('E_ZIP_EMPTY', `nothing to zip: "${from}" matched no files`);
   const zip = new ZipArchive({ zlib: { level: step.level }, store: step.level === 0 });
   for (const e of entries) zip.file(e.file, { name: e.name });
+  let created = false;
   try {
-    const written = pipeline(zip, await createFresh(part), { signal: env.signal });
+    const file = createFresh(dest);
+    created = true;
+    const written = pipeline(zip, file, { signal: env.signal });
     const finalized = zip.finalize();
     // On abort the pipeline rejects and finalize() may never settle: wait for whichever ends first badly.
     finalized.catch(() => {});
     await Promise.all([written, finalized]);
-    await rename(part, dest);
   } catch (err) {
     zip.abort();
-    await rm(part, { force: true });
+    if (created) await rm(dest, { force: true });
     throwIfJobAborted(env.signal);
     throw err instanceof HopperError ? err : new HopperError('E_ZIP', `zip ${toRel} failed: ${(err as Error).message}`);
   }

@@ -25,6 +25,7 @@ import { tempRoot, testDaemon } from '../helpers/daemon.js';
 import { echoRecipe } from '../helpers/recipes.js';
 import { waitFor } from '../helpers/wait.js';
 import os from 'node:os';
+import { benchFolder, createCostUs } from './scratchfs.js';
 import { celeryAvailable, quantile, runBare, runCelery, runHopper, runLatency, smallFileServer } from './trivial.js';
 
 interface Row {
@@ -280,6 +281,10 @@ async function benchBurst(n: number, concurrency: number): Promise<void> {
 // `npm run bench -- trivial intake`: only the rows named (default: all).
 const only = new Set(process.argv.slice(2));
 const wanted = (name: string): boolean => only.size === 0 || only.has(name);
+const usualTmp = os.tmpdir();
+const folder = benchFolder();
+const where = `folders: ${folder.what} (${folder.dir}); a file create costs ${createCostUs(folder.dir).toFixed(0)} µs there, ${createCostUs(usualTmp).toFixed(0)} µs in ${usualTmp}`;
+console.log(where);
 if (wanted('accept')) await benchAccept(5000);
 if (wanted('zip')) await benchZip(64);
 if (wanted('intake')) await benchIntake(500);
@@ -298,4 +303,6 @@ console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
 for (const t of table) console.log(line(t));
 console.log(`\nratio: hopper ÷ baseline (baseline ÷ hopper for times and memory): above 1 is better than the baseline.`);
 console.log(`node ${process.version}, ${new Date().toISOString()}`);
+console.log(where);
+folder.close();
 

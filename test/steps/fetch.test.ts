@@ -90,7 +90,7 @@ describe('nameFromUrl', () => {
 });
 
 describe('fetchStep', () => {
-  it('streams the body to `to`, creating subfolders, and leaves no .part behind', async () => {
+  it('streams the body to `to`, creating subfolders, and leaves nothing else behind', async () => {
     const body = randomBytes(3 * 1024 * 1024 + 17);
     const s = await serve((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
@@ -183,7 +183,7 @@ describe('fetchStep', () => {
       assert.ok(readFileSync(path.join(h.workDir, 'b')).equals(body));
     });
 
-    it('fails with E_FETCH_TOO_LARGE on a Content-Length over maxBytes, leaving no file or .part', async () => {
+    it('fails with E_FETCH_TOO_LARGE on a Content-Length over maxBytes, leaving no file', async () => {
       const s = await serve((_req, res) => {
         res.on('error', () => {});
         res.writeHead(200, { 'content-length': 5000 }).end(Buffer.alloc(5000, 1));
@@ -316,7 +316,7 @@ describe('fetchStep', () => {
       });
     }
 
-    it('fails with E_FETCH_TIMEOUT within the bound when the body never finishes, leaving no .part', async () => {
+    it('fails with E_FETCH_TIMEOUT within the bound when the body never finishes, leaving no partial file', async () => {
       const s = await stalling();
       const h = harness();
       const started = Date.now();
@@ -334,14 +334,15 @@ describe('fetchStep', () => {
       assert.ok(Date.now() - started < 3000);
     });
 
-    it("rethrows the job signal's reason when the job is aborted mid-download, leaving no .part", async () => {
+    it("rethrows the job signal's reason when the job is aborted mid-download, leaving no partial file", async () => {
       const s = await stalling();
       const h = harness();
       const reason = new HopperError('E_CANCELED', 'canceled by request');
       const p = fetchStep(fetchOf({ url: `${s.url}/slow`, to: 'slow.bin' }), h.env);
-      // Abort once the download has started (the .part exists), bounded by the step's own timeout.
+      // Abort once the download has started (the file exists), bounded by the step's own timeout.
       const deadline = Date.now() + 5000;
-      while (!existsSync(path.join(h.workDir, 'slow.bin.part')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      while (!existsSync(path.join(h.workDir, 'slow.bin')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(existsSync(path.join(h.workDir, 'slow.bin')), 'the download started');
       h.abort.abort(reason);
       await assert.rejects(p, (err) => err === reason);
       assert.deepEqual(filesIn(h.workDir), []);

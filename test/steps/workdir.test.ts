@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { HopperError } from '../../src/errors.js';
-import { pathProblem, resolveInside } from '../../src/steps/workdir.js';
+import { once } from 'node:events';
+import { createFresh, pathProblem, resolveInside } from '../../src/steps/workdir.js';
 
 async function refused(promise: Promise<unknown>, includes?: RegExp): Promise<string> {
   try {
@@ -228,4 +229,50 @@ describe('resolveInside', () => {
       await refused(resolveInside(work, 'dangling.txt'), /leads out|symlink/);
     },
   );
+
+  it('resolveInside - refuses to write to the work dir itself', async () => {
+    await refused(resolveInside(work, '.', true), /the work dir itself/);
+    await refused(resolveInside(work, 'a/..', true), /must not contain/);
+  });
+
+  it('resolveInside - a folder made by a write target is a real folder, and a later read through it is accepted', async () => {
+    const target = await resolveInside(work, 'x/y/z.txt', true);
+    assert.ok(statSync(path.join(work, 'x', 'y')).isDirectory());
+    writeFileSync(target, 'z');
+    assert.equal(await resolveInside(work, 'x/y/z.txt'), target);
+  });
+});
+
+describe('createFresh', () => {
+  let base: string;
+  beforeEach(() => {
+    base = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'hopper-fresh-')));
+  });
+  afterEach(() => {
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  async function write(file: string, text: string): Promise<void> {
+    const out = createFresh(file);
+    out.end(text);
+    await once(out, 'close');
+  }
+
+  it('createFresh - replaces a symlink standing at the file, never writing through it', async () => {
+    const victim = path.join(base, 'victim.txt');
+    writeFileSync(victim, 'precious');
+    symlinkSync(victim, path.join(base, 'f.txt'));
+    await write(path.join(base, 'f.txt'), 'new');
+    assert.equal(readFileSync(victim, 'utf8'), 'precious');
+    assert.equal(readFileSync(path.join(base, 'f.txt'), 'utf8'), 'new');
+  });
+
+  it('createFresh - replaces a file or a folder of an earlier step', async () => {
+    writeFileSync(path.join(base, 'a.txt'), 'a much longer old content');
+    await write(path.join(base, 'a.txt'), 'short');
+    assert.equal(readFileSync(path.join(base, 'a.txt'), 'utf8'), 'short');
+    mkdirSync(path.join(base, 'd', 'sub'), { recursive: true });
+    await write(path.join(base, 'd'), 'now a file');
+    assert.equal(readFileSync(path.join(base, 'd'), 'utf8'), 'now a file');
+  });
 });
