@@ -1,4 +1,5 @@
-import { chmod, lstat, rename } from 'node:fs/promises';
+import { chmodSync, lstatSync, renameSync } from 'node:fs';
+import { chmod, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Problem } from '../errors.js';
 import { moveFile } from '../fs/move.js';
@@ -14,25 +15,30 @@ export function isIgnoredName(name: string): boolean {
 /** inbox/rejected/: readable by the inbox's group, so writers can read why (the files in it are not). */
 export const REJECTED_FOLDER = 0o750;
 
-async function taken(folder: HeldFolder, name: string): Promise<boolean> {
-  return lstat(folder.at(name)).then(
-    () => true,
-    () => false,
-  );
+// Look-ups and moves here are synchronous: microseconds each, where a round
+// trip through libuv's thread pool cost several times that (see steps/workdir.ts).
+
+function taken(folder: HeldFolder, name: string): boolean {
+  try {
+    lstatSync(folder.at(name));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
  * A name in the folder not taken yet: `NAME`, else `NAME` with a counter
  * before its extension. In rejected/, `NAME.error.txt` must be free as well.
  */
-async function freeName(folder: HeldFolder, name: string, withError: boolean): Promise<string> {
-  const free = async (n: string): Promise<boolean> => !(await taken(folder, n)) && !(withError && (await taken(folder, `${n}.error.txt`)));
-  if (await free(name)) return name;
+function freeName(folder: HeldFolder, name: string, withError: boolean): string {
+  const free = (n: string): boolean => !taken(folder, n) && !(withError && taken(folder, `${n}.error.txt`));
+  if (free(name)) return name;
   const ext = path.extname(name);
   const stem = name.slice(0, name.length - ext.length);
   for (let i = 2; i < 10_000; i++) {
     const candidate = `${stem}-${i}${ext}`;
-    if (await free(candidate)) return candidate;
+    if (free(candidate)) return candidate;
   }
   return `${stem}-${Date.now()}${ext}`;
 }
@@ -82,7 +88,7 @@ function rejectionText(fileName: string, problems: readonly Problem[], now: Date
 export async function reject(file: string, rejectedDir: string, problems: readonly Problem[], now: Date, log: Logger): Promise<string> {
   const folder = await holdRejected(rejectedDir, log);
   try {
-    const name = await freeName(folder, path.basename(file), true);
+    const name = freeName(folder, path.basename(file), true);
     await writeFileAtomic(folder.at(`${name}.error.txt`), rejectionText(path.basename(file), problems, now), 0o640);
     await rename(file, folder.at(name));
     // It may hold secrets (writeOnly params); a writer who is not its owner keeps their own copy.
@@ -104,9 +110,19 @@ export async function archiveAll(moves: ReadonlyArray<{ file: string; prefix: st
     const outcomes: Array<Error | undefined> = [];
     for (const { file, prefix } of moves) {
       try {
-        const name = await freeName(folder, `${prefix}-${path.basename(file)}`, false);
-        await moveFile(file, folder.at(name));
-        await chmod(folder.at(name), 0o600).catch(() => {});
+        const name = freeName(folder, `${prefix}-${path.basename(file)}`, false);
+        const to = folder.at(name);
+        try {
+          renameSync(file, to);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+          await moveFile(file, to); // the inbox on another file system: copied
+        }
+        try {
+          chmodSync(to, 0o600);
+        } catch {
+          /* a file it cannot chmod is still archived */
+        }
         outcomes.push(undefined);
       } catch (err) {
         outcomes.push(err as Error);

@@ -1,7 +1,7 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PRIVATE_FILE, PRIVATE_FOLDER } from '../fs/owndir.js';
-import { writeFileAtomic } from '../fs/write.js';
+import { writeFileAtomicSync } from '../fs/write.js';
 
 /** One email for outbox/: plain data, so a worker thread can write it. */
 export interface OutboxMail {
@@ -21,7 +21,8 @@ let composer: Promise<Composer> | undefined;
 /**
  * Writes the message a mail server would have been sent, as an `.eml` file any
  * mail client reads. MailComposer builds it as nodemailer's transports do,
- * without a transport's plugin pipeline around it.
+ * without a transport's plugin pipeline around it. Written synchronously: it
+ * runs on a step thread (or, with `threads: 0`, on the main one), and is small.
  */
 export async function writeOutboxMail(mail: OutboxMail): Promise<void> {
   // Loaded with the first email: a daemon that sends none never holds nodemailer.
@@ -32,10 +33,12 @@ export async function writeOutboxMail(mail: OutboxMail): Promise<void> {
     .build();
   const file = path.join(mail.outboxDir, mail.name);
   // A download link in it is as good as the file: readable by hopper's user alone.
-  await writeFileAtomic(file, message, PRIVATE_FILE).catch(async (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw err;
+  try {
+    writeFileAtomicSync(file, message, PRIVATE_FILE);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     // outbox/ was removed since hopper started: made again.
-    await mkdir(mail.outboxDir, { recursive: true, mode: PRIVATE_FOLDER });
-    await writeFileAtomic(file, message, PRIVATE_FILE);
-  });
+    mkdirSync(mail.outboxDir, { recursive: true, mode: PRIVATE_FOLDER });
+    writeFileAtomicSync(file, message, PRIVATE_FILE);
+  }
 }

@@ -1,4 +1,4 @@
-import type { WriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,7 +20,7 @@ type FetchPagesStep = Extract<Step, { kind: 'fetchPages' }>;
 const PAGE_TRIES = 3;
 const PAGE_REDIRECTS = 5;
 
-async function write(out: WriteStream, chunk: Buffer): Promise<void> {
+async function write(out: Writable, chunk: Buffer): Promise<void> {
   if (!out.write(chunk)) await once(out, 'drain');
 }
 

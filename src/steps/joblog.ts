@@ -1,4 +1,4 @@
-import { createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
@@ -15,24 +15,17 @@ export interface JobLogLimits {
   tailBytes?: number;
 }
 
-/**
- * Opened at once (its folder is usually there: the job's, made just before),
- * one call on this thread rather than a round trip through libuv's pool. When
- * that fails for another reason than a missing folder, the stream opens it
- * again and reports the error as the stream's, which JobLog tolerates.
- */
-function openLog(file: string): WriteStream {
-  const open = (): number => openSync(file, 'a', 0o600);
+/** Written out at most this much at a time; less is written at the end of the event loop's turn. */
+const FLUSH_BYTES = 64 * 1024;
+
+/** Opens job.log for appending, making its folder if it is missing. */
+function openLog(file: string): number {
   try {
-    return createWriteStream('', { fd: open() });
+    return openSync(file, 'a', 0o600);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return createWriteStream(file, { flags: 'a', mode: 0o600 });
-  }
-  try {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     mkdirSync(path.dirname(file), { recursive: true });
-    return createWriteStream('', { fd: open() });
-  } catch {
-    return createWriteStream(file, { flags: 'a', mode: 0o600 });
+    return openSync(file, 'a', 0o600);
   }
 }
 
@@ -41,7 +34,11 @@ function openLog(file: string): WriteStream {
  * with secrets scrubbed. Keeps the last lines in memory so a failure can quote them.
  */
 export class JobLog {
-  private readonly out: WriteStream;
+  /** job.log, written with synchronous calls, a turn's lines at once (see FileWriter in workdir.ts for why not a stream). */
+  private fd: number | undefined;
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  private flushing: NodeJS.Immediate | undefined;
   private readonly scrub: Scrubber;
   private readonly tail: string[] = [];
   private readonly headLimit: number;
@@ -54,9 +51,12 @@ export class JobLog {
   private broken: Error | undefined;
 
   constructor(file: string, secrets: readonly string[], limits: JobLogLimits = {}) {
-    this.out = openLog(file);
-    // A full disk must not take the daemon down: the job goes on without its log.
-    this.out.on('error', (err) => (this.broken ??= err));
+    try {
+      this.fd = openLog(file);
+    } catch (err) {
+      // A full disk must not take the daemon down: the job goes on without its log.
+      this.broken = err as Error;
+    }
     this.scrub = scrubber(secrets);
     this.headLimit = limits.headBytes ?? 4 * 1024 * 1024;
     this.tailLimit = limits.tailBytes ?? 1024 * 1024;
@@ -68,7 +68,7 @@ export class JobLog {
     const bytes = Buffer.byteLength(text);
     if (this.late.length === 0 && this.written + bytes <= this.headLimit) {
       this.written += bytes;
-      this.out.write(text);
+      this.put(text, bytes);
       return;
     }
     this.late.push(text);
@@ -77,6 +77,27 @@ export class JobLog {
       const dropped = Buffer.byteLength(this.late.shift()!);
       this.lateBytes -= dropped;
       this.skipped += dropped;
+    }
+  }
+
+  private put(text: string, bytes: number): void {
+    this.pending.push(text);
+    this.pendingBytes += bytes;
+    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
+    else this.flushing ??= setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    if (this.flushing) clearImmediate(this.flushing);
+    this.flushing = undefined;
+    if (this.pending.length === 0 || this.fd === undefined || this.broken) return;
+    const data = Buffer.from(this.pending.join(''));
+    this.pending = [];
+    this.pendingBytes = 0;
+    try {
+      for (let done = 0; done < data.length; ) done += writeSync(this.fd, data, done);
+    } catch (err) {
+      this.broken = err as Error;
     }
   }
 
@@ -130,9 +151,16 @@ export class JobLog {
   }
 
   close(): Promise<void> {
-    if (this.broken) return Promise.resolve();
-    if (this.skipped > 0) this.out.write(`[... ${this.skipped} bytes of output skipped: job.log keeps the first and the last part ...]\n`);
-    for (const text of this.late) this.out.write(text);
-    return new Promise((resolve) => this.out.end(resolve));
+    if (this.skipped > 0) this.put(`[... ${this.skipped} bytes of output skipped: job.log keeps the first and the last part ...]\n`, 0);
+    for (const text of this.late) this.put(text, 0);
+    this.late.length = 0;
+    this.flush();
+    try {
+      if (this.fd !== undefined) closeSync(this.fd);
+    } catch {
+      /* nothing more to write */
+    }
+    this.fd = undefined;
+    return Promise.resolve();
   }
 }

@@ -1,4 +1,5 @@
-import { createWriteStream, lstatSync, mkdirSync, openSync, realpathSync, rmSync, type Stats, type WriteStream } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, realpathSync, rmSync, writeSync, writevSync, type Stats } from 'node:fs';
+import { Writable } from 'node:stream';
 import path from 'node:path';
 import { HopperError } from '../errors.js';
 
@@ -125,12 +126,67 @@ export async function resolveInside(workDir: string, rel: string, forWrite = fal
   return target;
 }
 
+/** Writes all of `data`, however many calls it takes. */
+function writeAll(fd: number, data: Uint8Array): void {
+  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
+}
+
+/**
+ * A file written with synchronous calls on the thread that runs the step. A
+ * write goes to the page cache in microseconds; fs.WriteStream sends each one
+ * through libuv's thread pool, and on this 2-core machine each such hand-over
+ * between threads cost tens of microseconds of CPU (measured: a small file
+ * opened, written twice and closed took ~30 µs of CPU synchronously, 80-270
+ * through the pool). A step thread runs nothing that must answer in the meantime.
+ */
+class FileWriter extends Writable {
+  constructor(private readonly fd: number) {
+    super({ highWaterMark: 256 * 1024 });
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
+    try {
+      writeAll(this.fd, chunk);
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, done: (err?: Error | null) => void): void {
+    try {
+      const buffers = chunks.map((c) => c.chunk);
+      // One call for all; should the kernel take less, the rest goes one by one.
+      let written = writevSync(this.fd, buffers);
+      for (const b of buffers) {
+        if (written >= b.length) written -= b.length;
+        else {
+          writeAll(this.fd, b.subarray(written));
+          written = 0;
+        }
+      }
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    try {
+      closeSync(this.fd);
+    } catch {
+      /* closed already */
+    }
+    done(err);
+  }
+}
+
 /**
  * A write stream on a new file at `file` (a checked destination), created
  * exclusively, so no link is ever followed: whatever stands there already (a
  * file of an earlier step, a planted symlink) is removed first.
  */
-export function createFresh(file: string): WriteStream {
+export function createFresh(file: string): Writable {
   let fd: number;
   try {
     fd = openSync(file, 'wx', 0o666);
@@ -139,5 +195,5 @@ export function createFresh(file: string): WriteStream {
     rmSync(file, { force: true, recursive: true });
     fd = openSync(file, 'wx', 0o666);
   }
-  return createWriteStream('', { fd });
+  return new FileWriter(fd);
 }

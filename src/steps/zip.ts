@@ -1,5 +1,5 @@
 import { ZipArchive } from 'archiver';
-import { lstatSync, readdirSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, type Stats } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -16,7 +16,16 @@ type ZipStep = Extract<Step, { kind: 'zip' }>;
 interface Entry {
   file: string;
   name: string;
+  st: Stats;
 }
+
+/**
+ * Small inputs are read whole, at once (see FileWriter in workdir.ts for why),
+ * up to READ_WHOLE_TOTAL for the whole zip: archiver holds what it is given
+ * until its turn comes. The rest is streamed.
+ */
+const READ_WHOLE_BELOW = 1024 * 1024;
+const READ_WHOLE_TOTAL = 8 * 1024 * 1024;
 
 /** Regular files under `dir`, named relative to it. Symlinks are skipped: they could point anywhere. */
 function filesUnder(dir: string, prefix = ''): Entry[] {
@@ -25,7 +34,7 @@ function filesUnder(dir: string, prefix = ''): Entry[] {
     const file = path.join(dir, d.name);
     const name = prefix ? `${prefix}/${d.name}` : d.name;
     if (d.isDirectory()) out.push(...filesUnder(file, name));
-    else if (d.isFile()) out.push({ file, name });
+    else if (d.isFile()) out.push({ file, name, st: lstatSync(file) });
   }
   return out;
 }
@@ -36,7 +45,8 @@ async function entriesFor(from: string, workDir: string): Promise<Entry[]> {
     const entries: Entry[] = [];
     for (const name of names.sort()) {
       const file = await resolveInside(workDir, name);
-      if (lstatSync(file).isFile()) entries.push({ file, name });
+      const st = lstatSync(file);
+      if (st.isFile()) entries.push({ file, name, st });
     }
     return entries;
   }
@@ -49,7 +59,7 @@ async function entriesFor(from: string, workDir: string): Promise<Entry[]> {
   }
   if (!st) throw new HopperError('E_ZIP_SOURCE', `nothing to zip: "${from}" does not exist in the work dir`);
   if (st.isDirectory()) return filesUnder(source);
-  if (st.isFile()) return [{ file: source, name: path.basename(source) }];
+  if (st.isFile()) return [{ file: source, name: path.basename(source), st }];
   throw new HopperError('E_ZIP_SOURCE', `"${from}" is neither a file nor a folder`);
 }
 
@@ -61,7 +71,14 @@ export const zipStep: StepRunner<ZipStep> = async (step, env) => {
   const entries = (await entriesFor(from, env.workDir)).filter((e) => e.file !== dest);
   if (entries.length === 0) throw new HopperError('E_ZIP_EMPTY', `nothing to zip: "${from}" matched no files`);
   const zip = new ZipArchive({ zlib: { level: step.level }, store: step.level === 0 });
-  for (const e of entries) zip.file(e.file, { name: e.name });
+  let wholeLeft = READ_WHOLE_TOTAL;
+  for (const e of entries) {
+    // With its stats given, archiver does not look the file up again.
+    if (e.st.size < READ_WHOLE_BELOW && e.st.size <= wholeLeft) {
+      wholeLeft -= e.st.size;
+      zip.append(readFileSync(e.file), { name: e.name, stats: e.st });
+    } else zip.file(e.file, { name: e.name, stats: e.st });
+  }
   let created = false;
   try {
     const file = createFresh(dest);
