@@ -126,6 +126,9 @@ export async function resolveInside(workDir: string, rel: string, forWrite = fal
   return target;
 }
 
+/** What FileWriter gathers before it writes. */
+const GATHER_BYTES = 64 * 1024;
+
 /** Writes all of `data`, however many calls it takes. */
 function writeAll(fd: number, data: Uint8Array): void {
   for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
@@ -140,13 +143,39 @@ function writeAll(fd: number, data: Uint8Array): void {
  * through the pool). A step thread runs nothing that must answer in the meantime.
  */
 class FileWriter extends Writable {
+  /** Small writes gathered (a zip's headers come a few bytes at a time), written together. */
+  private gathered: Buffer[] = [];
+  private gatheredBytes = 0;
+
   constructor(private readonly fd: number) {
-    super({ highWaterMark: 256 * 1024 });
+    super({ highWaterMark: GATHER_BYTES });
+  }
+
+  private gather(chunk: Buffer): void {
+    this.gathered.push(chunk);
+    this.gatheredBytes += chunk.length;
+    if (this.gatheredBytes >= GATHER_BYTES) this.writeGathered();
+  }
+
+  private writeGathered(): void {
+    const buffers = this.gathered;
+    this.gathered = [];
+    this.gatheredBytes = 0;
+    if (buffers.length === 0) return;
+    // One call for all; should the kernel take less, the rest goes one by one.
+    let written = writevSync(this.fd, buffers);
+    for (const b of buffers) {
+      if (written >= b.length) written -= b.length;
+      else {
+        writeAll(this.fd, b.subarray(written));
+        written = 0;
+      }
+    }
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
     try {
-      writeAll(this.fd, chunk);
+      this.gather(chunk);
       done();
     } catch (err) {
       done(err as Error);
@@ -155,16 +184,16 @@ class FileWriter extends Writable {
 
   override _writev(chunks: Array<{ chunk: Buffer }>, done: (err?: Error | null) => void): void {
     try {
-      const buffers = chunks.map((c) => c.chunk);
-      // One call for all; should the kernel take less, the rest goes one by one.
-      let written = writevSync(this.fd, buffers);
-      for (const b of buffers) {
-        if (written >= b.length) written -= b.length;
-        else {
-          writeAll(this.fd, b.subarray(written));
-          written = 0;
-        }
-      }
+      for (const c of chunks) this.gather(c.chunk);
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    try {
+      this.writeGathered();
       done();
     } catch (err) {
       done(err as Error);

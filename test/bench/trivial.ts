@@ -126,7 +126,9 @@ async function startHopper(concurrency: number, profileDir?: string): Promise<St
   const { root, cleanup } = tempRoot('hopper-trivial-');
   mkdirSync(path.join(root, 'recipes'), { recursive: true });
   writeFileSync(path.join(root, 'recipes', 'trivial.yaml'), stringify(TRIVIAL_RECIPE));
-  writeFileSync(path.join(root, 'hopper.yaml'), stringify({ lanes: { fast: { concurrency } }, outbound: { allow: ['127.0.0.1'] }, http: { port: 0 } }));
+  // HOPPER_BENCH_THREADS: the daemon's `threads` (default: its own default, cores - 1).
+  const threads = process.env.HOPPER_BENCH_THREADS ? { threads: Number(process.env.HOPPER_BENCH_THREADS) } : {};
+  writeFileSync(path.join(root, 'hopper.yaml'), stringify({ lanes: { fast: { concurrency } }, outbound: { allow: ['127.0.0.1'] }, http: { port: 0 }, ...threads }));
   // HOPPER_BENCH_NODE_ARGS: more node flags for the daemon (a heap snapshot on a signal, say).
   const args = ['--max-semi-space-size=4', ...(process.env.HOPPER_BENCH_NODE_ARGS?.split(' ') ?? []), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), path.join(REPO, 'src', 'cli', 'bin.mjs'), 'start', '--root', root];
   // Run as npm start and the systemd unit run it.
@@ -141,7 +143,9 @@ async function startHopper(concurrency: number, profileDir?: string): Promise<St
       http,
       stop: async () => {
         await stopChild(daemon);
-        cleanup();
+        // HOPPER_BENCH_KEEP=1: the root stays, to look into (its path is printed).
+        if (process.env.HOPPER_BENCH_KEEP === '1') console.log(`kept ${root}`);
+        else cleanup();
       },
     };
   } catch (err) {
