@@ -1,24 +1,15 @@
-import { lstatSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
 import { HopperError } from '../errors.js';
 import type { Recipe } from '../recipes/recipe.js';
 import { formatBytes } from '../units.js';
-import { resolveInside } from '../steps/workdir.js';
+import { lstatOrNull, resolveInside } from '../steps/workdir.js';
 
 export interface Produced {
   /** The name it is delivered under (its base name). */
   name: string;
   file: string;
   bytes: number;
-}
-
-function lstatOrNull(file: string): Stats | null {
-  try {
-    return lstatSync(file);
-  } catch {
-    return null;
-  }
 }
 
 /**

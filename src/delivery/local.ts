@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createReadStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { moveFile } from '../fs/move.js';
@@ -35,13 +35,7 @@ export async function deliverLocal(outputsDir: string, jobId: string, produced: 
   const delivered: Output[] = [];
   for (const p of produced) {
     const target = path.join(dir, p.name);
-    // Synchronous for the usual rename (see steps/workdir.ts for why); another file system: copied.
-    try {
-      renameSync(p.file, target);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-      await moveFile(p.file, target);
-    }
+    await moveFile(p.file, target);
     delivered.push({ name: p.name, bytes: p.bytes, sha256: await sha256Of(target, p.bytes), location: 'local', ref: `${jobId}/${p.name}` });
   }
   return delivered;

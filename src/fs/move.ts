@@ -1,13 +1,16 @@
+import { renameSync } from 'node:fs';
 import { copyFile, rename, rm } from 'node:fs/promises';
 
 /**
  * Renames a file, or copies and then removes it when the two places are on
  * different file systems (an inbox on a share, outputs on their own disk).
  * The copy lands under a temporary name first, so `to` is never half written.
+ * The usual rename is synchronous: microseconds, where a round trip through
+ * libuv's thread pool cost several times that (see steps/workdir.ts).
  */
 export async function moveFile(from: string, to: string): Promise<void> {
   try {
-    await rename(from, to);
+    renameSync(from, to);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
     await copyFile(from, `${to}.part`);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -51,4 +51,9 @@ export function writeFileAtomicSync(target: string, text: string | Uint8Array, m
   }
   closeSync(fd);
   renameSync(tmp, target);
+}
+
+/** Writes all of `data` to `fd`, however many calls it takes. */
+export function writeAll(fd: number, data: Uint8Array): void {
+  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
 }

@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, renameSync } from 'node:fs';
+import { chmodSync, lstatSync } from 'node:fs';
 import { chmod, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Problem } from '../errors.js';
@@ -112,12 +112,7 @@ export async function archiveAll(moves: ReadonlyArray<{ file: string; prefix: st
       try {
         const name = freeName(folder, `${prefix}-${path.basename(file)}`, false);
         const to = folder.at(name);
-        try {
-          renameSync(file, to);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-          await moveFile(file, to); // the inbox on another file system: copied
-        }
+        await moveFile(file, to);
         try {
           chmodSync(to, 0o600);
         } catch {

@@ -1,7 +1,8 @@
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import { writeAll } from '../fs/write.js';
 import { scrubber, type Scrubber } from '../redact.js';
 
 const TAIL_LINES = 20;
@@ -95,7 +96,7 @@ export class JobLog {
     this.pending = [];
     this.pendingBytes = 0;
     try {
-      for (let done = 0; done < data.length; ) done += writeSync(this.fd, data, done);
+      writeAll(this.fd, data);
     } catch (err) {
       this.broken = err as Error;
     }

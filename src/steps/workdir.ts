@@ -1,7 +1,8 @@
-import { closeSync, lstatSync, mkdirSync, openSync, realpathSync, rmSync, writeSync, writevSync, type Stats } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, realpathSync, rmSync, writevSync, type Stats } from 'node:fs';
 import { Writable } from 'node:stream';
 import path from 'node:path';
 import { HopperError } from '../errors.js';
+import { writeAll } from '../fs/write.js';
 
 /**
  * Every path a step touches is relative to the job's work dir and stays in it:
@@ -32,7 +33,7 @@ function realOrNull(p: string): string | null {
   }
 }
 
-function lstatOrNull(p: string): Stats | null {
+export function lstatOrNull(p: string): Stats | null {
   try {
     return lstatSync(p);
   } catch {
@@ -128,11 +129,6 @@ export async function resolveInside(workDir: string, rel: string, forWrite = fal
 
 /** What FileWriter gathers before it writes. */
 const GATHER_BYTES = 64 * 1024;
-
-/** Writes all of `data`, however many calls it takes. */
-function writeAll(fd: number, data: Uint8Array): void {
-  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
-}
 
 /**
  * A file written with synchronous calls on the thread that runs the step. A
