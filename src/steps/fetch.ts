@@ -1,8 +1,8 @@
 import { rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { HopperError } from '../errors.js';
+import { pump } from '../fs/pump.js';
 import { decodedBody, failureReason, getFollowing, httpUrl, isNoSuchHost, isRedirect } from '../net/client.js';
 import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
@@ -97,7 +97,7 @@ export const fetchStep: StepRunner<FetchStep> = async (step, env) => {
     const limit = byteLimit(step.maxBytes, shown(url));
     const file = createFresh(dest);
     created = true;
-    await pipeline(decodedBody(res), limit.counter, file, { signal });
+    await pump([decodedBody(res), limit.counter, file], signal);
     env.log.note(`fetched ${formatBytes(limit.bytes())} from ${shown(url)} in ${formatDuration(Date.now() - started)}`);
     return {};
   } catch (err) {

@@ -2,9 +2,9 @@ import { ZipArchive } from 'archiver';
 import { lstatSync, readdirSync, readFileSync, type Stats } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { glob, isDynamicPattern } from 'tinyglobby';
 import { HopperError } from '../errors.js';
+import { pump } from '../fs/pump.js';
 import type { Step } from '../recipes/recipe.js';
 import { render } from '../template.js';
 import { formatBytes } from '../units.js';
@@ -83,9 +83,9 @@ export const zipStep: StepRunner<ZipStep> = async (step, env) => {
   try {
     const file = createFresh(dest);
     created = true;
-    const written = pipeline(zip, file, { signal: env.signal });
+    const written = pump([zip, file], env.signal);
     const finalized = zip.finalize();
-    // On abort the pipeline rejects and finalize() may never settle: wait for whichever ends first badly.
+    // On abort the pump rejects and finalize() may never settle: wait for whichever ends first badly.
     finalized.catch(() => {});
     await Promise.all([written, finalized]);
   } catch (err) {
