@@ -9,6 +9,7 @@ import type { RecipeRegistry } from '../recipes/registry.js';
 import { recipeFromFile, type Recipe } from '../recipes/recipe.js';
 import { parseYaml } from '../schemas/document.js';
 import { assertNoProblems, fileKind, schemaProblems } from '../schemas/validate.js';
+import { runUnits } from '../store/atomic.js';
 import { isDatabaseTrouble } from '../store/db.js';
 import { END_STATES, type Job, type NewJob } from '../store/jobs.js';
 import { formatBytes } from '../units.js';
@@ -219,16 +220,8 @@ export async function takeBatch(deps: IntakeDeps, files: readonly string[]): Pro
   const now = ctx.clock.now();
   let stored: Stored[];
   try {
-    stored = ctx.store.db.transaction(() =>
-      plans.map((plan) => {
-        try {
-          return ctx.store.db.transaction(() => storePlan(deps, plan, now))();
-        } catch (err) {
-          if (isTransient(err)) throw err;
-          return { file: plan.file, reject: failedPlanProblems(ctx, plan.file, err) };
-        }
-      }),
-    )();
+    const outcomes = runUnits(ctx.store.db, plans.map((plan) => () => storePlan(deps, plan, now)), isTransient);
+    stored = outcomes.map((o, i) => (o.ok ? o.value : { file: plans[i].file, reject: failedPlanProblems(ctx, plans[i].file, o.err) }));
   } catch (err) {
     ctx.log.error({ files: files.length, err: (err as Error).message }, 'could not store the files now; they stay in the inbox');
     return files.map(() => ({ outcome: 'skipped', why: (err as Error).message }));

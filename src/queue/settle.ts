@@ -5,6 +5,7 @@ import type { Link } from '../delivery/deliver.js';
 import type { HopperError } from '../errors.js';
 import { planNotifications } from '../notify/plan.js';
 import type { Recipe } from '../recipes/recipe.js';
+import { atomically } from '../store/atomic.js';
 import type { Job } from '../store/jobs.js';
 import type { Output } from '../store/outputs.js';
 import { isRetryable } from '../outcomes.js';
@@ -29,11 +30,11 @@ export function succeed(ctx: Context, job: Job, recipe: Recipe, outputs: Output[
     ...(o.bytes < inlineBelow && o.location === 'local' ? { contentBase64: readFileSync(path.join(ctx.paths.outputs, o.ref)).toString('base64') } : {}),
   }));
   const notifications = planNotifications(job, recipe, { event: 'succeeded', files, expiresAt }, now);
-  ctx.store.db.transaction(() => {
+  atomically(ctx.store.db, () => {
     ctx.store.outputs.replace(job.id, outputs);
     if (cachedFrom) ctx.store.jobs.markCachedFrom(job.id, cachedFrom.id);
     ctx.store.jobs.finish(job.id, now, { state: 'succeeded', notifications });
-  })();
+  });
 }
 
 /** Ends a job that will not run again (failed for good, or canceled). */

@@ -3,6 +3,7 @@ import { whyNever } from '../inbox/intake.js';
 import { jobInput, type RecipeLookup } from '../inbox/request.js';
 import { planNotifications } from '../notify/plan.js';
 import type { Recipe } from '../recipes/recipe.js';
+import { atomically } from '../store/atomic.js';
 import type { Job } from '../store/jobs.js';
 import type { ScheduleRow } from '../store/schedules.js';
 
@@ -106,11 +107,11 @@ export class Scheduler {
     recipe.validateParams(params);
     const requestId = `schedule-${recipe.name}-${slotStamp(slot)}`;
     const input = jobInput(recipe, { requestId, params, notify: {}, notBefore: null, sourceFile: `schedule "${recipe.schedule!.cron.pattern}"` });
-    const outcome = this.ctx.store.db.transaction(() => {
+    const outcome = atomically(this.ctx.store.db, () => {
       const o = this.ctx.store.jobs.accept(input, `schedule:${recipe.name}:${slot}`, now, (job) => planNotifications(job, recipe, { event: 'requested' }, now));
       advance(o.job.id);
       return o;
-    })();
+    });
     if (outcome.kind !== 'created') return;
     this.ctx.log.info({ job: outcome.job.id, recipe: recipe.name, slot: new Date(slot).toISOString() }, 'scheduled run requested');
     this.onJob(outcome.job);

@@ -1,3 +1,4 @@
+import { runUnits, type Outcome } from './atomic.js';
 import { isDatabaseTrouble, type Db } from './db.js';
 
 // Group commit: the state changes of many jobs (a start, an end, a sent
@@ -20,9 +21,9 @@ export class GroupCommit {
   constructor(private readonly db: Db) {}
 
   /**
-   * Runs `write` in the next group's transaction (in its own savepoint: if it
-   * throws, only its changes are undone) and resolves with its result once the
-   * group is committed.
+   * Runs `write` in the next group's transaction (as a unit: if it throws,
+   * only its changes are undone, see atomic.ts) and resolves with its result
+   * once the group is committed.
    */
   later<T>(write: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -40,18 +41,9 @@ export class GroupCommit {
     const group = this.waiting;
     this.waiting = [];
     if (group.length === 0) return;
-    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];
+    let outcomes: Array<Outcome<unknown>>;
     try {
-      this.db.transaction(() => {
-        for (const w of group) {
-          try {
-            outcomes.push({ ok: true, value: this.db.transaction(w.write)() });
-          } catch (err) {
-            if (isDatabaseTrouble(err)) throw err; // it fails the whole group
-            outcomes.push({ ok: false, err });
-          }
-        }
-      })();
+      outcomes = runUnits(this.db, group.map((w) => w.write), isDatabaseTrouble); // database trouble fails the whole group
     } catch (err) {
       for (const w of group) w.reject(err);
       return;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Lane, RecipeDoc } from '../recipes/recipe.js';
 import type { JobEvent } from '../schemas/common.js';
+import { atomically } from './atomic.js';
 import { statements, type Db } from './db.js';
 import type { NewNotification } from './notifications.js';
 
@@ -194,7 +195,7 @@ export class JobStore {
    * `requested` event, unless the same file or the same request id was seen.
    */
   accept(input: NewJob, intakeKey: string, at: number, notifications: (job: Job) => NewNotification[]): AcceptOutcome {
-    return this.db.transaction((): AcceptOutcome => {
+    return atomically(this.db, (): AcceptOutcome => {
       const seen = this.intakeSeen(intakeKey);
       if (seen?.jobId) {
         const job = this.get(seen.jobId);
@@ -239,7 +240,7 @@ export class JobStore {
       const job = this.get(id)!;
       for (const n of notifications(job)) this.insertNotification(n, id, at);
       return { kind: 'created', job };
-    })();
+    });
   }
 
   /** Queued or retrying jobs, in the order a lane takes them. */
@@ -271,7 +272,7 @@ export class JobStore {
    * (a run cut short by a stop does not count) and which run (every start counts).
    */
   markStarted(id: string, at: number, notifications: NewNotification[]): { attempt: number; run: number } {
-    return this.db.transaction(() => {
+    return atomically(this.db, () => {
       const n = (this.sql<[string], { n: number | null }>('SELECT max(n) AS n FROM attempts WHERE job_id = ?').get(id)?.n ?? 0) + 1;
       const counted = this.sql<[number, string], { attempts: number }>(
           `UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = coalesce(started_at, ?),
@@ -282,7 +283,7 @@ export class JobStore {
       this.addEvent(id, 'started', at, `attempt ${counted}`);
       for (const note of notifications) this.insertNotification(note, id, at);
       return { attempt: counted, run: n };
-    })();
+    });
   }
 
   private closeAttempt(id: string, at: number, outcome: string, error?: { code: string; message: string }): void {
@@ -295,7 +296,7 @@ export class JobStore {
 
   /** Ends a job: state, attempt, event and the notifications it causes, together. */
   finish(id: string, at: number, f: Finish): void {
-    this.db.transaction(() => {
+    atomically(this.db, () => {
       this.closeAttempt(id, at, f.state, f.error);
       this.sql(
           `UPDATE jobs SET state = ?, finished_at = ?, error_code = ?, error_message = ?, wait_reason = NULL,
@@ -304,39 +305,39 @@ export class JobStore {
         .run(f.state, at, f.error?.code ?? null, f.error?.message ?? null, id);
       this.addEvent(id, f.state, at, f.error?.message);
       for (const n of f.notifications) this.insertNotification(n, id, at);
-    })();
+    });
   }
 
   /** A failed attempt with attempts left: wait, then run again. */
   retryLater(id: string, at: number, nextAt: number, error: { code: string; message: string }, notifications: NewNotification[]): void {
-    this.db.transaction(() => {
+    atomically(this.db, () => {
       this.closeAttempt(id, at, 'failed', error);
       this.sql(`UPDATE jobs SET state = 'retrying', next_attempt_at = ?, error_code = ?, error_message = ? WHERE id = ?`)
         .run(nextAt, error.code, error.message, id);
       this.addEvent(id, 'retrying', at, error.message);
       for (const n of notifications) this.insertNotification(n, id, at);
-    })();
+    });
   }
 
   /** An attempt cut short by hopper stopping: it does not count against the job's retries. */
   requeue(id: string, at: number, why = { code: 'E_SHUTDOWN', message: 'hopper stopped while the job ran' }): void {
-    this.db.transaction(() => {
+    atomically(this.db, () => {
       this.closeAttempt(id, at, 'interrupted', why);
       this.sql(`UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0) WHERE id = ?`).run(id);
       // Stored, not notified: to the requester the job simply runs again.
       this.addEvent(id, 'retrying', at, `requeued: ${why.message}; this run does not count as an attempt`);
-    })();
+    });
   }
 
   /** A failed or canceled job sent back to the queue by hand (`hopper retry`): a fresh retry budget. */
   resubmit(id: string, at: number): void {
-    this.db.transaction(() => {
+    atomically(this.db, () => {
       const info = this.sql(
         `UPDATE jobs SET state = 'queued', attempts = 0, finished_at = NULL, error_code = NULL, error_message = NULL,
            cancel_requested = 0, next_attempt_at = NULL, wait_reason = NULL WHERE id = ? AND state IN ('failed', 'canceled')`,
       ).run(id);
       if (info.changes > 0) this.addEvent(id, 'retrying', at, 'queued again by hand (hopper retry)');
-    })();
+    });
   }
 
   /** The newest succeeded job with this cache key that finished since `since` (and is still a cache source). */
@@ -370,7 +371,7 @@ export class JobStore {
 
   /** Deletes up to `limit` jobs that ended before `before` (with their attempts, events, outputs, notifications). */
   deleteEndedBefore(before: number, limit: number): number {
-    return this.db.transaction(() => {
+    return atomically(this.db, () => {
       const ids = this.sql<[number, number], { id: string }>(
         `SELECT id FROM jobs WHERE state IN ('succeeded', 'failed', 'canceled') AND finished_at < ? LIMIT ?`,
       )
@@ -383,7 +384,7 @@ export class JobStore {
         this.sql('DELETE FROM jobs WHERE id = ?').run(id);
       }
       return ids.length;
-    })();
+    });
   }
 
   requestCancel(id: string): void {

@@ -1,3 +1,4 @@
+import { atomically } from './atomic.js';
 import { statements, type Db } from './db.js';
 
 export interface Output {
@@ -18,11 +19,11 @@ export class OutputStore {
   }
 
   replace(jobId: string, outputs: readonly Output[]): void {
-    this.db.transaction(() => {
+    atomically(this.db, () => {
       this.sql('DELETE FROM outputs WHERE job_id = ?').run(jobId);
       const insert = this.sql('INSERT INTO outputs (job_id, name, bytes, sha256, location, ref) VALUES (?, ?, ?, ?, ?, ?)');
       for (const o of outputs) insert.run(jobId, o.name, o.bytes, o.sha256, o.location, o.ref);
-    })();
+    });
   }
 
   forJob(jobId: string): Output[] {
