@@ -5,7 +5,7 @@
 // the last email written.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,6 +74,11 @@ function waitForOutput(child: ChildProcess, ready: RegExp, what: string, timeout
       seen += c.toString();
       if (ready.test(seen)) {
         clearTimeout(timer);
+        // Drained from now on, not kept: a daemon's log grows with every job.
+        child.stdout?.off('data', onData);
+        child.stderr?.off('data', onData);
+        child.stdout?.resume();
+        child.stderr?.resume();
         resolve(seen);
       }
     };
@@ -135,6 +140,12 @@ async function startHopper(concurrency: number, profileDir?: string): Promise<St
   const daemon = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOPPER_ROOT: '', MALLOC_ARENA_MAX: '2' } });
   try {
     const out = await waitForOutput(daemon, /hopper started/, 'hopper');
+    // HOPPER_BENCH_DAEMON_LOG=FILE: what the daemon prints from then on is kept there (--trace-gc, say).
+    if (process.env.HOPPER_BENCH_DAEMON_LOG) {
+      const log = createWriteStream(process.env.HOPPER_BENCH_DAEMON_LOG);
+      daemon.stdout!.pipe(log);
+      daemon.stderr!.pipe(log);
+    }
     const http = /"http":"(http:\/\/[^"]+)"/.exec(out)?.[1];
     if (!http) throw new Error(`no HTTP address in hopper's start line:\n${out.slice(-1000)}`);
     return {
