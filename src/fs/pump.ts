@@ -31,7 +31,9 @@ export function pump(streams: readonly [Readable, ...(Readable | Writable)[]], s
     if (signal?.aborted) return settle(signal.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
     for (const s of streams) {
-      cleanups.push(finished(s, (err) => (err ? settle(err) : s === sink ? settle() : undefined)));
+      // The sink counts once written: a hash (a Duplex) as the sink is never read.
+      const options = s === sink ? { readable: false } : {};
+      cleanups.push(finished(s, options, (err) => (err ? settle(err) : s === sink ? settle() : undefined)));
     }
     for (let i = 0; i + 1 < streams.length; i++) (streams[i] as Readable).pipe(streams[i + 1] as Writable);
   });

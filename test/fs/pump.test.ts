@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,6 +26,12 @@ test('pump() - a source through a transform into a file resolves once the file i
   await pump([Readable.from(['a', 'b', 'c'.repeat(100_000)]), upper(), sink]);
   assert.equal(sink.closed, true);
   assert.equal(readFileSync(file, 'utf8'), `AB${'C'.repeat(100_000)}`);
+});
+
+test('pump() - a hash as the sink (a Duplex never read) counts once everything is written', async () => {
+  const hash = createHash('sha256');
+  await pump([Readable.from([Buffer.from('abc'), Buffer.from('def')]), hash]);
+  assert.equal(hash.digest('hex'), createHash('sha256').update('abcdef').digest('hex'));
 });
 
 test('pump() - an error of the source rejects with it and destroys every stream', async () => {
