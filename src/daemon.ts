@@ -23,6 +23,7 @@ import { acquireLock } from './lock.js';
 import { createLogger, type Logger } from './log.js';
 import { Notifier } from './notify/notifier.js';
 import { pathsFor } from './paths.js';
+import { DeliveryStage } from './queue/delivering.js';
 import { Dispatcher } from './queue/dispatcher.js';
 import { scheduleRetention } from './maintenance/retention.js';
 import { RECIPE_FILE, RecipeRegistry } from './recipes/registry.js';
@@ -47,6 +48,8 @@ export interface DaemonOptions {
   diskCheckMs?: number;
   /** See NotifierOptions. */
   notifyRetryBaseMs?: number;
+  /** The wait after a first failed delivery try (it doubles); tests shorten it. @default 15000 */
+  deliveryRetryBaseMs?: number;
   /** See SchedulerOptions.pollMs. */
   schedulePollMs?: number;
   /** How often the retention sweep runs (the first a minute after start). @default 3600000 */
@@ -57,6 +60,7 @@ export interface Daemon {
   ctx: Context;
   recipes: RecipeRegistry;
   dispatcher: Dispatcher;
+  delivery: DeliveryStage;
   notifier: Notifier;
   scheduler: Scheduler;
   inbox: InboxArrivals;
@@ -146,13 +150,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     await docker.watch(options.dockerPingMs ?? 5000);
     await removeOrphans(docker, paths.root, log);
     const notifier = new Notifier(ctx, { retryBaseMs: options.notifyRetryBaseMs });
-    const dispatcher = new Dispatcher(ctx, () => notifier.kick(), { resourceHoldMs: options.resourceHoldMs, diskCheckMs: options.diskCheckMs });
+    const delivery = new DeliveryStage(ctx, () => notifier.kick(), (job) => dispatcher.add(job), { retryBaseMs: options.deliveryRetryBaseMs });
+    const dispatcher = new Dispatcher(ctx, () => notifier.kick(), { resourceHoldMs: options.resourceHoldMs, diskCheckMs: options.diskCheckMs }, (jobId) => delivery.add(jobId));
     onDockerChange = () => {
       // Back after an outage: what hopper left running in the meantime is no job's any more.
       if (docker.up) void removeOrphans(docker, paths.root, log, (jobId) => dispatcher.isRunning(jobId));
       dispatcher.tick();
     };
     dispatcher.start();
+    delivery.start();
     notifier.kick();
     const scheduler = new Scheduler(
       ctx,
@@ -170,13 +176,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       settleMs: options.settleMs ?? 250,
       rescanMs: options.rescanMs ?? 10_000,
       onBatch: async (files) => {
-        const results = await takeBatch({ ctx, recipes, onJob: (job) => dispatcher.add(job), onCancel: (job) => dispatcher.cancel(job.id) }, files);
+        const results = await takeBatch({ ctx, recipes, onJob: (job) => dispatcher.add(job), onCancel: (job) => dispatcher.cancel(job.id) || delivery.cancel(job.id) }, files);
         if (results.some((r) => r.outcome !== 'skipped')) notifier.kick();
       },
       log,
     });
     const stopRetention = scheduleRetention(ctx, options.retentionEveryMs ?? 3_600_000, Math.min(60_000, options.retentionEveryMs ?? 60_000));
-    undo.push(() => dispatcher.stop(0), () => notifier.stop(), stopRetention, () => scheduler.stop());
+    undo.push(() => dispatcher.stop(0), () => delivery.stop(), () => notifier.stop(), stopRetention, () => scheduler.stop());
     await inbox.start();
     scheduler.start();
     log.info({ root: paths.root, http: http.address(), recipes: recipes.all().map((r) => r.name) }, 'hopper started');
@@ -186,6 +192,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       ctx,
       recipes,
       dispatcher,
+      delivery,
       notifier,
       scheduler,
       inbox,
@@ -231,6 +238,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           await inbox.stop();
           await recipeWatcher.stop();
           await dispatcher.stop(graceMs);
+          await delivery.stop();
           await notifier.stop();
           await ctx.offload.close();
           docker.stop();

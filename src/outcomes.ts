@@ -11,7 +11,7 @@ interface Outcome {
 }
 
 const PROCESSING = (): string => 'a processing step failed';
-const STORAGE = (): string => 'the result could not be stored for download';
+const STORAGE = (): string => 'the result was ready, but could not be delivered: the storage for downloads was unavailable';
 const EXITED = (message: string): string => {
   const exit = /exited with code (\d+)/.exec(message)?.[1];
   return `a processing step failed${exit ? ` (exit code ${exit})` : ''}`;
@@ -43,6 +43,12 @@ const OUTCOMES: Readonly<Record<string, Outcome>> = {
   E_RESOURCES: { permanent: true },
   // hopper.yaml has no s3 section: the admin must add one; the requester reads the storage sentence.
   E_S3_UNAVAILABLE: { permanent: true, requester: STORAGE },
+  // S3 refused the bucket or hopper's credentials: the admin must fix hopper.yaml; no try can help.
+  E_S3_REFUSED: { permanent: true, requester: STORAGE },
+  E_OUTPUTS_DISK: { requester: STORAGE },
+  E_DELIVERY: { requester: STORAGE },
+  // The produced files went missing before delivery (removed by hand, say): a new run makes them again.
+  E_OUTPUT_LOST: { requester: () => 'the result was lost before it could be delivered' },
   E_RUN_EXIT: { requester: EXITED },
   E_CONTAINER_EXIT: { requester: EXITED },
   E_RUN_FAILED: { requester: PROCESSING },

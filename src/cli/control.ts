@@ -35,12 +35,17 @@ export function registerControl(program: Command): void {
   program
     .command('retry')
     .argument('<id>', 'a failed or canceled job (job id or request id)')
-    .description('put a failed or canceled job back in the queue, with a fresh retry budget')
-    .action((id: string, _opts: unknown, cmd: Command) => {
+    .description('put a failed or canceled job back in the queue, with a fresh retry budget; a job that failed in delivery has its outputs delivered again, without running its steps')
+    .option('--rerun', 'run the steps again even when only the delivery failed')
+    .action((id: string, opts: { rerun?: boolean }, cmd: Command) => {
       withRootStore(cmd, (store) => {
         const job = store.jobs.find(id);
         if (!job) throw new CliError(`no job or request with id "${id}"`);
         if (job.state !== 'failed' && job.state !== 'canceled') throw new CliError(`job ${job.id} is ${job.state}; only failed or canceled jobs can be retried`);
+        if (!opts.rerun && job.state === 'failed' && store.jobs.redeliver(job.id, Date.now())) {
+          process.stdout.write(`job ${job.id} failed in delivery: its outputs are delivered again, its steps do not run (--rerun runs them); hopper picks it up within seconds, or at its next start\n`);
+          return;
+        }
         store.jobs.resubmit(job.id, Date.now());
         process.stdout.write(`job ${job.id} is queued again (hopper picks it up within seconds, or at its next start)\n`);
       });

@@ -26,11 +26,13 @@ export const CONFIG_TEMPLATE = `# hopper.yaml: every key is optional; the values
 #   secretAccessKey: env:AWS_SECRET_ACCESS_KEY
 #   forcePathStyle: true
 #   linkExpiry: 7d                                     # presigned links: at most 7d
+#   retryFor: 24h                                      # an upload that fails is tried again this long (S3 down), then the job fails
 # docker: { socketPath: /var/run/docker.sock }
 # webhooks: { secret: env:HOPPER_WEBHOOK_SECRET, retryFor: 24h }   # absent secret: state/webhook.key
 # outbound: { allow: [] }      # non-public addresses fetch steps and webhooks may reach, e.g. [127.0.0.1, 10.0.0.0/8]
 # inbox: { acceptRecipes: true, maxFileBytes: 1MiB }   # acceptRecipes: false where inbox writers may not run code
 # retention: { outputs: 7d, jobs: 90d }                # local download links last as long as outputs
+# outputs: { retryFor: 24h }                           # a full disk under outputs/: delivery waits this long for space
 # shutdown: { grace: 30s }                             # running jobs get this long on SIGTERM
 `;
 

@@ -97,7 +97,7 @@ export function registerRead(program: Command): void {
         const s = { ...daemonStatus(store, config, { version: VERSION, now }), running };
         print(o, s, () =>
           [
-            `hopper ${s.version}: ${s.running ? 'running' : 'not running'}; ${s.queueLength} queued, ${s.processed} processed, ${s.failed} failed`,
+            `hopper ${s.version}: ${s.running ? 'running' : 'not running'}; ${s.queueLength} queued, ${s.delivering} delivering, ${s.processed} processed, ${s.failed} failed`,
             '',
             table(['lane', 'concurrency', 'running', 'queued'], Object.entries(s.lanes).map(([l, v]) => [l, String(v.concurrency), String(v.running), String(v.queued)])),
             ...(s.schedules.length ? ['', scheduleTable(s.schedules, s.running, now)] : []),
@@ -152,7 +152,7 @@ export function registerRead(program: Command): void {
       print(o, { ...detail, logTail: log }, () =>
         [
           `job ${detail.id}${detail.requestId ? ` (request ${detail.requestId})` : ''}: ${detail.recipe}, ${detail.state}, ${detail.lane} lane`,
-          detail.waiting ? `waiting: ${detail.waiting.reason} (position ${detail.waiting.position})` : '',
+          detail.waiting ? `waiting: ${detail.waiting.reason}${detail.waiting.position === null ? '' : ` (position ${detail.waiting.position})`}` : '',
           detail.error ? `error: ${detail.error.code}: ${detail.error.message}` : '',
           detail.cachedFrom ? `output reused from job ${detail.cachedFrom}` : '',
           `params: ${JSON.stringify(detail.params)}`,

@@ -24,6 +24,8 @@ export interface Config {
         secretAccessKey: string | undefined;
         forcePathStyle: boolean;
         linkExpiryMs: number;
+        /** How long a delivery to S3 is tried again before the job fails (an outage). */
+        retryForMs: number;
       }
     | undefined;
   docker: { socketPath: string };
@@ -32,6 +34,8 @@ export interface Config {
   outbound: { allow: string[] };
   inbox: { acceptRecipes: boolean; maxFileBytes: number };
   retention: { outputsMs: number; jobsMs: number };
+  /** How long a delivery into outputs/ is tried again before the job fails (a full disk). */
+  outputs: { retryForMs: number };
   shutdown: { graceMs: number };
 }
 
@@ -52,12 +56,14 @@ interface ConfigDoc {
     secretAccessKey?: string;
     forcePathStyle?: boolean;
     linkExpiry?: Size;
+    retryFor?: Size;
   };
   docker?: { socketPath?: string };
   webhooks?: { secret?: string; retryFor?: Size };
   outbound?: { allow?: string[] };
   inbox?: { acceptRecipes?: boolean; maxFileBytes?: Size };
   retention?: { outputs?: Size; jobs?: Size };
+  outputs?: { retryFor?: Size };
   shutdown?: { grace?: Size };
 }
 
@@ -140,6 +146,7 @@ function fromDoc(doc: ConfigDoc): Config {
           secretAccessKey: s3.secretAccessKey,
           forcePathStyle: s3.forcePathStyle ?? true,
           linkExpiryMs: parseDuration(s3.linkExpiry ?? '7d'),
+          retryForMs: parseDuration(s3.retryFor ?? '24h'),
         }
       : undefined,
     docker: { socketPath: doc.docker?.socketPath ?? '/var/run/docker.sock' },
@@ -153,6 +160,7 @@ function fromDoc(doc: ConfigDoc): Config {
       outputsMs: parseDuration(doc.retention?.outputs ?? '7d'),
       jobsMs: parseDuration(doc.retention?.jobs ?? '90d'),
     },
+    outputs: { retryForMs: parseDuration(doc.outputs?.retryFor ?? '24h') },
     shutdown: { graceMs: parseDuration(doc.shutdown?.grace ?? '30s') },
   };
 }

@@ -1,13 +1,14 @@
 import type { Context } from '../context.js';
 import { HopperError } from '../errors.js';
 import type { Recipe } from '../recipes/recipe.js';
-import type { Output } from '../store/outputs.js';
+import path from 'node:path';
+import type { Output, ProducedOutput } from '../store/outputs.js';
 import type { S3Delivery } from './s3.js';
 import { maskParams } from '../redact.js';
 import { render, type TemplateScope } from '../template.js';
 import type { Produced } from './collect.js';
 import { signedLink } from './links.js';
-import { deliverLocal } from './local.js';
+import { deliverLocal, sha256Of } from './local.js';
 
 /** What making links needs: less than a whole daemon, so the CLI can make them too. */
 export type LinkContext = Pick<Context, 'clock' | 's3' | 'config' | 'publicUrl' | 'linkKey'>;
@@ -43,21 +44,50 @@ export function recipePrefix(recipe: Pick<Recipe, 'output' | 'paramsSchema'>, sc
   return objectPrefix(recipe.output.prefix, { ...scope, params: maskParams(scope.params as Record<string, unknown>, recipe.paramsSchema) });
 }
 
-/** Puts a job's outputs where the recipe says: outputs/JOB/ (local) or the S3 bucket under `output.prefix`. */
-export async function deliver(
+/**
+ * What the steps produced, with the checksum of each file and where it is to
+ * go: outputs/JOB/NAME (local) or the S3 key `output.prefix` + JOB/NAME. Fixed
+ * when the steps end and recorded, so every delivery try puts it at the same
+ * place. E_S3_UNAVAILABLE when the recipe uploads but hopper.yaml has no s3.
+ */
+export async function produceOutputs(
+  recipe: Pick<Recipe, 'output' | 'paramsSchema'>,
+  jobId: string,
+  workDir: string,
+  files: readonly Produced[],
+  scope: TemplateScope,
+  s3Configured: boolean,
+): Promise<ProducedOutput[]> {
+  const s3 = recipe.output.upload === 's3';
+  if (s3 && !s3Configured) throw new HopperError('E_S3_UNAVAILABLE', 'the recipe uploads to S3, but hopper.yaml has no s3 section');
+  const prefix = s3 ? recipePrefix(recipe, scope) : '';
+  const out: ProducedOutput[] = [];
+  for (const f of files) {
+    out.push({
+      name: f.name,
+      file: path.relative(workDir, f.file),
+      bytes: f.bytes,
+      sha256: await sha256Of(f.file, f.bytes),
+      location: s3 ? 's3' : 'local',
+      ref: `${prefix}${jobId}/${f.name}`,
+    });
+  }
+  return out;
+}
+
+/** Puts a job's recorded outputs where they go (see produceOutputs); a try again skips what is there already. */
+export async function deliverOutputs(
   s3: S3Delivery | undefined,
   outputsDir: string,
-  jobId: string,
-  recipe: Pick<Recipe, 'output' | 'paramsSchema'>,
-  produced: Produced[],
+  workDir: string,
+  produced: readonly ProducedOutput[],
   signal: AbortSignal,
-  scope: TemplateScope,
+  resumed = false,
 ): Promise<Output[]> {
-  if (recipe.output.upload === 'local') return deliverLocal(outputsDir, jobId, produced);
-  if (!s3) throw new HopperError('E_S3_UNAVAILABLE', 'the recipe uploads to S3, but hopper.yaml has no s3 section');
-  const prefix = recipePrefix(recipe, scope);
+  if (produced.every((p) => p.location === 'local')) return deliverLocal(outputsDir, workDir, produced);
+  if (!s3) throw new HopperError('E_S3_UNAVAILABLE', 'the outputs go to S3, but hopper.yaml has no s3 section');
   const { uploadOutputs } = await import('./s3.js');
-  return uploadOutputs(s3, jobId, prefix, produced, signal);
+  return uploadOutputs(s3, workDir, produced, signal, resumed);
 }
 
 /**

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createReadStream, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { HopperError } from '../errors.js';
 import { moveFile } from '../fs/move.js';
-import type { Output } from '../store/outputs.js';
-import type { Produced } from './collect.js';
+import { lstatOrNull } from '../steps/workdir.js';
+import type { Output, ProducedOutput } from '../store/outputs.js';
+import { pump } from '../fs/pump.js';
 
 /** Files up to this size are read whole to be hashed, at once (as the steps' path work, see steps/workdir.ts): not a stream's open, reads and close. */
 const WHOLE_BELOW = 1024 * 1024;
@@ -12,31 +13,65 @@ const WHOLE_BELOW = 1024 * 1024;
 export async function sha256Of(file: string, bytes = Infinity): Promise<string> {
   const hash = createHash('sha256');
   if (bytes < WHOLE_BELOW) hash.update(readFileSync(file));
-  else await pipeline(createReadStream(file), hash);
+  else await pump([createReadStream(file), hash]);
   return hash.digest('hex');
 }
 
+/** The folder outputs/JOB/ (made, with outputs/ itself if it was removed). */
+function folderFor(outputsDir: string, ref: string): string {
+  const dir = path.join(outputsDir, path.dirname(ref));
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
 
-/** Moves a job's outputs to outputs/JOB/ and records their size and checksum. */
-export async function deliverLocal(outputsDir: string, jobId: string, produced: readonly Produced[]): Promise<Output[]> {
-  const dir = path.join(outputsDir, jobId);
-  try {
-    mkdirSync(dir);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') mkdirSync(dir, { recursive: true }); // outputs/ itself was removed
-    else if (code !== 'EEXIST') throw err;
-    else {
-      // Left by an earlier run that failed after delivering: this run's outputs replace it.
-      rmSync(dir, { recursive: true, force: true });
-      mkdirSync(dir);
-    }
-  }
+const output = (p: ProducedOutput): Output => ({ name: p.name, bytes: p.bytes, sha256: p.sha256, location: 'local', ref: p.ref });
+
+/**
+ * Delivers outputs to outputs/JOB/ by rename only, where that is all it
+ * takes (the work dir and outputs/ on one file system): microseconds, done at
+ * the end of the steps. Returns undefined when a file would have to be copied
+ * (a slow copy, or a full disk, is the delivery stage's: delivery/stage.ts).
+ */
+export function deliverLocalByRename(outputsDir: string, workDir: string, produced: readonly ProducedOutput[]): Output[] | undefined {
   const delivered: Output[] = [];
   for (const p of produced) {
-    const target = path.join(dir, p.name);
-    await moveFile(p.file, target);
-    delivered.push({ name: p.name, bytes: p.bytes, sha256: await sha256Of(target, p.bytes), location: 'local', ref: `${jobId}/${p.name}` });
+    try {
+      renameSync(path.join(workDir, p.file), path.join(folderFor(outputsDir, p.ref), path.basename(p.ref)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EXDEV') return undefined;
+      throw err;
+    }
+    delivered.push(output(p));
+  }
+  return delivered;
+}
+
+/**
+ * Delivers outputs to outputs/JOB/, moving them from the work dir. A try that
+ * comes again (after a full disk, or a restart) finds some already there: an
+ * output gone from the work dir counts when outputs/ holds it with its size
+ * and checksum. A full disk is E_OUTPUTS_DISK: the delivery stage waits for space.
+ */
+export async function deliverLocal(outputsDir: string, workDir: string, produced: readonly ProducedOutput[]): Promise<Output[]> {
+  const delivered: Output[] = [];
+  for (const p of produced) {
+    const target = path.join(folderFor(outputsDir, p.ref), path.basename(p.ref));
+    const from = path.join(workDir, p.file);
+    if (lstatOrNull(from)?.isFile()) {
+      try {
+        await moveFile(from, target);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOSPC' || code === 'EDQUOT') throw new HopperError('E_OUTPUTS_DISK', `the disk of ${outputsDir} is full (${code}): ${p.name} needs ${p.bytes} bytes`);
+        throw new HopperError('E_DELIVERY', `could not move ${p.name} to ${outputsDir}: ${(err as Error).message}`);
+      }
+    } else {
+      const there = lstatOrNull(target);
+      if (!there?.isFile() || there.size !== p.bytes || (await sha256Of(target, p.bytes)) !== p.sha256) {
+        throw new HopperError('E_OUTPUT_LOST', `${p.name} is gone from the job's work dir and is not in ${outputsDir}`);
+      }
+    }
+    delivered.push(output(p));
   }
   return delivered;
 }

@@ -1,16 +1,12 @@
-import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { pipeline, Transform } from 'node:stream';
+import { createReadStream, existsSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { MAX_S3_LINK_MS, type Config } from '../config/config.js';
 import { HopperError } from '../errors.js';
-import type { Output } from '../store/outputs.js';
+import type { Output, ProducedOutput } from '../store/outputs.js';
 import { formatBytes } from '../units.js';
-import type { Produced } from './collect.js';
 
 type S3Config = NonNullable<Config['s3']>;
 
@@ -70,31 +66,44 @@ function contentDisposition(name: string): string {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }
 
-/** The file as a stream that hashes (sha256) what passes, so the upload is the one read of it. */
-function hashedRead(file: string): { body: Transform; digest: () => string } {
-  const hash = createHash('sha256');
-  const body = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      done(null, chunk);
-    },
-  });
-  // Linked both ways: an upload given up on closes the file too.
-  pipeline(createReadStream(file), body, () => {});
-  return { body, digest: () => hash.digest('hex') };
+/** S3 answers that no later try can change: the bucket, the credentials or the signature are wrong. */
+const REFUSALS = new Set(['NoSuchBucket', 'AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'Forbidden', 'InvalidBucketName', 'AllAccessDisabled']);
+
+/**
+ * An S3 failure as a HopperError: E_S3_REFUSED when no later try can help
+ * (delivery fails at once), else E_S3 (the delivery stage tries again).
+ */
+export function s3Failure(err: unknown, s3: S3Delivery, what: string): HopperError {
+  if (err instanceof HopperError) return err;
+  const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+  const refused = REFUSALS.has(e.code ?? e.name ?? '') || e.$metadata?.httpStatusCode === 403;
+  return new HopperError(refused ? 'E_S3_REFUSED' : 'E_S3', `${what}: ${s3Problem(err, s3)}`);
 }
 
-/** Uploads one output, checks its size with a HEAD, and returns the sha256 of what was sent. */
-async function uploadOne(s3: S3Delivery, key: string, p: Produced, signal: AbortSignal): Promise<string> {
-  const read = hashedRead(p.file);
+/** Whether `key` holds this output already (a try that was cut short after its upload). */
+async function holds(s3: S3Delivery, key: string, p: ProducedOutput, signal: AbortSignal): Promise<boolean> {
+  try {
+    const head = await s3.client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }), { abortSignal: signal });
+    return head.ContentLength === p.bytes && head.Metadata?.sha256 === p.sha256;
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return false;
+    throw err;
+  }
+}
+
+/** Uploads one output (multipart when large, streamed), its sha256 kept as metadata, then checks it with a HEAD. */
+async function uploadOne(s3: S3Delivery, file: string, p: ProducedOutput, signal: AbortSignal): Promise<void> {
+  const body = createReadStream(file);
   const upload = new Upload({
     client: s3.client,
     params: {
       Bucket: s3.bucket,
-      Key: key,
-      Body: read.body,
+      Key: p.ref,
+      Body: body,
       ContentType: CONTENT_TYPES[path.extname(p.name).toLowerCase()] ?? 'application/octet-stream',
       ContentDisposition: contentDisposition(p.name),
+      Metadata: { sha256: p.sha256 },
     },
     partSize: PART_BYTES,
     queueSize: 2,
@@ -107,49 +116,61 @@ async function uploadOne(s3: S3Delivery, key: string, p: Produced, signal: Abort
     await upload.done();
   } finally {
     signal.removeEventListener('abort', onAbort);
-    read.body.destroy();
+    body.destroy();
   }
-  // Counted only once the object is there with the right size.
-  const head = await s3.client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }), { abortSignal: signal });
-  if (head.ContentLength !== p.bytes) {
-    throw new HopperError('E_S3_VERIFY', `S3 holds ${formatBytes(head.ContentLength ?? 0)} for ${key}, not the ${formatBytes(p.bytes)} uploaded`);
+  // Counted only once the object is there with the right size and checksum.
+  if (!(await holds(s3, p.ref, p, signal))) {
+    throw new HopperError('E_S3_VERIFY', `S3 does not hold ${p.ref} as uploaded (${formatBytes(p.bytes)}, sha256 ${p.sha256.slice(0, 12)}…)`);
   }
-  return read.digest();
 }
 
 /**
- * Uploads a job's outputs under `prefix` + JOB/NAME (multipart for large
- * files, streamed), each verified by a HEAD of its size; an unreachable or
- * refusing S3 is tried `tries` times with backoff, then fails the job in words.
+ * Aborts multipart uploads to `key` left by a try that was cut short (hopper
+ * killed mid-upload): their parts would be kept, and paid for, until then.
+ * An S3-compatible server without these calls (s3rver) is left as it is.
  */
-export async function uploadOutputs(
-  s3: S3Delivery,
-  jobId: string,
-  prefix: string,
-  produced: readonly Produced[],
-  signal: AbortSignal,
-  o: { tries?: number; backoffMs?: number } = {},
-): Promise<Output[]> {
-  const tries = o.tries ?? 3;
+async function abortLeftovers(s3: S3Delivery, key: string, signal: AbortSignal): Promise<number> {
+  let listed;
+  try {
+    listed = await s3.client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: key }), { abortSignal: signal });
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name === 'NotImplemented' || e.$metadata?.httpStatusCode === 501 || e.$metadata?.httpStatusCode === 405) return 0;
+    throw err;
+  }
+  let aborted = 0;
+  for (const u of listed.Uploads ?? []) {
+    if (u.Key !== key || !u.UploadId) continue;
+    await s3.client.send(new AbortMultipartUploadCommand({ Bucket: s3.bucket, Key: key, UploadId: u.UploadId }), { abortSignal: signal });
+    aborted++;
+  }
+  return aborted;
+}
+
+/**
+ * Uploads a job's outputs to their keys (recorded when the steps ended), each
+ * verified by a HEAD of its size and checksum. A try that comes again (after
+ * an outage, or a restart) skips what S3 holds already, so nothing is sent
+ * twice; an output gone from the work dir and not in S3 is E_OUTPUT_LOST.
+ * A `resumed` try (not the first, or the first after a restart) aborts what
+ * an earlier one left half-uploaded.
+ * Failures are E_S3 (try again later) or E_S3_REFUSED (no try can help).
+ */
+export async function uploadOutputs(s3: S3Delivery, workDir: string, produced: readonly ProducedOutput[], signal: AbortSignal, resumed = false): Promise<Output[]> {
   const out: Output[] = [];
   for (const p of produced) {
-    const key = `${prefix}${jobId}/${p.name}`;
-    let sha256 = '';
-    for (let attempt = 1; ; attempt++) {
-      try {
-        sha256 = await uploadOne(s3, key, p, signal);
-        break;
-      } catch (err) {
-        if (signal.aborted) throw signal.reason;
-        if (err instanceof HopperError || attempt >= tries) {
-          throw err instanceof HopperError ? err : new HopperError('E_S3', `upload of ${p.name} failed after ${attempt} tries: ${s3Problem(err, s3)}`);
-        }
-        await sleep((o.backoffMs ?? 1000) * 2 ** (attempt - 1), undefined, { signal }).catch(() => {
-          throw signal.reason;
-        });
+    const file = path.join(workDir, p.file);
+    try {
+      if (!(await holds(s3, p.ref, p, signal))) {
+        if (!existsSync(file)) throw new HopperError('E_OUTPUT_LOST', `${p.name} is gone from the job's work dir and is not in S3`);
+        if (resumed) await abortLeftovers(s3, p.ref, signal);
+        await uploadOne(s3, file, p, signal);
       }
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      throw s3Failure(err, s3, `upload of ${p.name} failed`);
     }
-    out.push({ name: p.name, bytes: p.bytes, sha256, location: 's3', ref: key });
+    out.push({ name: p.name, bytes: p.bytes, sha256: p.sha256, location: 's3', ref: p.ref });
   }
   return out;
 }

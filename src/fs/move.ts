@@ -13,7 +13,13 @@ export async function moveFile(from: string, to: string): Promise<void> {
     renameSync(from, to);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    await copyFile(from, `${to}.part`);
+    try {
+      await copyFile(from, `${to}.part`);
+    } catch (copyErr) {
+      // A full disk leaves a part behind: it would hold the space a later try needs.
+      await rm(`${to}.part`, { force: true });
+      throw copyErr;
+    }
     await rename(`${to}.part`, to);
     await rm(from, { force: true });
   }

@@ -5,7 +5,7 @@ import type { Recipe } from '../recipes/recipe.js';
 import { attemptRecipe } from '../steps/attempt.js';
 import { stepSettings } from '../steps/services.js';
 import type { Job } from '../store/jobs.js';
-import type { Output } from '../store/outputs.js';
+import type { Output, ProducedOutput } from '../store/outputs.js';
 
 /** Where a job's steps work; made afresh for each run (steps/attempt.ts). */
 export function workDirOf(ctx: Context, jobId: string): string {
@@ -14,12 +14,19 @@ export function workDirOf(ctx: Context, jobId: string): string {
 
 /**
  * One run of a job: its steps (on a worker thread: ctx.offload), then the
- * links to its outputs. Throws a HopperError (secrets scrubbed) on failure;
+ * links to its outputs; or what they produced, when it waits for the
+ * delivery stage (an upload, a copy to another disk). Throws a HopperError (secrets scrubbed) on failure;
  * when `signal` aborted, the error is its reason (cancel, timeout, shutdown).
  */
-export async function runAttempt(ctx: Context, job: Job, recipe: Recipe, { attempt, run }: { attempt: number; run: number }, signal: AbortSignal): Promise<{ outputs: Output[]; links: Link[] }> {
+export async function runAttempt(
+  ctx: Context,
+  job: Job,
+  recipe: Recipe,
+  { attempt, run }: { attempt: number; run: number },
+  signal: AbortSignal,
+): Promise<{ outputs: Output[]; links: Link[] } | { produced: ProducedOutput[] }> {
   const { root, recipes, jobs, outputs: outputsDir } = ctx.paths;
-  const outputs = await ctx.offload.attempt(
+  const outcome = await ctx.offload.attempt(
     {
       input: {
         job: { id: job.id, requestId: job.requestId, notify: job.notify, params: job.params, priority: job.priority },
@@ -33,5 +40,6 @@ export async function runAttempt(ctx: Context, job: Job, recipe: Recipe, { attem
     },
     signal,
   );
-  return { outputs, links: await linksFor(ctx, outputs, ctx.clock.now()) };
+  if ('produced' in outcome) return outcome;
+  return { outputs: outcome.delivered, links: await linksFor(ctx, outcome.delivered, ctx.clock.now()) };
 }

@@ -95,7 +95,13 @@ export class Dispatcher {
   /** `pending` in its turn (see inTurn); entries that left `pending` since are skipped. */
   private order: Entry[] | null = null;
 
-  constructor(ctx: Context, afterSettle: () => void = () => {}, options: DispatcherOptions = {}) {
+  constructor(
+    ctx: Context,
+    afterSettle: () => void = () => {},
+    options: DispatcherOptions = {},
+    /** A job whose steps succeeded and whose outputs wait to be delivered (queue/delivering.ts). */
+    private readonly toDelivery: (jobId: string) => void = () => {},
+  ) {
     this.ctx = ctx;
     this.options = { resourceHoldMs: options.resourceHoldMs ?? 120_000, diskCheckMs: options.diskCheckMs ?? 2000, syncMs: options.syncMs ?? 5000 };
     this.lanes = new Lanes(ctx.config.lanes);
@@ -481,6 +487,7 @@ export class Dispatcher {
     const fields = { job: jobId, recipe: recipe.name, outcome: settled, ...(result.ok ? {} : { code: result.error.code, err: result.error.message }) };
     if (settled === 'failed') this.ctx.log.warn(fields, 'job failed');
     else this.ctx.log.info(fields, `job ${settled}`);
+    if (settled === 'delivering') this.toDelivery(jobId);
     if (settled === 'retrying' && !this.stopping) {
       const job = this.ctx.store.jobs.get(jobId);
       if (job) this.enqueue({ job, recipe });

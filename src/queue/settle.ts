@@ -7,14 +7,14 @@ import { planNotifications } from '../notify/plan.js';
 import type { Recipe } from '../recipes/recipe.js';
 import { atomically } from '../store/atomic.js';
 import type { Job } from '../store/jobs.js';
-import type { Output } from '../store/outputs.js';
+import type { Output, ProducedOutput } from '../store/outputs.js';
 import { isRetryable } from '../outcomes.js';
 import { backoffMs } from './retry.js';
 
-export type AttemptResult = { ok: true; outputs: Output[]; links: Link[] } | { ok: false; error: HopperError };
+export type AttemptResult = { ok: true; outputs: Output[]; links: Link[] } | { ok: true; produced: ProducedOutput[] } | { ok: false; error: HopperError };
 
-/** What became of the job after an attempt, so the dispatcher knows whether to queue it again. */
-export type Settled = 'succeeded' | 'failed' | 'canceled' | 'retrying' | 'requeued';
+/** What became of the job after an attempt, so the dispatcher knows whether to queue it again (or hand it to delivery). */
+export type Settled = 'succeeded' | 'failed' | 'canceled' | 'retrying' | 'requeued' | 'delivering';
 
 /** Ends a job as succeeded with these outputs (its own, or, for a cache hit, those of `cachedFrom`). */
 export function succeed(ctx: Context, job: Job, recipe: Recipe, outputs: Output[], links: Link[], cachedFrom?: { id: string }): void {
@@ -32,6 +32,7 @@ export function succeed(ctx: Context, job: Job, recipe: Recipe, outputs: Output[
   const notifications = planNotifications(job, recipe, { event: 'succeeded', files, expiresAt }, now);
   atomically(ctx.store.db, () => {
     ctx.store.outputs.replace(job.id, outputs);
+    ctx.store.outputs.clearProduced(job.id);
     if (cachedFrom) ctx.store.jobs.markCachedFrom(job.id, cachedFrom.id);
     ctx.store.jobs.finish(job.id, now, { state: 'succeeded', notifications });
   });
@@ -52,6 +53,17 @@ export function endJob(ctx: Context, job: Job, recipe: Recipe, state: 'failed' |
 export function settleAttempt(ctx: Context, jobId: string, recipe: Recipe, result: AttemptResult): Settled {
   const job = ctx.store.jobs.get(jobId);
   if (!job) return 'failed';
+  if (result.ok && 'produced' in result) {
+    if (job.cancelRequested) {
+      endJob(ctx, job, recipe, 'canceled', { code: 'E_CANCELED', message: 'canceled by request' });
+      return 'canceled';
+    }
+    atomically(ctx.store.db, () => {
+      ctx.store.outputs.recordProduced(job.id, result.produced);
+      ctx.store.jobs.markDelivering(job.id, ctx.clock.now());
+    });
+    return 'delivering';
+  }
   if (result.ok) {
     succeed(ctx, job, recipe, result.outputs, result.links);
     return 'succeeded';

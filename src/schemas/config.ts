@@ -60,6 +60,7 @@ export const configSchema = {
         secretAccessKey: { type: 'string' },
         forcePathStyle: { type: 'boolean' },
         linkExpiry: duration,
+        retryFor: duration,
       },
     },
     docker: {
@@ -98,6 +99,11 @@ export const configSchema = {
       type: 'object',
       additionalProperties: false,
       properties: { outputs: duration, jobs: duration },
+    },
+    outputs: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { retryFor: duration },
     },
     shutdown: {
       type: 'object',

@@ -1,7 +1,8 @@
 import { mkdirSync, realpathSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { collectOutputs } from '../delivery/collect.js';
-import { deliver } from '../delivery/deliver.js';
+import { produceOutputs } from '../delivery/deliver.js';
+import { deliverLocalByRename } from '../delivery/local.js';
 import type { S3Delivery } from '../delivery/s3.js';
 import type { DockerAccess } from '../docker/engine.js';
 import { HopperError, toHopperError } from '../errors.js';
@@ -10,7 +11,7 @@ import type { OutboundPolicy } from '../net/outbound.js';
 import type { Recipe } from '../recipes/recipe.js';
 import { scrub, secretValues } from '../redact.js';
 import type { Job } from '../store/jobs.js';
-import type { Output } from '../store/outputs.js';
+import type { Output, ProducedOutput } from '../store/outputs.js';
 import { printable } from '../text.js';
 import { formatBytes } from '../units.js';
 import { runOneStep } from './index.js';
@@ -70,11 +71,17 @@ function freshWorkDir(dir: string): string {
 }
 
 /**
+ * What a run of the steps ends with: its outputs delivered (local, by a
+ * rename), or recorded for the delivery stage (S3, a copy to another disk).
+ */
+export type StepsOutcome = { delivered: Output[] } | { produced: ProducedOutput[] };
+
+/**
  * One run of a job: a fresh work dir, each step in order, then the outputs
- * checked and delivered (local or S3). Throws a HopperError (secrets
+ * checked, and delivered when a rename does it (else left for delivery). Throws a HopperError (secrets
  * scrubbed) on failure; when `signal` aborted, the error is its reason.
  */
-export async function runSteps(input: AttemptInput, services: AttemptServices, signal: AbortSignal): Promise<Output[]> {
+export async function runSteps(input: AttemptInput, services: AttemptServices, signal: AbortSignal): Promise<StepsOutcome> {
   const { job, recipe, attempt, paths } = input;
   const dir = path.join(paths.jobs, job.id);
   const secrets = secretValues(job.params, recipe.paramsSchema);
@@ -101,12 +108,18 @@ export async function runSteps(input: AttemptInput, services: AttemptServices, s
       lastZip = result.zips?.at(-1) ?? lastZip;
     }
     throwIfJobAborted(signal);
-    const produced = await collectOutputs(workDir, recipe.output, lastZip);
-    const outputs = await deliver(services.s3, paths.outputs, job.id, recipe, produced, signal, scope);
-    log.note(`delivered ${outputs.map((o) => `${o.name} (${formatBytes(o.bytes)})`).join(', ')}${recipe.output.upload === 's3' ? ' to S3' : ''}`);
+    const produced = await produceOutputs(recipe, job.id, workDir, await collectOutputs(workDir, recipe.output, lastZip), scope, services.s3 !== undefined);
+    // Delivered at once when a rename is all it takes; anything longer (an upload, a
+    // copy to another disk) is the delivery stage's, after the lane slot is free.
+    const delivered = produced.every((p) => p.location === 'local') ? deliverLocalByRename(paths.outputs, workDir, produced) : undefined;
+    if (!delivered) {
+      log.note(`steps done; ${produced.map((p) => `${p.name} (${formatBytes(p.bytes)})`).join(', ')} to be delivered${recipe.output.upload === 's3' ? ' to S3' : ''}`);
+      return { produced };
+    }
+    log.note(`delivered ${delivered.map((o) => `${o.name} (${formatBytes(o.bytes)})`).join(', ')}`);
     // rmSync: Node does it natively in one call; the promise form walks the tree in JS, ~15x the time.
     rmSync(workDir, { recursive: true, force: true });
-    return outputs;
+    return { delivered };
   } catch (err) {
     const e = toHopperError(signal.aborted ? signal.reason : err);
     // Stored, mailed and shown as it is: no secret, no control sequence from a remote server.

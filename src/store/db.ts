@@ -157,6 +157,24 @@ const MIGRATIONS: string[] = [
   CREATE TABLE syncs (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
   INSERT INTO syncs (id, n) VALUES (1, 0);
   `,
+  // Delivery as a stage of its own (delivery/stage.ts): what a job's steps produced is
+  // recorded when they succeed, with where it goes, so a delivery that waits out an S3
+  // outage, or a restart, resumes from it and never runs the steps again.
+  // delivery_since: when the job began waiting in delivery (retryFor counts from it).
+  `
+  CREATE TABLE produced (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    file TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    location TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    PRIMARY KEY (job_id, name)
+  );
+  ALTER TABLE jobs ADD COLUMN delivery_since INTEGER;
+  ALTER TABLE jobs ADD COLUMN delivery_tries INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 export interface OpenOptions {

@@ -5,7 +5,7 @@ import { atomically } from './atomic.js';
 import { statements, type Db } from './db.js';
 import type { NewNotification } from './notifications.js';
 
-export type JobState = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'canceled';
+export type JobState = 'queued' | 'running' | 'retrying' | 'delivering' | 'succeeded' | 'failed' | 'canceled';
 export const END_STATES: readonly JobState[] = ['succeeded', 'failed', 'canceled'];
 
 export interface RequestNotify {
@@ -39,6 +39,10 @@ export interface Job {
   cacheKey: string | null;
   /** The job whose output this one reused (a cache hit), if any. */
   cachedFrom: string | null;
+  /** Since when it has waited in delivery (its steps succeeded then); null when not delivering. */
+  deliverySince: number | null;
+  /** Delivery tries that failed since then. */
+  deliveryTries: number;
 }
 
 interface JobRow {
@@ -66,6 +70,8 @@ interface JobRow {
   error_message: string | null;
   cache_key: string | null;
   cached_from: string | null;
+  delivery_since: number | null;
+  delivery_tries: number;
 }
 
 /**
@@ -112,6 +118,8 @@ function fromRow(r: JobRow): Job {
     errorMessage: r.error_message,
     cacheKey: r.cache_key,
     cachedFrom: r.cached_from,
+    deliverySince: r.delivery_since,
+    deliveryTries: r.delivery_tries,
   };
 }
 
@@ -259,6 +267,44 @@ export class JobStore {
     return this.sql<[], JobRow>(`SELECT * FROM jobs WHERE state = 'running'`).all().map(fromRow);
   }
 
+  /** Jobs whose steps succeeded and whose outputs wait to be delivered. */
+  delivering(): Job[] {
+    return this.sql<[], JobRow>(`SELECT * FROM jobs WHERE state = 'delivering' ORDER BY next_attempt_at, id`).all().map(fromRow);
+  }
+
+  /**
+   * The steps succeeded: the attempt ends as such, and the job waits in
+   * delivery with what they produced (the caller records that in the same unit).
+   */
+  markDelivering(id: string, at: number): void {
+    atomically(this.db, () => {
+      this.closeAttempt(id, at, 'succeeded');
+      this.sql(`UPDATE jobs SET state = 'delivering', delivery_since = ?, delivery_tries = 0, next_attempt_at = NULL, wait_reason = ? WHERE id = ?`)
+        .run(at, 'delivering its outputs', id);
+    });
+  }
+
+  /** A delivery try failed and another comes at `nextAt`; `reason` is what people read meanwhile. */
+  deliveryWaits(id: string, tries: number, nextAt: number, reason: string): void {
+    this.sql(`UPDATE jobs SET delivery_tries = ?, next_attempt_at = ?, wait_reason = ? WHERE id = ? AND state = 'delivering'`).run(tries, nextAt, reason, id);
+  }
+
+  /**
+   * `hopper retry` of a job that failed in delivery: its outputs are delivered
+   * again (the steps do not run). Returns whether the job was such a one.
+   */
+  redeliver(id: string, at: number): boolean {
+    return atomically(this.db, () => {
+      const info = this.sql(
+        `UPDATE jobs SET state = 'delivering', delivery_since = ?, delivery_tries = 0, finished_at = NULL, error_code = NULL,
+           error_message = NULL, cancel_requested = 0, next_attempt_at = NULL, wait_reason = ?
+         WHERE id = ? AND state = 'failed' AND EXISTS (SELECT 1 FROM produced WHERE job_id = ?)`,
+      ).run(at, 'delivering its outputs (again by hand)', id, id);
+      if (info.changes > 0) this.addEvent(id, 'retrying', at, 'delivery tried again by hand (hopper retry)');
+      return info.changes > 0;
+    });
+  }
+
   /** Start times of attempts since `since`, per recipe: what rate limits count. */
   startsSince(since: number): Array<{ recipe: string; at: number }> {
     return this.sql<[number], { recipe: string; at: number }>(
@@ -280,6 +326,8 @@ export class JobStore {
         )
         .get(at, id)!.attempts;
       this.sql('INSERT INTO attempts (job_id, n, started_at) VALUES (?, ?, ?)').run(id, n, at);
+      // What an earlier run produced is not this one's to deliver.
+      this.sql('DELETE FROM produced WHERE job_id = ?').run(id);
       this.addEvent(id, 'started', at, `attempt ${counted}`);
       for (const note of notifications) this.insertNotification(note, id, at);
       return { attempt: counted, run: n };
@@ -352,7 +400,7 @@ export class JobStore {
   /** An earlier job with this cache key still on its way: a later identical request joins it. */
   inFlight(key: string, before: Job): { id: string } | undefined {
     return this.sql<[string, number, number, string], { id: string }>(
-      `SELECT id FROM jobs WHERE cache_key = ? AND state IN ('queued', 'running', 'retrying') AND cached_from IS NULL
+      `SELECT id FROM jobs WHERE cache_key = ? AND state IN ('queued', 'running', 'retrying', 'delivering') AND cached_from IS NULL
          AND (created_at < ? OR (created_at = ? AND id < ?)) ORDER BY created_at LIMIT 1`,
     ).get(key, before.createdAt, before.createdAt, before.id);
   }

@@ -10,6 +10,12 @@ export interface Output {
   ref: string;
 }
 
+/** A file a job's steps made, recorded when they succeed, with where it is to go. */
+export interface ProducedOutput extends Output {
+  /** Where it is until delivered: a path relative to the job's work dir. */
+  file: string;
+}
+
 export class OutputStore {
   private readonly db: Db;
   private readonly sql: ReturnType<typeof statements>;
@@ -29,5 +35,23 @@ export class OutputStore {
   forJob(jobId: string): Output[] {
     return this.sql<[string], Output>('SELECT name, bytes, sha256, location, ref FROM outputs WHERE job_id = ? ORDER BY name')
       .all(jobId);
+  }
+
+  /** Records what a job's steps made (replacing an earlier run's record). */
+  recordProduced(jobId: string, produced: readonly ProducedOutput[]): void {
+    atomically(this.db, () => {
+      this.sql('DELETE FROM produced WHERE job_id = ?').run(jobId);
+      const insert = this.sql('INSERT INTO produced (job_id, name, file, bytes, sha256, location, ref) VALUES (?, ?, ?, ?, ?, ?, ?)');
+      for (const p of produced) insert.run(jobId, p.name, p.file, p.bytes, p.sha256, p.location, p.ref);
+    });
+  }
+
+  produced(jobId: string): ProducedOutput[] {
+    return this.sql<[string], ProducedOutput>('SELECT name, file, bytes, sha256, location, ref FROM produced WHERE job_id = ? ORDER BY name').all(jobId);
+  }
+
+  /** Delivered: the record of what waited is no longer needed. */
+  clearProduced(jobId: string): void {
+    this.sql('DELETE FROM produced WHERE job_id = ?').run(jobId);
   }
 }

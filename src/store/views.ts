@@ -9,11 +9,12 @@ import type { Lane } from '../recipes/recipe.js';
 import { maskParams, scrub, secretValues } from '../redact.js';
 import type { JobEvent } from '../schemas/common.js';
 import { statements } from './db.js';
-import type { JobState } from './jobs.js';
+import type { Job, JobState } from './jobs.js';
 import type { Output } from './outputs.js';
 import type { Store } from './store.js';
+import { formatDuration } from '../units.js';
 
-export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'retrying', 'succeeded', 'failed', 'canceled'];
+export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'retrying', 'delivering', 'succeeded', 'failed', 'canceled'];
 export const LANE_NAMES: readonly Lane[] = ['fast', 'slow'];
 /** The most rows one list answer holds. */
 export const MAX_LIMIT = 500;
@@ -233,7 +234,8 @@ export interface JobDetail {
   /** `link` is null when no link maker was given, when the link has expired (`expiresAt`), or when it cannot be made now (e.g. S3 no longer configured). */
   outputs: Array<{ name: string; bytes: number; sha256: string; link: string | null; expiresAt: string | null }>;
   /** Why a queued or retrying job waits, and its place in its lane (1 is next); null otherwise. */
-  waiting: { reason: string; position: number } | null;
+  /** Why it waits; `position` in its lane (null while it waits in delivery: it holds no place in a lane). */
+  waiting: { reason: string; position: number | null } | null;
   error: JobError | null;
   /** The job whose output this one reused (a cache hit), or null. */
   cachedFrom: string | null;
@@ -301,10 +303,21 @@ export async function jobDetail(store: Store, idOrRequestId: string, options: De
       link: made[i] && made[i]!.expiresAt > now ? made[i]!.url : null,
       expiresAt: made[i] ? iso(made[i]!.expiresAt) : null,
     })),
-    waiting: pending ? { reason: job.waitReason ?? waitingFallback(job.state, job.lane, job.nextAttemptAt), position: store.jobs.position(job) } : null,
+    waiting: pending
+      ? { reason: job.waitReason ?? waitingFallback(job.state, job.lane, job.nextAttemptAt), position: store.jobs.position(job) }
+      : job.state === 'delivering'
+        ? { reason: deliveryReason(job, now), position: null }
+        : null,
     error: clean(job.errorCode, job.errorMessage),
     cachedFrom: job.cachedFrom,
   };
+}
+
+/** "delivering: S3 at … refused the connection; next try in 2m (try 4)". */
+function deliveryReason(job: Job, now: number): string {
+  const reason = job.waitReason ?? 'delivering its outputs';
+  if (job.nextAttemptAt === null) return reason;
+  return `${reason}; next try in ${formatDuration(Math.max(0, job.nextAttemptAt - now))} (try ${job.deliveryTries + 1})`;
 }
 
 function waitingFallback(state: JobState, lane: Lane, nextAttemptAt: number | null): string {
@@ -327,6 +340,8 @@ export interface Status {
   workers: number;
   /** Queued and retrying jobs, all lanes. */
   queueLength: number;
+  /** Jobs whose steps succeeded and whose outputs wait to be delivered (an S3 outage, a full disk). */
+  delivering: number;
   /** Jobs that ended, in any state. */
   processed: number;
   failed: number;
@@ -371,7 +386,7 @@ export function laneCounts(store: Store): Record<Lane, { running: number; queued
 export function daemonStatus(store: Store, config: Pick<Config, 'lanes'>, o: { version: string; now: number; startedAt?: number }): Status {
   const lanes = laneCounts(store);
   const ended = sqlOf(store)<[], { state: JobState; n: number }>(
-    `SELECT state, count(*) AS n FROM jobs WHERE state IN ('succeeded', 'failed', 'canceled') GROUP BY state`,
+    `SELECT state, count(*) AS n FROM jobs WHERE state IN ('succeeded', 'failed', 'canceled', 'delivering') GROUP BY state`,
   ).all();
   const out = {} as Record<Lane, LaneStatus>;
   for (const lane of LANE_NAMES) out[lane] = { concurrency: config.lanes[lane].concurrency, running: lanes[lane].running, queued: lanes[lane].queued };
@@ -380,7 +395,8 @@ export function daemonStatus(store: Store, config: Pick<Config, 'lanes'>, o: { v
     uptimeSeconds: o.startedAt === undefined ? null : Math.max(0, Math.floor((o.now - o.startedAt) / 1000)),
     workers: LANE_NAMES.reduce((sum, l) => sum + config.lanes[l].concurrency, 0),
     queueLength: LANE_NAMES.reduce((sum, l) => sum + lanes[l].queued, 0),
-    processed: ended.reduce((sum, r) => sum + r.n, 0),
+    delivering: ended.find((r) => r.state === 'delivering')?.n ?? 0,
+    processed: ended.reduce((sum, r) => sum + (r.state === 'delivering' ? 0 : r.n), 0),
     failed: ended.find((r) => r.state === 'failed')?.n ?? 0,
     lanes: out,
     schedules: scheduleStatus(store),

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { OutboxMail } from '../notify/outbox.js';
-import type { AttemptTask } from '../steps/services.js';
+import type { StepsOutcome } from '../steps/attempt.js';
+import type { AttemptTask, DeliveryTask } from '../steps/services.js';
 import type { Output } from '../store/outputs.js';
 import { WorkerPool } from './pool.js';
 import { taskRunner, type Task, type TaskResults } from './tasks.js';
@@ -12,7 +13,8 @@ import { taskRunner, type Task, type TaskResults } from './tasks.js';
  * writing its mail to outbox/. On `threads` worker threads, or, with 0, here.
  */
 export interface Offload {
-  attempt(task: AttemptTask, signal: AbortSignal): Promise<Output[]>;
+  attempt(task: AttemptTask, signal: AbortSignal): Promise<StepsOutcome>;
+  deliver(task: DeliveryTask, signal: AbortSignal): Promise<Output[]>;
   outbox(mail: OutboxMail): Promise<void>;
   /** Worker threads (0: the main thread does the work). */
   readonly threads: number;
@@ -48,7 +50,8 @@ export function createOffload(threads: number): Offload {
   }
   return {
     threads,
-    attempt: async (attempt, signal) => (await run({ kind: 'attempt', attempt }, signal)) as Output[],
+    attempt: async (attempt, signal) => (await run({ kind: 'attempt', attempt }, signal)) as StepsOutcome,
+    deliver: async (deliver, signal) => (await run({ kind: 'deliver', deliver }, signal)) as Output[],
     outbox: async (mail) => void (await run({ kind: 'outbox', mail }, NEVER)),
     close,
   };

@@ -292,7 +292,18 @@ describe('config', () => {
         secretAccessKey: undefined,
         forcePathStyle: true,
         linkExpiryMs: 7 * 86_400_000,
+        retryForMs: 86_400_000,
       });
+    });
+
+    it('parseConfig - delivery retry windows: s3.retryFor and outputs.retryFor, 24h by default; a bad one is said where it is', () => {
+      assert.equal(parseConfig('s3: { bucket: out, retryFor: 90m }\n', FILE, {}).s3?.retryForMs, 90 * 60_000);
+      assert.equal(parseConfig('outputs: { retryFor: 2h }\n', FILE, {}).outputs.retryForMs, 2 * 3_600_000);
+      assert.equal(parseConfig('', FILE, {}).outputs.retryForMs, 86_400_000);
+      assert.match(configError(() => parseConfig('outputs: { retryFor: soon }\n', FILE, {})), /:1:\d+: outputs\.retryFor: /);
+      assert.match(configError(() => parseConfig('s3: { bucket: out, retryFor: -5s }\n', FILE, {})), /s3\.retryFor: /);
+      assert.match(configError(() => parseConfig('outputs: { retryfor: 1h }\n', FILE, {})), /outputs: unknown key "retryfor"|retryfor/);
+      assert.match(configError(() => parseConfig(`outputs: { retryFor: "${'9'.repeat(5000)}d" }\n`, FILE, {})), /outputs\.retryFor: /);
     });
 
     it('parseConfig - every size form the schema admits parses, like 1Mi', () => {

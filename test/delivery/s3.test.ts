@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import net from 'node:net';
 import { describe, it } from 'node:test';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { ended, rejectionOf, tempRoot, testDaemon } from '../helpers/daemon.js';
 import { emlFiles, readEml } from '../helpers/mail.js';
 import { request } from '../helpers/recipes.js';
@@ -51,80 +49,7 @@ describe('S3 delivery', () => {
     }
   });
 
-  it('an S3 that refuses connections fails the job, after retries, with the reason in words', { timeout: 60_000 }, async () => {
-    const s3 = await s3Server();
-    const config = { ...s3.config };
-    await s3.close();
-    const d = await testDaemon({ recipes: { big: bigRecipe() }, config: { s3: config } });
-    try {
-      d.drop('down.yaml', request('big', { mb: 1 }, { id: 's3-down' }));
-      const job = await d.job('s3-down', ended, 45_000);
-      assert.equal(job.state, 'failed', 'a job whose delivery failed is never succeeded');
-      assert.equal(job.errorCode, 'E_S3');
-      assert.match(job.errorMessage!, /upload of big\.bin failed after 3 tries: S3 at http:\/\/127\.0\.0\.1:\d+ refused the connection/);
-      assert.ok(!job.errorMessage!.includes('S3RVER'), 'no credentials in the message');
-    } finally {
-      await d.cleanup();
-    }
-  });
-
-  it('an S3 that stops mid-upload fails the job in words, and no half-done multipart upload is left', { timeout: 90_000 }, async () => {
-    const s3 = await s3Server();
-    // A TCP proxy that forwards until 12 MB went through, then drops everything: S3 gone mid-upload.
-    let forwarded = 0;
-    let dead = false;
-    const sockets = new Set<net.Socket>();
-    const proxy = net.createServer((client) => {
-      if (dead) return client.destroy();
-      const upstream = net.connect(s3.port, '127.0.0.1');
-      sockets.add(client).add(upstream);
-      client.on('data', (chunk: Buffer) => {
-        forwarded += chunk.length;
-        if (forwarded > 12 * 1024 * 1024 && !dead) {
-          dead = true;
-          for (const s of sockets) s.destroy();
-          return;
-        }
-        upstream.write(chunk);
-      });
-      upstream.pipe(client);
-      client.on('error', () => upstream.destroy());
-      upstream.on('error', () => client.destroy());
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    const endpoint = `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
-    const d = await testDaemon({ recipes: { big: bigRecipe() }, config: { s3: { ...s3.config, endpoint } } });
-    try {
-      d.drop('mid.yaml', request('big', { mb: 30 }, { id: 's3-mid' }));
-      const job = await d.job('s3-mid', ended, 60_000);
-      assert.equal(job.state, 'failed');
-      assert.equal(job.errorCode, 'E_S3');
-      assert.match(job.errorMessage!, /upload of big\.bin failed after 3 tries: S3 at http:\/\/127\.0\.0\.1:\d+ (refused the connection|closed the connection mid-transfer)/);
-      const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
-      const listed = await client.send(new ListObjectsV2Command({ Bucket: 'outputs' }));
-      assert.deepEqual(listed.Contents ?? [], [], 'no object, whole or partial, was left');
-      client.destroy();
-    } finally {
-      await d.cleanup();
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => proxy.close(() => resolve()));
-      await s3.close();
-    }
-  });
-
-  it('a wrong bucket is said in words', { timeout: 60_000 }, async () => {
-    const s3 = await s3Server();
-    const d = await testDaemon({ recipes: { big: bigRecipe() }, config: { s3: { ...s3.config, bucket: 'no-such-bucket' } } });
-    try {
-      d.drop('nb.yaml', request('big', { mb: 1 }, { id: 's3-nobucket' }));
-      const job = await d.job('s3-nobucket', ended, 45_000);
-      assert.equal(job.errorCode, 'E_S3');
-      assert.match(job.errorMessage!, /the bucket "no-such-bucket" does not exist/);
-    } finally {
-      await d.cleanup();
-      await s3.close();
-    }
-  });
+  // Outages, a cut upload and a refused bucket: test/queue/delivering.test.ts (the delivery stage).
 
   it('a stop waits for a job being served from the cache: the store does not close under it', { timeout: 60_000 }, async () => {
     const s3 = await s3Server();

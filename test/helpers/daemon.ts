@@ -34,6 +34,7 @@ export interface TestDaemonOptions {
   resourceHoldMs?: number;
   dockerPingMs?: number;
   notifyRetryBaseMs?: number;
+  deliveryRetryBaseMs?: number;
   /** Docker socket path in the config (tests of an engine that is away). */
   dockerSocket?: string;
   clock?: Clock;
@@ -67,6 +68,7 @@ export async function testDaemon(o: TestDaemonOptions = {}): Promise<TestDaemon>
     resourceHoldMs: o.resourceHoldMs,
     dockerPingMs: o.dockerPingMs ?? 500,
     notifyRetryBaseMs: o.notifyRetryBaseMs,
+    deliveryRetryBaseMs: o.deliveryRetryBaseMs,
     clock: o.clock,
     schedulePollMs: o.schedulePollMs,
   });

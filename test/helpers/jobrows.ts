@@ -267,7 +267,7 @@ export const FIXTURE_EXPECTED = {
     beta: { requests: 5, emails: 4, errors: 1, bytes: 1000, cacheHits: 0, meanRunSeconds: 30, p95RunSeconds: 30 },
     gamma: { requests: 20, emails: 0, errors: 0, bytes: 0, cacheHits: 0, meanRunSeconds: 10.5, p95RunSeconds: 19 },
   },
-  status: { workers: 5, queueLength: 2, processed: 27, failed: 2, lanes: { fast: { concurrency: 4, running: 0, queued: 2 }, slow: { concurrency: 1, running: 1, queued: 0 } }, schedules: [] },
+  status: { workers: 5, queueLength: 2, delivering: 0, processed: 27, failed: 2, lanes: { fast: { concurrency: 4, running: 0, queued: 2 }, slow: { concurrency: 1, running: 1, queued: 0 } }, schedules: [] },
   /** Newest first. */
   jobIds: ['g20', 'g19', 'g18', 'g17', 'g16', 'g15', 'g14', 'g13', 'g12', 'g11', 'g10', 'g09', 'g08', 'g07', 'g06', 'g05', 'g04', 'g03', 'g02', 'g01', 'b5', 'b4', 'b3', 'b2', 'b1', 'a5', 'a4', 'a3', 'a2', 'a1'],
   /** Failed jobs, the latest failure first: a3 failed at 2:30, b2 at 6:03. */
