@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { stringify } from 'yaml';
 import { openStore } from '../../src/store/store.js';
 import { hopper, startCli } from '../helpers/cli.js';
@@ -47,6 +47,17 @@ async function objectsIn(s3: { endpoint: string }): Promise<Array<{ key: string;
   try {
     const listed = await client.send(new ListObjectsV2Command({ Bucket: 'outputs' }));
     return (listed.Contents ?? []).map((o) => ({ key: o.Key!, bytes: o.Size! }));
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Multipart uploads begun and neither completed nor aborted (what S3 keeps, and bills, until then). */
+async function halfDoneUploads(s3: { endpoint: string }): Promise<string[]> {
+  const client = s3Client(s3);
+  try {
+    const listed = await client.send(new ListMultipartUploadsCommand({ Bucket: 'outputs' }));
+    return (listed.Uploads ?? []).map((u) => u.Key!);
   } finally {
     client.destroy();
   }
@@ -323,6 +334,7 @@ describe('queue/delivering: the delivery stage', () => {
       daemon.child.kill('SIGKILL');
       await daemon.exited;
       for (const sock of sockets) sock.destroy();
+      assert.equal((await halfDoneUploads(s3)).length, 1, 'the killed upload was left half done');
       daemon = await startCli(root);
       const store = (): ReturnType<typeof openStore> => openStore(path.join(root, 'state', 'hopper.db'), { readonly: true });
       const job = await waitFor('the job to succeed after the restart', () => {
@@ -340,6 +352,7 @@ describe('queue/delivering: the delivery stage', () => {
       s.close();
       assert.deepEqual(await objectsIn(s3), [{ key: `other/${job.id}/big.bin`, bytes: 50 * 1024 * 1024 }], 'one object, under its one key');
       assert.equal((await sha256InS3(s3, out.ref)).body, out.sha256, 'whole: the bytes produced');
+      assert.deepEqual(await halfDoneUploads(s3), [], 'the half-done upload was aborted');
     } finally {
       daemon.child.kill('SIGKILL');
       await daemon.exited;
