@@ -42,7 +42,11 @@ export function registerControl(program: Command): void {
         const job = store.jobs.find(id);
         if (!job) throw new CliError(`no job or request with id "${id}"`);
         if (job.state !== 'failed' && job.state !== 'canceled') throw new CliError(`job ${job.id} is ${job.state}; only failed or canceled jobs can be retried`);
-        if (!opts.rerun && job.state === 'failed' && store.jobs.redeliver(job.id, Date.now())) {
+        // Its outputs wait in its work dir until delivered; retention removes that a while after the job ended.
+        const kept = existsSync(path.join(rootPaths(cmd).jobs, job.id, 'work'));
+        if (!opts.rerun && job.state === 'failed' && store.outputs.produced(job.id).length > 0 && !kept) {
+          process.stdout.write(`job ${job.id} failed in delivery, but its outputs are gone (removed by retention): it runs again\n`);
+        } else if (!opts.rerun && job.state === 'failed' && store.jobs.redeliver(job.id, Date.now())) {
           process.stdout.write(`job ${job.id} failed in delivery: its outputs are delivered again, its steps do not run (--rerun runs them); hopper picks it up within seconds, or at its next start\n`);
           return;
         }

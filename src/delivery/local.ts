@@ -38,7 +38,8 @@ export function deliverLocalByRename(outputsDir: string, workDir: string, produc
     try {
       renameSync(path.join(workDir, p.file), path.join(folderFor(outputsDir, p.ref), path.basename(p.ref)));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EXDEV') return undefined;
+      // A copy, or a folder that a full disk would not let be made: the delivery stage's, which waits for space.
+      if (['EXDEV', 'ENOSPC', 'EDQUOT'].includes((err as NodeJS.ErrnoException).code ?? '')) return undefined;
       throw err;
     }
     delivered.push(output(p));
@@ -55,11 +56,11 @@ export function deliverLocalByRename(outputsDir: string, workDir: string, produc
 export async function deliverLocal(outputsDir: string, workDir: string, produced: readonly ProducedOutput[]): Promise<Output[]> {
   const delivered: Output[] = [];
   for (const p of produced) {
-    const target = path.join(folderFor(outputsDir, p.ref), path.basename(p.ref));
+    const target = path.join(outputsDir, p.ref);
     const from = path.join(workDir, p.file);
     if (lstatOrNull(from)?.isFile()) {
       try {
-        await moveFile(from, target);
+        await moveFile(from, path.join(folderFor(outputsDir, p.ref), path.basename(p.ref)));
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'ENOSPC' || code === 'EDQUOT') throw new HopperError('E_OUTPUTS_DISK', `the disk of ${outputsDir} is full (${code}): ${p.name} needs ${p.bytes} bytes`);

@@ -38,6 +38,8 @@ export function createS3(config: S3Config): S3Delivery {
     endpoint: config.endpoint,
     forcePathStyle: config.forcePathStyle,
     maxAttempts: 2,
+    // A server that stops answering (packets dropped, no reset) fails the try instead of holding it for good.
+    requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
     ...(config.accessKeyId && config.secretAccessKey ? { credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey } } : {}),
     // Plain PUTs of streams: without these, S3-compatible servers may store aws-chunked framing.
     requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -66,8 +68,15 @@ function contentDisposition(name: string): string {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }
 
-/** S3 answers that no later try can change: the bucket, the credentials or the signature are wrong. */
-const REFUSALS = new Set(['NoSuchBucket', 'AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'Forbidden', 'InvalidBucketName', 'AllAccessDisabled']);
+/**
+ * S3 answers that no later try can change: the bucket, the region, the
+ * credentials or the signature are wrong, or the object is too large.
+ * (RequestTimeTooSkewed is a 403 too, but passes once the clock is right.)
+ */
+const REFUSALS = new Set([
+  'NoSuchBucket', 'AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'Forbidden', 'InvalidBucketName', 'AllAccessDisabled',
+  'PermanentRedirect', 'AuthorizationHeaderMalformed', 'EntityTooLarge', 'InvalidArgument',
+]);
 
 /**
  * An S3 failure as a HopperError: E_S3_REFUSED when no later try can help
@@ -76,7 +85,9 @@ const REFUSALS = new Set(['NoSuchBucket', 'AccessDenied', 'InvalidAccessKeyId', 
 export function s3Failure(err: unknown, s3: S3Delivery, what: string): HopperError {
   if (err instanceof HopperError) return err;
   const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
-  const refused = REFUSALS.has(e.code ?? e.name ?? '') || e.$metadata?.httpStatusCode === 403;
+  const code = e.code ?? e.name ?? '';
+  const status = e.$metadata?.httpStatusCode;
+  const refused = code !== 'RequestTimeTooSkewed' && (REFUSALS.has(code) || status === 403 || status === 301);
   return new HopperError(refused ? 'E_S3_REFUSED' : 'E_S3', `${what}: ${s3Problem(err, s3)}`);
 }
 
@@ -87,7 +98,8 @@ async function holds(s3: S3Delivery, key: string, p: ProducedOutput, signal: Abo
     return head.ContentLength === p.bytes && head.Metadata?.sha256 === p.sha256;
   } catch (err) {
     const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return false;
+    // 403: a key that is not there, to credentials without s3:ListBucket (PutObject and GetObject suffice to deliver).
+    if (e.name === 'NotFound' || e.name === 'NoSuchKey' || e.name === 'Forbidden' || [403, 404].includes(e.$metadata?.httpStatusCode ?? 0)) return false;
     throw err;
   }
 }
@@ -135,7 +147,8 @@ async function abortLeftovers(s3: S3Delivery, key: string, signal: AbortSignal):
     listed = await s3.client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: key }), { abortSignal: signal });
   } catch (err) {
     const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (e.name === 'NotImplemented' || e.$metadata?.httpStatusCode === 501 || e.$metadata?.httpStatusCode === 405) return 0;
+    // A server without the call, or credentials without s3:ListBucketMultipartUploads: left to the bucket's lifecycle rules.
+    if (e.name === 'NotImplemented' || e.name === 'AccessDenied' || [403, 405, 501].includes(e.$metadata?.httpStatusCode ?? 0)) return 0;
     throw err;
   }
   let aborted = 0;

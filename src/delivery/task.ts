@@ -4,6 +4,7 @@ import { HopperError, toHopperError } from '../errors.js';
 import { JobLog } from '../steps/joblog.js';
 import type { AttemptServices } from '../steps/attempt.js';
 import type { Output, ProducedOutput } from '../store/outputs.js';
+import { scrub } from '../redact.js';
 import { printable } from '../text.js';
 import { formatBytes } from '../units.js';
 import { deliverOutputs } from './deliver.js';
@@ -18,6 +19,8 @@ export interface DeliveryInput {
   /** Not the first try, or the first since a restart: an earlier one may have left a half-done upload. */
   resumed: boolean;
   produced: ProducedOutput[];
+  /** The job's secret values, scrubbed from job.log. */
+  secrets: string[];
   paths: { jobs: string; outputs: string };
 }
 
@@ -29,8 +32,7 @@ export interface DeliveryInput {
 export async function runDelivery(input: DeliveryInput, services: Pick<AttemptServices, 's3'>, signal: AbortSignal): Promise<Output[]> {
   const dir = path.join(input.paths.jobs, input.jobId);
   const workDir = path.join(dir, 'work');
-  // Nothing secret is in names, sizes or keys (a key's prefix is made with secrets masked).
-  const log = new JobLog(path.join(dir, 'job.log'), []);
+  const log = new JobLog(path.join(dir, 'job.log'), input.secrets);
   try {
     const outputs = await deliverOutputs(services.s3, input.paths.outputs, workDir, input.produced, signal, input.resumed);
     log.note(`delivered ${outputs.map((o) => `${o.name} (${formatBytes(o.bytes)})`).join(', ')}${outputs.some((o) => o.location === 's3') ? ' to S3' : ''} (delivery try ${input.attempt})`);
@@ -38,7 +40,7 @@ export async function runDelivery(input: DeliveryInput, services: Pick<AttemptSe
     return outputs;
   } catch (err) {
     const e = toHopperError(signal.aborted ? signal.reason : err);
-    const clean = new HopperError(e.code, printable(e.message));
+    const clean = new HopperError(e.code, printable(scrub(e.message, input.secrets)));
     log.note(`delivery try ${input.attempt} failed: ${clean.code}: ${clean.message}`);
     throw clean;
   } finally {

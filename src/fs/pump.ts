@@ -13,6 +13,8 @@ import { finished, type Readable, type Writable } from 'node:stream';
  * (`ERR_STREAM_PREMATURE_CLOSE`), or the reason of `signal`; then every
  * stream is destroyed.
  */
+const ignore = (): void => {};
+
 export function pump(streams: readonly [Readable, ...(Readable | Writable)[]], signal?: AbortSignal): Promise<void> {
   const sink = streams[streams.length - 1] as Writable;
   return new Promise<void>((resolve, reject) => {
@@ -22,6 +24,8 @@ export function pump(streams: readonly [Readable, ...(Readable | Writable)[]], s
       if (settled) return;
       settled = true;
       for (const c of cleanups) c();
+      // A stream that errs after the end (archiver after an abort) must not throw on the thread.
+      for (const s of streams) s.on('error', ignore);
       signal?.removeEventListener('abort', onAbort);
       if (err === undefined) return resolve();
       for (const s of streams) s.destroy();

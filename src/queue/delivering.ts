@@ -3,9 +3,11 @@ import { linksFor } from '../delivery/deliver.js';
 import { HopperError, toHopperError } from '../errors.js';
 import { planNotifications } from '../notify/plan.js';
 import { isRetryable } from '../outcomes.js';
+import { scrub, secretValues } from '../redact.js';
 import { recipeFromSnapshot, type Recipe } from '../recipes/recipe.js';
 import { stepSettings } from '../steps/services.js';
 import type { Job } from '../store/jobs.js';
+import type { Output } from '../store/outputs.js';
 import { formatDuration } from '../units.js';
 import { backoffMs } from './retry.js';
 import { endJob, succeed } from './settle.js';
@@ -21,7 +23,8 @@ import { endJob, succeed } from './settle.js';
 // store: each try skips what is in place already (delivery/local.ts, s3.ts).
 
 /** Codes of failures that may pass: delivery tries again (within retryFor). */
-const PASSING = new Set(['E_S3', 'E_S3_VERIFY', 'E_OUTPUTS_DISK', 'E_DELIVERY', 'E_WORKER']);
+// E_INTERNAL too: an unforeseen failure of a delivery is no reason to run the steps again.
+const PASSING = new Set(['E_S3', 'E_S3_VERIFY', 'E_OUTPUTS_DISK', 'E_DELIVERY', 'E_WORKER', 'E_INTERNAL']);
 
 type AfterFailure = { kind: 'wait'; at: number } | { kind: 'requeue'; job: Job } | { kind: 'ended' };
 
@@ -97,23 +100,26 @@ export class DeliveryStage {
       run.controller.abort(new HopperError('E_CANCELED', 'canceled by request'));
       return true;
     }
-    if (!this.due.delete(jobId)) return false;
+    this.due.delete(jobId);
     const job = this.ctx.store.jobs.get(jobId);
-    if (job?.state === 'delivering') {
-      endJob(this.ctx, job, this.recipeOf(job), 'canceled', { code: 'E_CANCELED', message: 'canceled by request' });
-      this.afterSettle();
-    }
+    if (job?.state !== 'delivering') return false;
+    endJob(this.ctx, job, this.recipeOf(job), 'canceled', { code: 'E_CANCELED', message: 'canceled by request' });
+    this.afterSettle();
     return true;
   }
 
   /** Jobs set to delivering by another process (`hopper retry`), read when SQLite says one committed. */
   private sync(): void {
     if (this.stopping) return;
-    const version = this.ctx.store.outsideVersion();
-    if (version === this.seenVersion) return;
-    this.seenVersion = version;
-    for (const job of this.ctx.store.jobs.delivering()) if (!this.has(job.id)) this.due.set(job.id, job.nextAttemptAt ?? this.ctx.clock.now());
-    this.tick();
+    try {
+      const version = this.ctx.store.outsideVersion();
+      if (version === this.seenVersion) return;
+      for (const job of this.ctx.store.jobs.delivering()) if (!this.has(job.id)) this.due.set(job.id, job.nextAttemptAt ?? this.ctx.clock.now());
+      this.seenVersion = version; // only once read: a failed read is read again next time
+      this.tick();
+    } catch (err) {
+      this.ctx.log.error({ err: (err as Error).message }, 'could not look for deliveries asked from outside; looking again in a moment');
+    }
   }
 
   private recipeOf(job: Job): Recipe {
@@ -151,43 +157,61 @@ export class DeliveryStage {
     }
   }
 
-  /** One try: on a worker thread; its end (success, a wait, a failure) is one group commit. */
+  /** One try: on a worker thread; its end (success, a wait, a failure) is one group commit. Never throws. */
   private async deliver(jobId: string, signal: AbortSignal): Promise<void> {
+    try {
+      await this.tryOnce(jobId, signal);
+    } catch (err) {
+      // Whatever went wrong here (the store busy, say), the job is not left behind: it is tried again.
+      if (this.stopping) return;
+      this.ctx.log.error({ job: jobId, err: (err as Error).message }, 'a delivery try could not be run or recorded; trying again later');
+      this.due.set(jobId, this.ctx.clock.now() + this.options.retryBaseMs);
+    }
+    this.afterSettle();
+  }
+
+  private async tryOnce(jobId: string, signal: AbortSignal): Promise<void> {
     const job = this.ctx.store.jobs.get(jobId);
     if (!job || job.state !== 'delivering') return;
     const recipe = this.recipeOf(job);
     if (job.cancelRequested) {
       endJob(this.ctx, job, recipe, 'canceled', { code: 'E_CANCELED', message: 'canceled by request' });
-      this.afterSettle();
       return;
     }
+    const secrets = secretValues(job.params, recipe.paramsSchema);
     const { jobs, outputs } = this.ctx.paths;
+    let delivered: Output[];
     try {
-      const delivered = await this.ctx.offload.deliver(
+      delivered = await this.ctx.offload.deliver(
         {
-          input: { jobId, attempt: job.deliveryTries + 1, resumed: job.deliveryTries > 0 || this.takenUp.delete(jobId), produced: this.ctx.store.outputs.produced(jobId), paths: { jobs, outputs } },
+          input: { jobId, attempt: job.deliveryTries + 1, resumed: job.deliveryTries > 0 || this.takenUp.delete(jobId), produced: this.ctx.store.outputs.produced(jobId), secrets, paths: { jobs, outputs } },
           settings: stepSettings(this.ctx.config),
         },
         signal,
       );
-      const links = await linksFor(this.ctx, delivered, this.ctx.clock.now());
-      await this.ctx.store.later(() => succeed(this.ctx, job, recipe, delivered, links));
-      this.ctx.log.info({ job: jobId, recipe: recipe.name, tries: job.deliveryTries + 1 }, 'job succeeded (outputs delivered)');
     } catch (err) {
       const error = toHopperError(signal.aborted ? signal.reason : err);
       if (error.code === 'E_SHUTDOWN') return; // stays delivering; taken up at the next start
-      let next: AfterFailure;
-      try {
-        next = await this.ctx.store.later(() => this.failed(jobId, recipe, error));
-      } catch (e) {
-        this.ctx.log.error({ job: jobId, err: (e as Error).message }, 'could not record a failed delivery; it is tried again at the next start');
-        return;
-      }
+      const next = await this.ctx.store.later(() => this.failed(jobId, recipe, new HopperError(error.code, scrub(error.message, secrets))));
       // What follows from the failure, once it is committed.
       if (next.kind === 'wait') this.due.set(jobId, next.at);
       if (next.kind === 'requeue') this.requeue(next.job);
+      return;
     }
-    this.afterSettle();
+    // Delivered: should the links or the commit fail now, the next try finds the outputs in place.
+    const links = await linksFor(this.ctx, delivered, this.ctx.clock.now());
+    const ended = await this.ctx.store.later(() => {
+      // Read again in the commit: a cancel may have come while the outputs were delivered.
+      const now = this.ctx.store.jobs.get(jobId);
+      if (now?.state !== 'delivering') return 'gone';
+      if (now.cancelRequested) {
+        endJob(this.ctx, now, recipe, 'canceled', { code: 'E_CANCELED', message: 'canceled by request' });
+        return 'canceled';
+      }
+      succeed(this.ctx, now, recipe, delivered, links);
+      return 'succeeded';
+    });
+    if (ended === 'succeeded') this.ctx.log.info({ job: jobId, recipe: recipe.name, tries: job.deliveryTries + 1 }, 'job succeeded (outputs delivered)');
   }
 
   /** Records a failed try: the next one, or the end of delivery (then the recipe's retries decide). A unit of a group commit. */

@@ -150,6 +150,29 @@ describe('queue/delivering: the delivery stage', () => {
     }
   });
 
+  it('a secret param in an output name never shows in the delivery reason, job.log or /jobs/:id', { timeout: 60_000 }, async () => {
+    const s3 = await downS3();
+    const secret = 'tok-7f3a9c1e5b2d';
+    const recipe = {
+      kind: 'recipe',
+      name: 'named',
+      params: { type: 'object', required: ['token'], properties: { token: { type: 'string', writeOnly: true } } },
+      steps: [{ run: { command: ['sh', '-c', 'echo data > "$1.csv"', 'sh', '{{params.token}}'] } }],
+      output: { files: ['*.csv'], upload: 's3' },
+    };
+    const d = await testDaemon({ recipes: { named: recipe }, config: { s3: s3.config }, deliveryRetryBaseMs: 200 });
+    try {
+      d.drop('named.yaml', request('named', { token: secret }, { id: 'secret-name' }));
+      const waiting = await d.job('secret-name', (j) => j.state === 'delivering' && j.deliveryTries >= 1, 30_000);
+      assert.match(waiting.waitReason!, /upload of \*\*\*\.csv failed/);
+      const view = await (await fetch(`${d.http.address()}/jobs/${waiting.id}`)).text();
+      assert.ok(!view.includes(secret), 'not in /jobs/:id');
+      assert.ok(!readFileSync(path.join(d.root, 'state', 'jobs', waiting.id, 'job.log'), 'utf8').includes(secret), 'not in job.log');
+    } finally {
+      await d.cleanup();
+    }
+  });
+
   it('a wrong bucket fails the job at once, in words: no try can fix it', { timeout: 60_000 }, async () => {
     const s3 = await s3Server();
     const d = await testDaemon({ recipes: { big: countingRecipe('s3') }, config: { s3: { ...s3.config, bucket: 'no-such-bucket' } } });
@@ -392,6 +415,42 @@ describe('queue/delivering: the delivery stage', () => {
       assert.equal(runsOf(root, job.id), 1);
       const [out] = d.ctx.store.outputs.forJob(job.id);
       assert.equal(createHash('sha256').update(readFileSync(path.join(outputs, out.ref))).digest('hex'), out.sha256);
+    } finally {
+      await d.cleanup();
+      spawnSync('umount', [outputs]);
+      cleanup();
+    }
+  });
+
+  it('outputs/ out of inodes (its folder for the job cannot be made): the job waits, and is delivered once one is freed', { timeout: 60_000 }, async (t) => {
+    const { root, cleanup } = tempRoot();
+    const outputs = path.join(root, 'outputs');
+    mkdirSync(outputs, { recursive: true });
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m,nr_inodes=4', 'tmpfs', outputs], { encoding: 'utf8' });
+    if (mounted.status !== 0) {
+      cleanup();
+      t.skip(`cannot mount a tmpfs here (${(mounted.stderr || mounted.error?.message || '').trim()}): needs root`);
+      return;
+    }
+    const fillers: string[] = [];
+    try {
+      for (let i = 0; i < 10; i++) {
+        const f = path.join(outputs, `filler-${i}`);
+        writeFileSync(f, '');
+        fillers.push(f);
+      }
+    } catch {
+      /* out of inodes: as meant */
+    }
+    const d = await testDaemon({ root, recipes: { big: countingRecipe('local') }, deliveryRetryBaseMs: 200 });
+    try {
+      d.drop('inodes.yaml', request('big', {}, { id: 'no-inodes' }));
+      const waiting = await d.job('no-inodes', (j) => j.state === 'delivering' && j.deliveryTries >= 1, 30_000);
+      assert.match(waiting.waitReason!, /^delivering: the disk of .*outputs is full \(ENOSPC\)/);
+      for (const f of fillers) rmSync(f);
+      const job = await d.job('no-inodes', ended, 30_000);
+      assert.equal(job.state, 'succeeded', job.errorMessage ?? '');
+      assert.equal(runsOf(root, job.id), 1, 'the step ran once');
     } finally {
       await d.cleanup();
       spawnSync('umount', [outputs]);
