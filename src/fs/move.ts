@@ -1,5 +1,5 @@
 import { renameSync } from 'node:fs';
-import { copyFile, rename, rm } from 'node:fs/promises';
+import { copyFile, open, rename, rm } from 'node:fs/promises';
 
 /**
  * Renames a file, or copies and then removes it when the two places are on
@@ -15,6 +15,9 @@ export async function moveFile(from: string, to: string): Promise<void> {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
     try {
       await copyFile(from, `${to}.part`);
+      // On disk before the original goes: a power cut must not leave neither.
+      const copy = await open(`${to}.part`, 'r');
+      await copy.sync().finally(() => copy.close());
     } catch (copyErr) {
       // A full disk leaves a part behind: it would hold the space a later try needs.
       await rm(`${to}.part`, { force: true });

@@ -104,6 +104,10 @@ describe('queue/delivering: the delivery stage', () => {
       const why = (detail.waiting as { reason: string; position: number | null }).reason;
       assert.match(why, /^delivering: upload of big\.bin failed: S3 at http:\/\/127\.0\.0\.1:\d+ refused the connection.*; next try in .+ \(try \d+\)$/);
       assert.equal((await getJson(d, '/status')).delivering, 1);
+      const shown = await hopper(['show', 'waits', '--root', d.root]);
+      assert.equal(shown.code, 0, shown.stderr);
+      assert.match(shown.stdout, /delivering/);
+      assert.match(shown.stdout, /waiting: delivering: upload of big\.bin failed: S3 at .* refused the connection.*; next try in .+ \(try \d+\)/);
       assert.match(await (await fetch(`${d.http.address()}/metrics`)).text(), /state="delivering"\} 1/);
 
       // The lane (concurrency 1) is free: another job runs and ends meanwhile.
@@ -168,6 +172,25 @@ describe('queue/delivering: the delivery stage', () => {
       const view = await (await fetch(`${d.http.address()}/jobs/${waiting.id}`)).text();
       assert.ok(!view.includes(secret), 'not in /jobs/:id');
       assert.ok(!readFileSync(path.join(d.root, 'state', 'jobs', waiting.id, 'job.log'), 'utf8').includes(secret), 'not in job.log');
+    } finally {
+      await d.cleanup();
+    }
+  });
+
+  it('when delivery gives up, the recipe\'s retries decide: the job runs again, and fails once they are used up', { timeout: 60_000 }, async () => {
+    const s3 = await downS3();
+    const d = await testDaemon({
+      recipes: { big: countingRecipe('s3', { retries: { attempts: 2, delay: '100ms' } }) },
+      config: { s3: { ...s3.config, retryFor: '1s' } },
+      deliveryRetryBaseMs: 200,
+    });
+    try {
+      d.drop('twice.yaml', request('big', {}, { id: 'runs-twice' }));
+      const job = await d.job('runs-twice', ended, 40_000);
+      assert.equal(job.state, 'failed');
+      assert.equal(job.errorCode, 'E_S3');
+      assert.equal(runsOf(d.root, job.id), 2, 'one run per attempt the recipe allows; none for a delivery try');
+      assert.deepEqual(d.ctx.store.jobs.events(job.id).map((e) => e.event), ['requested', 'started', 'retrying', 'started', 'failed']);
     } finally {
       await d.cleanup();
     }
