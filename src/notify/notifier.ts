@@ -1,3 +1,4 @@
+import TinyQueue from 'tinyqueue';
 import type { Context } from '../context.js';
 import { printable } from '../text.js';
 import { toHopperError } from '../errors.js';
@@ -62,6 +63,13 @@ export class Notifier {
   private readonly queues = new Map<string, Slot[]>();
   /** Where each waiting row is queued. */
   private readonly queued = new Map<number, Slot>();
+  /**
+   * The head of each idle receiver's queue, soonest first: what kick() takes
+   * and arm() waits for, without a walk over every receiver (with mail to
+   * outbox/, one per job). Entries go stale when a head leaves or its
+   * receiver gets busy; they are dropped when met (see ready()).
+   */
+  private readonly heads = new TinyQueue<Slot>([], byDue);
   private nextScanAt = 0;
   /** The store's outsideVersion() at the last full look. */
   private seenVersion: number | undefined;
@@ -80,15 +88,27 @@ export class Notifier {
     if (this.stopped) return;
     const now = this.ctx.clock.now();
     this.learn(now);
-    const heads: Slot[] = [];
-    for (const [receiver, queue] of this.queues) if (!this.busy.has(receiver) && queue[0].nextAt <= now) heads.push(queue[0]);
-    heads.sort(byDue);
-    for (const slot of heads) {
-      if (this.inFlight.size >= MAX_PARALLEL) break;
+    for (let slot = this.ready(); slot && slot.nextAt <= now && this.inFlight.size < MAX_PARALLEL; slot = this.ready()) {
+      this.heads.pop();
       this.unqueue(slot);
       this.start(slot);
     }
     this.arm(now);
+  }
+
+  /** The soonest head of an idle receiver (stale entries dropped on the way), left in place. */
+  private ready(): Slot | undefined {
+    for (let top = this.heads.peek(); top; top = this.heads.peek()) {
+      if (this.queues.get(top.receiver)?.[0] === top && !this.busy.has(top.receiver)) return top;
+      this.heads.pop();
+    }
+    return undefined;
+  }
+
+  /** A receiver's head changed or it became idle: its head goes among the ready ones. */
+  private offerHead(receiver: string): void {
+    const head = this.queues.get(receiver)?.[0];
+    if (head && !this.busy.has(receiver)) this.heads.push(head);
   }
 
   /** Takes in the rows the store wrote since the last look, and now and then all pending rows. */
@@ -127,15 +147,20 @@ export class Notifier {
     }
     queue.splice(lo, 0, slot);
     this.queued.set(slot.id, slot);
+    if (lo === 0) this.offerHead(slot.receiver);
   }
 
   private unqueue(slot: Slot): void {
     this.queued.delete(slot.id);
     const queue = this.queues.get(slot.receiver);
     if (!queue) return;
-    const i = queue.indexOf(slot);
-    if (i >= 0) queue.splice(i, 1);
+    // Mostly the head (a row that falls due): no search through a long queue (all email, with SMTP).
+    const i = queue[0] === slot ? 0 : queue.indexOf(slot);
+    if (i < 0) return;
+    if (i === 0) queue.shift();
+    else queue.splice(i, 1);
     if (queue.length === 0) this.queues.delete(slot.receiver);
+    else if (i === 0) this.offerHead(slot.receiver);
   }
 
   private start(slot: Slot): void {
@@ -149,6 +174,7 @@ export class Notifier {
       .then((again) => {
         this.inFlight.delete(slot.id);
         this.busy.delete(slot.receiver);
+        this.offerHead(slot.receiver);
         if (again !== null) this.enqueue({ ...slot, nextAt: again });
         this.kick();
       });
@@ -168,8 +194,7 @@ export class Notifier {
   private arm(now: number): void {
     clearTimeout(this.timer);
     if (this.stopped) return;
-    let next = this.nextScanAt;
-    for (const [receiver, queue] of this.queues) if (!this.busy.has(receiver)) next = Math.min(next, queue[0].nextAt);
+    const next = Math.min(this.nextScanAt, this.ready()?.nextAt ?? Infinity);
     this.timer = setTimeout(() => this.kick(), Math.min(Math.max(next - now, 0), POLL_MS));
     this.timer.unref();
   }
