@@ -65,6 +65,9 @@ export interface InboxArrivalsOptions {
  */
 export const BATCH_MAX = 8;
 
+/** Batches under way at once in a pass (each waits for its commit to reach the disk). */
+const BATCHES_AT_ONCE = 4;
+
 /** Files looked up (lstat) per turn of the event loop in a pass over the inbox. */
 const LOOKUPS_PER_TURN = 256;
 
@@ -174,11 +177,25 @@ export class InboxArrivals {
     for (const r of ready) this.sightings.delete(r.name);
     // A burst is taken BATCH_MAX files at a time: each batch is read, parsed and
     // held in memory whole, and committed in one transaction that the HTTP
-    // endpoint waits behind; between batches it answers.
+    // endpoint waits behind; between batches it answers. A batch's files leave
+    // the inbox only once its commit is on disk (a sync, ~10 ms apart at most
+    // once a turn): meanwhile the next batches are read and stored, and share
+    // that sync. One at a time, a burst was taken at ~700 files a second with
+    // the main thread half idle.
+    const inFlight = new Set<Promise<void>>();
+    let failure: unknown;
     for (let i = 0; i < ready.length && !this.stopped; i += BATCH_MAX) {
       if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-      await this.o.onBatch(ready.slice(i, i + BATCH_MAX).map((r) => r.file));
+      const batch: Promise<void> = this.o
+        .onBatch(ready.slice(i, i + BATCH_MAX).map((r) => r.file))
+        .catch((err: unknown) => void (failure ??= err))
+        .finally(() => inFlight.delete(batch));
+      inFlight.add(batch);
+      if (inFlight.size >= BATCHES_AT_ONCE) await Promise.race(inFlight);
     }
+    // The pass ends when its files are out of the inbox: the next one must not find them again.
+    await Promise.all(inFlight);
+    if (failure !== undefined) throw failure;
   }
 
   private recheckSoon(ms: number): void {
