@@ -175,8 +175,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       dir: paths.inbox,
       settleMs: options.settleMs ?? 250,
       rescanMs: options.rescanMs ?? 10_000,
-      onBatch: async (files) => {
-        const results = await takeBatch({ ctx, recipes, onJob: (job) => dispatcher.add(job), onCancel: (job) => dispatcher.cancel(job.id) || delivery.cancel(job.id) }, files);
+      onBatch: async (files, stored) => {
+        const results = await takeBatch({ ctx, recipes, onJob: (job) => dispatcher.add(job), onCancel: (job) => dispatcher.cancel(job.id) || delivery.cancel(job.id) }, files, stored);
         if (results.some((r) => r.outcome !== 'skipped')) notifier.kick();
       },
       log,

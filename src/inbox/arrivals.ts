@@ -50,8 +50,12 @@ export interface InboxArrivalsOptions {
   settleMs: number;
   /** Also look at the folder this often, in case the OS dropped an event (0: never). */
   rescanMs: number;
-  /** Takes a batch of complete files (oldest first); the next batch waits for it. */
-  onBatch(files: string[]): Promise<void>;
+  /**
+   * Takes a batch of complete files (oldest first). It calls `stored` once the
+   * batch is committed (the next batch starts then, so batches are stored in
+   * order), and resolves once its files are out of the inbox.
+   */
+  onBatch(files: string[], stored: () => void): Promise<void>;
   log: Logger;
   clock?: () => number;
 }
@@ -179,18 +183,25 @@ export class InboxArrivals {
     // held in memory whole, and committed in one transaction that the HTTP
     // endpoint waits behind; between batches it answers. A batch's files leave
     // the inbox only once its commit is on disk (a sync, ~10 ms apart at most
-    // once a turn): meanwhile the next batches are read and stored, and share
-    // that sync. One at a time, a burst was taken at ~700 files a second with
+    // once a turn): meanwhile the next batches are read and stored (one after
+    // another, in order), and share that sync. One at a time, a burst was taken at ~700 files a second with
     // the main thread half idle.
     const inFlight = new Set<Promise<void>>();
     let failure: unknown;
-    for (let i = 0; i < ready.length && !this.stopped; i += BATCH_MAX) {
+    for (let i = 0; i < ready.length && !this.stopped && failure === undefined; i += BATCH_MAX) {
       if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      let stored!: () => void;
+      const storedNow = new Promise<void>((resolve) => (stored = resolve));
       const batch: Promise<void> = this.o
-        .onBatch(ready.slice(i, i + BATCH_MAX).map((r) => r.file))
-        .catch((err: unknown) => void (failure ??= err))
+        .onBatch(ready.slice(i, i + BATCH_MAX).map((r) => r.file), stored)
+        .catch((err: unknown) => {
+          this.o.log.error({ err: (err as Error).message }, 'could not take a batch of files; they stay in the inbox');
+          failure ??= err;
+        })
         .finally(() => inFlight.delete(batch));
       inFlight.add(batch);
+      // Stored in order: the next batch may refer to this one's (a request for a recipe file it holds, a cancel of its request).
+      await Promise.race([storedNow, batch]);
       if (inFlight.size >= BATCHES_AT_ONCE) await Promise.race(inFlight);
     }
     // The pass ends when its files are out of the inbox: the next one must not find them again.

@@ -202,9 +202,11 @@ function resumeAs(job: Job): 'queue' | 'cancel' | undefined {
  * are they moved to state/archive/ and queued. A bad file goes to
  * inbox/rejected/ with its reasons, alone; nothing about it can stop the
  * daemon or touch another file. If the store cannot commit (disk full, busy),
- * every file stays in the inbox for a later try.
+ * every file stays in the inbox for a later try. `onStored` is called once
+ * the batch is committed and its rejections are out, before the wait for the
+ * commit to reach the disk.
  */
-export async function takeBatch(deps: IntakeDeps, files: readonly string[]): Promise<IntakeResult[]> {
+export async function takeBatch(deps: IntakeDeps, files: readonly string[], onStored: () => void = () => {}): Promise<IntakeResult[]> {
   const { ctx } = deps;
   const plans = await Promise.all(files.map((f) => planFile(deps, f)));
   // Recipes are installed (a file in recipes/) before the transaction that records them.
@@ -235,6 +237,21 @@ export async function takeBatch(deps: IntakeDeps, files: readonly string[]): Pro
     else if (s.result.outcome === 'accepted') ctx.log.info({ job: s.job.id, file: path.basename(s.file) }, 'cancel accepted');
     else ctx.log.info({ job: s.job.id, file: path.basename(s.file) }, 'file already taken; existing job stands');
   }
+  const results: IntakeResult[] = [];
+  for (const s of stored) {
+    if ('result' in s) {
+      results.push(s.result);
+      continue;
+    }
+    // Before the next batch is taken: rejections of two batches never pick the same free name.
+    await reject(s.file, ctx.paths.rejected, s.reject, new Date(now), ctx.log).catch((e: unknown) =>
+      ctx.log.error({ file: path.basename(s.file), err: (e as Error).message }, 'could not move the rejected file'),
+    );
+    ctx.log.warn({ file: path.basename(s.file), problems: s.reject.length }, 'file rejected');
+    results.push({ outcome: 'rejected', problems: s.reject });
+  }
+  // Stored: the next batch may start (see inbox/arrivals.ts) while this one waits for the disk.
+  onStored();
   const moves = stored.flatMap((s) => ('result' in s && s.archiveAs ? [{ file: s.file, prefix: s.archiveAs }] : []));
   try {
     // The file is the request's only other copy: it leaves the inbox once the commit is on disk.
@@ -242,18 +259,6 @@ export async function takeBatch(deps: IntakeDeps, files: readonly string[]): Pro
     await archiveStored(ctx, moves);
   } catch (err) {
     ctx.log.error({ files: moves.length, err: (err as Error).message }, 'stored, but could not write the store to disk; the files stay in the inbox for now');
-  }
-  const results: IntakeResult[] = [];
-  for (const s of stored) {
-    if ('result' in s) {
-      results.push(s.result);
-      continue;
-    }
-    await reject(s.file, ctx.paths.rejected, s.reject, new Date(now), ctx.log).catch((e: unknown) =>
-      ctx.log.error({ file: path.basename(s.file), err: (e as Error).message }, 'could not move the rejected file'),
-    );
-    ctx.log.warn({ file: path.basename(s.file), problems: s.reject.length }, 'file rejected');
-    results.push({ outcome: 'rejected', problems: s.reject });
   }
   return results;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync, openSync, writeSync, closeSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -310,6 +310,37 @@ describe('inbox: many files and restarts', () => {
     try {
       await waitFor('the file to leave the inbox', () => !existsSync(file));
       assert.equal(d.ctx.store.jobs.list().length, 1, 'still one job');
+    } finally {
+      await d.cleanup();
+      cleanup();
+    }
+  });
+});
+
+describe('inbox: a burst taken in several batches at once', () => {
+  it('batches are stored in order: a request for a recipe dropped in an earlier batch is accepted, and a cancel reaches a request of an earlier batch', { timeout: 60_000 }, async () => {
+    const { root, cleanup } = tempRoot();
+    const inbox = path.join(root, 'inbox');
+    // Oldest first: the recipe file, seven requests (batch 1 is 8 files), then the later ones (batch 2 and 3).
+    const files: Array<[string, object]> = [
+      ['00-recipe.yaml', echoRecipe('fresh')],
+      ...Array.from({ length: 7 }, (_, i): [string, object] => [`01-filler-${i}.yaml`, request('echo', { text: `f${i}` }, { id: `filler-${i}`, notBefore: '2999-01-01T00:00:00Z' })]),
+      ['02-uses-fresh.yaml', request('fresh', { text: 'new' }, { id: 'uses-fresh' })],
+      ...Array.from({ length: 8 }, (_, i): [string, object] => [`03-more-${i}.yaml`, request('echo', { text: `m${i}` }, { id: `more-${i}` })]),
+      ['04-cancel.yaml', { kind: 'cancel', job: 'filler-0' }],
+    ];
+    const t0 = Date.now() / 1000 - 60;
+    files.forEach(([name, doc], i) => {
+      const file = drop(inbox, name, doc);
+      utimesSync(file, t0 + i, t0 + i);
+    });
+    // All present at start: the first look takes them in one pass, 8 a batch.
+    const d = await testDaemon({ root, recipes: { echo: echoRecipe() } });
+    try {
+      const fresh = await d.job('uses-fresh', ended, 30_000);
+      assert.equal(fresh.state, 'succeeded', fresh.errorMessage ?? '');
+      assert.equal((await d.job('filler-0', ended, 30_000)).state, 'canceled');
+      assert.deepEqual(existsSync(path.join(inbox, 'rejected')) ? readdirSync(path.join(inbox, 'rejected')) : [], [], 'nothing rejected');
     } finally {
       await d.cleanup();
       cleanup();
