@@ -36,6 +36,8 @@ export interface NotifierOptions {
 /** Where a row stands in the notifier's schedule. */
 interface Slot extends Due {
   receiver: string;
+  /** Whether it has an entry in `heads` (one at most: whether it counts is judged when it is met). */
+  inHeap?: boolean;
 }
 
 const byDue = (a: Due, b: Due): number => a.nextAt - b.nextAt || a.id - b.id;
@@ -89,7 +91,7 @@ export class Notifier {
     const now = this.ctx.clock.now();
     this.learn(now);
     for (let slot = this.ready(); slot && slot.nextAt <= now && this.inFlight.size < MAX_PARALLEL; slot = this.ready()) {
-      this.heads.pop();
+      this.popHead();
       this.unqueue(slot);
       this.start(slot);
     }
@@ -100,15 +102,27 @@ export class Notifier {
   private ready(): Slot | undefined {
     for (let top = this.heads.peek(); top; top = this.heads.peek()) {
       if (this.queues.get(top.receiver)?.[0] === top && !this.busy.has(top.receiver)) return top;
-      this.heads.pop();
+      this.popHead();
     }
     return undefined;
   }
 
-  /** A receiver's head changed or it became idle: its head goes among the ready ones. */
+  private popHead(): void {
+    const top = this.heads.pop();
+    if (top) top.inHeap = false;
+  }
+
+  /**
+   * A receiver's head changed or it became idle: its head goes among the
+   * ready ones, unless it is there already (an entry that went stale counts
+   * again once its slot is head again: one entry per slot, however often a
+   * long queue's head changes).
+   */
   private offerHead(receiver: string): void {
     const head = this.queues.get(receiver)?.[0];
-    if (head && !this.busy.has(receiver)) this.heads.push(head);
+    if (!head || head.inHeap || this.busy.has(receiver)) return;
+    head.inHeap = true;
+    this.heads.push(head);
   }
 
   /** Takes in the rows the store wrote since the last look, and now and then all pending rows. */
@@ -135,7 +149,7 @@ export class Notifier {
     if (this.inFlight.has(due.id)) return; // its delivery reads the row as it is then
     const old = this.queued.get(due.id);
     if (old) this.unqueue(old);
-    const slot: Slot = { ...due, receiver: receiverOf(due, this.ctx.config.smtp !== undefined) };
+    const slot: Slot = { ...due, receiver: receiverOf(due, this.ctx.config.smtp !== undefined), inHeap: false };
     let queue = this.queues.get(slot.receiver);
     if (!queue) this.queues.set(slot.receiver, (queue = []));
     let lo = 0;
@@ -194,7 +208,9 @@ export class Notifier {
   private arm(now: number): void {
     clearTimeout(this.timer);
     if (this.stopped) return;
-    const next = Math.min(this.nextScanAt, this.ready()?.nextAt ?? Infinity);
+    // With every delivery slot taken, the next one's end kicks: no timer for rows due now.
+    const full = this.inFlight.size >= MAX_PARALLEL;
+    const next = Math.min(this.nextScanAt, full ? Infinity : (this.ready()?.nextAt ?? Infinity));
     this.timer = setTimeout(() => this.kick(), Math.min(Math.max(next - now, 0), POLL_MS));
     this.timer.unref();
   }
