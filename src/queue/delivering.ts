@@ -4,7 +4,7 @@ import { HopperError, toHopperError } from '../errors.js';
 import { planNotifications } from '../notify/plan.js';
 import { isRetryable } from '../outcomes.js';
 import { scrub, secretValues } from '../redact.js';
-import { recipeFromSnapshot, type Recipe } from '../recipes/recipe.js';
+import { snapshotRecipes, type Recipe } from '../recipes/recipe.js';
 import { stepSettings } from '../steps/services.js';
 import type { Job } from '../store/jobs.js';
 import type { Output } from '../store/outputs.js';
@@ -44,7 +44,7 @@ export class DeliveryStage {
   /** Jobs waiting in delivery, and when each is tried next. */
   private readonly due = new Map<string, number>();
   private readonly active = new Map<string, { controller: AbortController; done: Promise<void> }>();
-  private readonly recipes = new Map<string, Recipe>();
+  private readonly recipeOf = snapshotRecipes();
   /** Jobs taken up at start: a try of theirs may have been cut short by hopper dying. */
   private readonly takenUp = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
@@ -122,14 +122,6 @@ export class DeliveryStage {
     }
   }
 
-  private recipeOf(job: Job): Recipe {
-    let recipe = this.recipes.get(job.recipeVersion);
-    if (!recipe) {
-      recipe = recipeFromSnapshot(job.recipeSource);
-      this.recipes.set(job.recipeVersion, recipe);
-    }
-    return recipe;
-  }
 
   /** Starts the tries that are due (as many as may run), and sets a timer for the next. */
   private tick(): void {

@@ -1,7 +1,7 @@
 import type { Context } from '../context.js';
 import { HopperError, toHopperError } from '../errors.js';
 import { planNotifications } from '../notify/plan.js';
-import { recipeFromSnapshot, type Lane, type Recipe } from '../recipes/recipe.js';
+import { snapshotRecipes, type Lane, type Recipe } from '../recipes/recipe.js';
 import type { Job } from '../store/jobs.js';
 import { formatBytes, formatDuration, timerMs } from '../units.js';
 import { freeDiskBytes } from '../fs/disk.js';
@@ -75,7 +75,7 @@ export class Dispatcher {
   /** Start times of rate-limited recipes' jobs, oldest first, and how long each recipe's window is. */
   private readonly starts = new Map<string, number[]>();
   private readonly rateWindow = new Map<string, number>();
-  private readonly recipes = new Map<string, Recipe>();
+  private readonly recipeOf = snapshotRecipes();
   private timer: NodeJS.Timeout | undefined;
   private syncTimer: NodeJS.Timeout | undefined;
   private scheduled = false;
@@ -108,14 +108,6 @@ export class Dispatcher {
     this.afterSettle = afterSettle;
   }
 
-  private recipeOf(job: Job): Recipe {
-    let recipe = this.recipes.get(job.recipeVersion);
-    if (!recipe) {
-      recipe = recipeFromSnapshot(job.recipeSource);
-      this.recipes.set(job.recipeVersion, recipe);
-    }
-    return recipe;
-  }
 
   /**
    * Rebuilds the queue from the store. A job that was running when hopper

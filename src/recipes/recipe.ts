@@ -350,6 +350,22 @@ export function recipeFromSnapshot(source: RecipeDoc): Recipe {
   return normalizeRecipe(source, compiled.validate);
 }
 
+/**
+ * Recipes rebuilt from jobs' snapshots, once per recipe version: a queue of
+ * 10,000 jobs of one recipe compiles its params schema once.
+ */
+export function snapshotRecipes(): (job: { recipeVersion: string; recipeSource: RecipeDoc }) => Recipe {
+  const made = new Map<string, Recipe>();
+  return (job) => {
+    let recipe = made.get(job.recipeVersion);
+    if (!recipe) {
+      recipe = recipeFromSnapshot(job.recipeSource);
+      made.set(job.recipeVersion, recipe);
+    }
+    return recipe;
+  };
+}
+
 /** The lane a request runs in: `auto` goes slow when the named param is over the bound or unbounded. */
 export function laneFor(recipe: Recipe, params: Record<string, unknown>): Lane {
   if (recipe.lane !== 'auto') return recipe.lane;

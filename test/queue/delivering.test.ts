@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -13,6 +13,7 @@ import { ended, tempRoot, testDaemon, type TestDaemon } from '../helpers/daemon.
 import { emlFiles, readEml } from '../helpers/mail.js';
 import { request } from '../helpers/recipes.js';
 import { s3Server, type TestS3 } from '../helpers/s3.js';
+import { mountTmpfs } from '../helpers/tmpfs.js';
 import { waitFor } from '../helpers/wait.js';
 
 // Issue 13: finished work is never redone because delivery failed. Each test
@@ -412,12 +413,11 @@ describe('queue/delivering: the delivery stage', () => {
   it('outputs/ on a full disk: the job waits with the reason, and is delivered once space is freed', { timeout: 60_000 }, async (t) => {
     const { root, cleanup } = tempRoot();
     const outputs = path.join(root, 'outputs');
-    mkdirSync(outputs, { recursive: true });
     // A small tmpfs of its own for outputs/, so a copy there can run out of space (root only).
-    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', outputs], { encoding: 'utf8' });
-    if (mounted.status !== 0) {
+    const mounted = mountTmpfs(outputs, 'size=3m');
+    if ('why' in mounted) {
       cleanup();
-      t.skip(`cannot mount a tmpfs here (${(mounted.stderr || mounted.error?.message || '').trim()}): needs root`);
+      t.skip(mounted.why);
       return;
     }
     const filler = path.join(outputs, 'filler');
@@ -428,7 +428,7 @@ describe('queue/delivering: the delivery stage', () => {
       const waiting = await d.job('full-disk', (j) => j.state === 'delivering' && j.deliveryTries >= 1, 30_000);
       assert.match(waiting.waitReason!, /^delivering: the disk of .*outputs is full \(ENOSPC\)/);
       assert.deepEqual(
-        (await import('node:fs')).readdirSync(path.join(outputs, waiting.id)).filter((n) => n.endsWith('.part')),
+        readdirSync(path.join(outputs, waiting.id)).filter((n) => n.endsWith('.part')),
         [],
         'no part of a failed copy holds the space',
       );
@@ -440,7 +440,7 @@ describe('queue/delivering: the delivery stage', () => {
       assert.equal(createHash('sha256').update(readFileSync(path.join(outputs, out.ref))).digest('hex'), out.sha256);
     } finally {
       await d.cleanup();
-      spawnSync('umount', [outputs]);
+      mounted.unmount();
       cleanup();
     }
   });
@@ -448,11 +448,10 @@ describe('queue/delivering: the delivery stage', () => {
   it('outputs/ out of inodes (its folder for the job cannot be made): the job waits, and is delivered once one is freed', { timeout: 60_000 }, async (t) => {
     const { root, cleanup } = tempRoot();
     const outputs = path.join(root, 'outputs');
-    mkdirSync(outputs, { recursive: true });
-    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m,nr_inodes=4', 'tmpfs', outputs], { encoding: 'utf8' });
-    if (mounted.status !== 0) {
+    const mounted = mountTmpfs(outputs, 'size=8m,nr_inodes=4');
+    if ('why' in mounted) {
       cleanup();
-      t.skip(`cannot mount a tmpfs here (${(mounted.stderr || mounted.error?.message || '').trim()}): needs root`);
+      t.skip(mounted.why);
       return;
     }
     const fillers: string[] = [];
@@ -476,7 +475,7 @@ describe('queue/delivering: the delivery stage', () => {
       assert.equal(runsOf(root, job.id), 1, 'the step ran once');
     } finally {
       await d.cleanup();
-      spawnSync('umount', [outputs]);
+      mounted.unmount();
       cleanup();
     }
   });
