@@ -122,7 +122,6 @@ export class DeliveryStage {
     }
   }
 
-
   /** Starts the tries that are due (as many as may run), and sets a timer for the next. */
   private tick(): void {
     if (this.stopping) return;

@@ -108,7 +108,6 @@ export class Dispatcher {
     this.afterSettle = afterSettle;
   }
 
-
   /**
    * Rebuilds the queue from the store. A job that was running when hopper
    * died is put back in the queue without using up an attempt, up to
