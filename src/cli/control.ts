@@ -42,13 +42,13 @@ export function registerControl(program: Command): void {
         const job = store.jobs.find(id);
         if (!job) throw new CliError(`no job or request with id "${id}"`);
         if (job.state !== 'failed' && job.state !== 'canceled') throw new CliError(`job ${job.id} is ${job.state}; only failed or canceled jobs can be retried`);
-        // Its outputs wait in its work dir until delivered; retention removes that a while after the job ended.
-        const kept = existsSync(path.join(rootPaths(cmd).jobs, job.id, 'work'));
-        if (!opts.rerun && job.state === 'failed' && store.outputs.produced(job.id).length > 0 && !kept) {
+        if (!opts.rerun && job.state === 'failed' && store.outputs.produced(job.id).length > 0) {
+          // Its outputs wait in its work dir until delivered; retention removes that a while after the job ended.
+          if (existsSync(path.join(rootPaths(cmd).jobs, job.id, 'work')) && store.jobs.redeliver(job.id, Date.now())) {
+            process.stdout.write(`job ${job.id} failed in delivery: its outputs are delivered again, its steps do not run (--rerun runs them); hopper picks it up within seconds, or at its next start\n`);
+            return;
+          }
           process.stdout.write(`job ${job.id} failed in delivery, but its outputs are gone (removed by retention): it runs again\n`);
-        } else if (!opts.rerun && job.state === 'failed' && store.jobs.redeliver(job.id, Date.now())) {
-          process.stdout.write(`job ${job.id} failed in delivery: its outputs are delivered again, its steps do not run (--rerun runs them); hopper picks it up within seconds, or at its next start\n`);
-          return;
         }
         store.jobs.resubmit(job.id, Date.now());
         process.stdout.write(`job ${job.id} is queued again (hopper picks it up within seconds, or at its next start)\n`);

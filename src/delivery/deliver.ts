@@ -1,7 +1,7 @@
+import path from 'node:path';
 import type { Context } from '../context.js';
 import { HopperError } from '../errors.js';
 import type { Recipe } from '../recipes/recipe.js';
-import path from 'node:path';
 import type { Output, ProducedOutput } from '../store/outputs.js';
 import type { S3Delivery } from './s3.js';
 import { maskParams } from '../redact.js';

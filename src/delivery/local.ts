@@ -17,11 +17,11 @@ export async function sha256Of(file: string, bytes = Infinity): Promise<string> 
   return hash.digest('hex');
 }
 
-/** The folder outputs/JOB/ (made, with outputs/ itself if it was removed). */
-function folderFor(outputsDir: string, ref: string): string {
-  const dir = path.join(outputsDir, path.dirname(ref));
-  mkdirSync(dir, { recursive: true });
-  return dir;
+/** Where an output goes in outputs/, its folder (outputs/JOB/, and outputs/ itself if it was removed) made. */
+function placeFor(outputsDir: string, ref: string): string {
+  const target = path.join(outputsDir, ref);
+  mkdirSync(path.dirname(target), { recursive: true });
+  return target;
 }
 
 const output = (p: ProducedOutput): Output => ({ name: p.name, bytes: p.bytes, sha256: p.sha256, location: 'local', ref: p.ref });
@@ -30,13 +30,13 @@ const output = (p: ProducedOutput): Output => ({ name: p.name, bytes: p.bytes, s
  * Delivers outputs to outputs/JOB/ by rename only, where that is all it
  * takes (the work dir and outputs/ on one file system): microseconds, done at
  * the end of the steps. Returns undefined when a file would have to be copied
- * (a slow copy, or a full disk, is the delivery stage's: delivery/stage.ts).
+ * (a slow copy, or a full disk, is the delivery stage's: queue/delivering.ts).
  */
 export function deliverLocalByRename(outputsDir: string, workDir: string, produced: readonly ProducedOutput[]): Output[] | undefined {
   const delivered: Output[] = [];
   for (const p of produced) {
     try {
-      renameSync(path.join(workDir, p.file), path.join(folderFor(outputsDir, p.ref), path.basename(p.ref)));
+      renameSync(path.join(workDir, p.file), placeFor(outputsDir, p.ref));
     } catch (err) {
       // A copy, or a folder that a full disk would not let be made: the delivery stage's, which waits for space.
       if (['EXDEV', 'ENOSPC', 'EDQUOT'].includes((err as NodeJS.ErrnoException).code ?? '')) return undefined;
@@ -60,7 +60,7 @@ export async function deliverLocal(outputsDir: string, workDir: string, produced
     const from = path.join(workDir, p.file);
     if (lstatOrNull(from)?.isFile()) {
       try {
-        await moveFile(from, path.join(folderFor(outputsDir, p.ref), path.basename(p.ref)));
+        await moveFile(from, placeFor(outputsDir, p.ref));
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'ENOSPC' || code === 'EDQUOT') throw new HopperError('E_OUTPUTS_DISK', `the disk of ${outputsDir} is full (${code}): ${p.name} needs ${p.bytes} bytes`);

@@ -9,7 +9,7 @@ import { printable } from '../text.js';
 import { formatBytes } from '../units.js';
 import { deliverOutputs } from './deliver.js';
 
-// One try of the delivery stage (delivery/stage.ts), run on a worker thread as
+// One try of the delivery stage (queue/delivering.ts), run on a worker thread as
 // a job's steps are: plain data in, the delivered outputs out.
 
 export interface DeliveryInput {

@@ -6,6 +6,8 @@ import { finished, type Readable, type Writable } from 'node:stream';
 // of it that steps use: a chain of pipes, every stream destroyed on the first
 // error, settled once the last stream has finished and closed.
 
+const ignore = (): void => {};
+
 /**
  * Pipes `streams` in order (a source, any transforms, a sink) and resolves
  * once the sink has finished and closed (its file descriptor released).
@@ -13,8 +15,6 @@ import { finished, type Readable, type Writable } from 'node:stream';
  * (`ERR_STREAM_PREMATURE_CLOSE`), or the reason of `signal`; then every
  * stream is destroyed.
  */
-const ignore = (): void => {};
-
 export function pump(streams: readonly [Readable, ...(Readable | Writable)[]], signal?: AbortSignal): Promise<void> {
   const sink = streams[streams.length - 1] as Writable;
   return new Promise<void>((resolve, reject) => {

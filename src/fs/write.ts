@@ -32,7 +32,6 @@ export async function writeFileAtomic(target: string, text: string | Uint8Array,
   await rename(tmp, target);
 }
 
-
 /**
  * writeFileAtomic, done synchronously: for a small file on a step thread, four
  * calls of a few microseconds each, where each call sent through libuv's

@@ -182,10 +182,10 @@ export class InboxArrivals {
     // A burst is taken BATCH_MAX files at a time: each batch is read, parsed and
     // held in memory whole, and committed in one transaction that the HTTP
     // endpoint waits behind; between batches it answers. A batch's files leave
-    // the inbox only once its commit is on disk (a sync, ~10 ms apart at most
-    // once a turn): meanwhile the next batches are read and stored (one after
-    // another, in order), and share that sync. One at a time, a burst was taken at ~700 files a second with
-    // the main thread half idle.
+    // the inbox only once its commit is on disk (a sync, ~10 ms apart at most):
+    // meanwhile the next batches are read and stored (one after another, in
+    // order), and share that sync. One at a time, a burst was taken at ~700
+    // files a second with the main thread half idle.
     const inFlight = new Set<Promise<void>>();
     let failure: unknown;
     for (let i = 0; i < ready.length && !this.stopped && failure === undefined; i += BATCH_MAX) {

@@ -15,8 +15,9 @@ export function workDirOf(ctx: Context, jobId: string): string {
 /**
  * One run of a job: its steps (on a worker thread: ctx.offload), then the
  * links to its outputs; or what they produced, when it waits for the
- * delivery stage (an upload, a copy to another disk). Throws a HopperError (secrets scrubbed) on failure;
- * when `signal` aborted, the error is its reason (cancel, timeout, shutdown).
+ * delivery stage (an upload, a copy to another disk). Throws a HopperError
+ * (secrets scrubbed) on failure; when `signal` aborted, the error is its
+ * reason (cancel, timeout, shutdown).
  */
 export async function runAttempt(
   ctx: Context,

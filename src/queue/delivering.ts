@@ -170,12 +170,13 @@ export class DeliveryStage {
       return;
     }
     const secrets = secretValues(job.params, recipe.paramsSchema);
+    const produced = this.ctx.store.outputs.produced(jobId);
     const { jobs, outputs } = this.ctx.paths;
     let delivered: Output[];
     try {
       delivered = await this.ctx.offload.deliver(
         {
-          input: { jobId, attempt: job.deliveryTries + 1, resumed: job.deliveryTries > 0 || this.takenUp.delete(jobId), produced: this.ctx.store.outputs.produced(jobId), secrets, paths: { jobs, outputs } },
+          input: { jobId, attempt: job.deliveryTries + 1, resumed: job.deliveryTries > 0 || this.takenUp.delete(jobId), produced, secrets, paths: { jobs, outputs } },
           settings: stepSettings(this.ctx.config),
         },
         signal,
@@ -183,7 +184,8 @@ export class DeliveryStage {
     } catch (err) {
       const error = toHopperError(signal.aborted ? signal.reason : err);
       if (error.code === 'E_SHUTDOWN') return; // stays delivering; taken up at the next start
-      const next = await this.ctx.store.later(() => this.failed(jobId, recipe, new HopperError(error.code, scrub(error.message, secrets))));
+      const toS3 = produced.some((p) => p.location === 's3');
+      const next = await this.ctx.store.later(() => this.failed(jobId, recipe, toS3, new HopperError(error.code, scrub(error.message, secrets))));
       // What follows from the failure, once it is committed.
       if (next.kind === 'wait') this.due.set(jobId, next.at);
       if (next.kind === 'requeue') this.requeue(next.job);
@@ -206,7 +208,7 @@ export class DeliveryStage {
   }
 
   /** Records a failed try: the next one, or the end of delivery (then the recipe's retries decide). A unit of a group commit. */
-  private failed(jobId: string, recipe: Recipe, error: HopperError): AfterFailure {
+  private failed(jobId: string, recipe: Recipe, toS3: boolean, error: HopperError): AfterFailure {
     const job = this.ctx.store.jobs.get(jobId);
     if (!job || job.state !== 'delivering') return { kind: 'ended' };
     if (error.code === 'E_CANCELED' || job.cancelRequested) {
@@ -216,7 +218,6 @@ export class DeliveryStage {
     const now = this.ctx.clock.now();
     const tries = job.deliveryTries + 1;
     const nextAt = now + Math.min(this.options.retryBaseMs * 2 ** (tries - 1), this.options.maxDelayMs);
-    const toS3 = this.ctx.store.outputs.produced(jobId).some((p) => p.location === 's3');
     const retryForMs = toS3 ? (this.ctx.config.s3?.retryForMs ?? 86_400_000) : this.ctx.config.outputs.retryForMs;
     const since = job.deliverySince ?? now;
     if (PASSING.has(error.code) && nextAt <= since + retryForMs) {

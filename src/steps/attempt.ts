@@ -78,8 +78,9 @@ export type StepsOutcome = { delivered: Output[] } | { produced: ProducedOutput[
 
 /**
  * One run of a job: a fresh work dir, each step in order, then the outputs
- * checked, and delivered when a rename does it (else left for delivery). Throws a HopperError (secrets
- * scrubbed) on failure; when `signal` aborted, the error is its reason.
+ * checked, and delivered when a rename does it (else left for the delivery
+ * stage). Throws a HopperError (secrets scrubbed) on failure; when `signal`
+ * aborted, the error is its reason.
  */
 export async function runSteps(input: AttemptInput, services: AttemptServices, signal: AbortSignal): Promise<StepsOutcome> {
   const { job, recipe, attempt, paths } = input;

@@ -127,6 +127,17 @@ export async function resolveInside(workDir: string, rel: string, forWrite = fal
   return target;
 }
 
+/** Runs a synchronous write for a stream callback: `done` with its error, if any. */
+function settle(done: (err?: Error | null) => void, write: () => void): void {
+  try {
+    write();
+  } catch (err) {
+    done(err as Error);
+    return;
+  }
+  done();
+}
+
 /** What FileWriter gathers before it writes. */
 const GATHER_BYTES = 64 * 1024;
 
@@ -170,30 +181,17 @@ class FileWriter extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
-    try {
-      this.gather(chunk);
-      done();
-    } catch (err) {
-      done(err as Error);
-    }
+    settle(done, () => this.gather(chunk));
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, done: (err?: Error | null) => void): void {
-    try {
+    settle(done, () => {
       for (const c of chunks) this.gather(c.chunk);
-      done();
-    } catch (err) {
-      done(err as Error);
-    }
+    });
   }
 
   override _final(done: (err?: Error | null) => void): void {
-    try {
-      this.writeGathered();
-      done();
-    } catch (err) {
-      done(err as Error);
-    }
+    settle(done, () => this.writeGathered());
   }
 
   override _destroy(err: Error | null, done: (err?: Error | null) => void): void {

@@ -157,7 +157,7 @@ const MIGRATIONS: string[] = [
   CREATE TABLE syncs (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
   INSERT INTO syncs (id, n) VALUES (1, 0);
   `,
-  // Delivery as a stage of its own (delivery/stage.ts): what a job's steps produced is
+  // Delivery as a stage of its own (queue/delivering.ts): what a job's steps produced is
   // recorded when they succeed, with where it goes, so a delivery that waits out an S3
   // outage, or a restart, resumes from it and never runs the steps again.
   // delivery_since: when the job began waiting in delivery (retryFor counts from it).

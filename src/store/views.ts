@@ -385,7 +385,7 @@ export function laneCounts(store: Store): Record<Lane, { running: number; queued
  */
 export function daemonStatus(store: Store, config: Pick<Config, 'lanes'>, o: { version: string; now: number; startedAt?: number }): Status {
   const lanes = laneCounts(store);
-  const ended = sqlOf(store)<[], { state: JobState; n: number }>(
+  const counts = sqlOf(store)<[], { state: JobState; n: number }>(
     `SELECT state, count(*) AS n FROM jobs WHERE state IN ('succeeded', 'failed', 'canceled', 'delivering') GROUP BY state`,
   ).all();
   const out = {} as Record<Lane, LaneStatus>;
@@ -395,9 +395,9 @@ export function daemonStatus(store: Store, config: Pick<Config, 'lanes'>, o: { v
     uptimeSeconds: o.startedAt === undefined ? null : Math.max(0, Math.floor((o.now - o.startedAt) / 1000)),
     workers: LANE_NAMES.reduce((sum, l) => sum + config.lanes[l].concurrency, 0),
     queueLength: LANE_NAMES.reduce((sum, l) => sum + lanes[l].queued, 0),
-    delivering: ended.find((r) => r.state === 'delivering')?.n ?? 0,
-    processed: ended.reduce((sum, r) => sum + (r.state === 'delivering' ? 0 : r.n), 0),
-    failed: ended.find((r) => r.state === 'failed')?.n ?? 0,
+    delivering: counts.find((r) => r.state === 'delivering')?.n ?? 0,
+    processed: counts.reduce((sum, r) => sum + (r.state === 'delivering' ? 0 : r.n), 0),
+    failed: counts.find((r) => r.state === 'failed')?.n ?? 0,
     lanes: out,
     schedules: scheduleStatus(store),
   };
