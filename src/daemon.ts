@@ -2,13 +2,13 @@ import { mkdirSync } from 'node:fs';
 import { ensureOwnFolder, makeFolder, PRIVATE_FOLDER } from './fs/owndir.js';
 import { REJECTED_FOLDER } from './inbox/files.js';
 import path from 'node:path';
-import { loadConfig, type Config } from './config/config.js';
+import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { systemClock, type Clock, type Context } from './context.js';
 import type { S3Delivery } from './delivery/s3.js';
 import { loadOrMakeKey, webhookKeyFor } from './keys/key.js';
 import { DockerEngine } from './docker/engine.js';
 import { createOffload } from './workers/offload.js';
-import { removeOrphans } from './docker/orphans.js';
+import { removeOrphans, removeOrphanServices } from './docker/orphans.js';
 import { downloadRoute } from './http/downloads.js';
 import { healthRoute } from './http/health.js';
 import { jobRoute, jobsRoute } from './http/jobs.js';
@@ -95,7 +95,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let publicUrl = config.http.publicUrl ?? '';
   let onDockerChange = (): void => {};
   let onRecipesChange = (): void => {};
-  const docker = new DockerEngine(config.docker.socketPath, log, () => onDockerChange());
+  const docker = new DockerEngine(config.docker.socketPath, log, () => onDockerChange(), { swarm: config.docker.swarm !== undefined });
   const ctx: Context = {
     paths,
     config,
@@ -148,13 +148,21 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     undo.push(() => recipeWatcher.stop());
 
     await docker.watch(options.dockerPingMs ?? 5000);
+    // An engine that answers but cannot run services is a bad config, like any other: stop now (exit 2).
+    if (docker.swarm?.problem) throw new ConfigError(options.configFile ?? path.join(paths.root, 'hopper.yaml'), [{ path: 'docker.swarm', message: docker.swarm.problem }]);
     await removeOrphans(docker, paths.root, log);
+    await removeOrphanServices(docker, paths.root, log);
     const notifier = new Notifier(ctx, { retryBaseMs: options.notifyRetryBaseMs });
     const delivery = new DeliveryStage(ctx, () => notifier.kick(), (job) => dispatcher.add(job), { retryBaseMs: options.deliveryRetryBaseMs });
     const dispatcher = new Dispatcher(ctx, () => notifier.kick(), { resourceHoldMs: options.resourceHoldMs, diskCheckMs: options.diskCheckMs }, (jobId) => delivery.add(jobId));
+    let wasUp = docker.up;
     onDockerChange = () => {
       // Back after an outage: what hopper left running in the meantime is no job's any more.
-      if (docker.up) void removeOrphans(docker, paths.root, log, (jobId) => dispatcher.isRunning(jobId));
+      if (docker.up && !wasUp) {
+        void removeOrphans(docker, paths.root, log, (jobId) => dispatcher.isRunning(jobId));
+        void removeOrphanServices(docker, paths.root, log, (jobId) => dispatcher.isRunning(jobId));
+      }
+      wasUp = docker.up;
       dispatcher.tick();
     };
     dispatcher.start();

@@ -58,6 +58,9 @@ const OUTCOMES: Readonly<Record<string, Outcome>> = {
   E_IMAGE_PULL: { requester: PROCESSING },
   E_IDLE: { requester: PROCESSING },
   E_NO_OUTPUT: { requester: () => 'the work finished but produced no result' },
+  // Swarm lost the node under the container, or ended its task for a reason of its own: another try may land elsewhere.
+  E_SWARM_NODE: { requester: () => 'the machine running it was lost' },
+  E_SWARM_TASK: { requester: PROCESSING },
   E_DOCKER_DOWN: { requester: () => 'the service could not run it for a while (its container engine was unavailable)' },
   E_TIMEOUT: { requester: () => 'it took longer than it may' },
   // A worker thread of hopper's died under the job (tried again, as its recipe's retries say).

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ConfigError } from '../config/config.js';
 import { startDaemon } from '../daemon.js';
 import { HopperError } from '../errors.js';
 import { createLogger } from '../log.js';
@@ -16,6 +17,8 @@ export function registerStart(program: Command): void {
       try {
         daemon = await startDaemon({ root: rootFrom(globals(cmd).root), configFile: globals(cmd).config, config, log });
       } catch (err) {
+        // A config only the running engine can judge (docker.swarm on an engine that is no manager) is bad usage.
+        if (err instanceof ConfigError) throw new CliError(`cannot start: ${err.message}`, EXIT.usage);
         if (err instanceof HopperError || (err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
           throw new CliError(`cannot start: ${(err as Error).message}`, EXIT.failure);
         }

@@ -28,7 +28,7 @@ export interface Config {
         retryForMs: number;
       }
     | undefined;
-  docker: { socketPath: string };
+  docker: { socketPath: string; swarm: SwarmConfig | undefined };
   webhooks: { secret: string | undefined; retryForMs: number };
   /** Non-public addresses, ranges or host names that steps and webhooks may reach. */
   outbound: { allow: string[] };
@@ -37,6 +37,19 @@ export interface Config {
   /** How long a delivery into outputs/ is tried again before the job fails (a full disk). */
   outputs: { retryForMs: number };
   shutdown: { graceMs: number };
+}
+
+/** hopper.yaml `docker.swarm`: container steps run as Swarm services. */
+export interface SwarmConfig {
+  /** How every node reaches state/jobs (an NFS export); absent: a bind of the same path on the node. */
+  workDir: { server: string; path: string } | undefined;
+  constraints: string[];
+}
+
+/** The schema has checked the shape of `workDir`; this splits it into the NFS server and the exported path. */
+function swarmConfig(doc: { workDir?: string; constraints?: string[] }): SwarmConfig {
+  const m = doc.workDir === undefined ? null : /^nfs:\/\/(\[[^\]]+\]|[^/]+)(\/.*?)\/?$/.exec(doc.workDir);
+  return { workDir: m ? { server: m[1].replace(/^\[|\]$/g, ''), path: m[2] } : undefined, constraints: doc.constraints ?? [] };
 }
 
 type Size = string | number;
@@ -58,7 +71,7 @@ interface ConfigDoc {
     linkExpiry?: Size;
     retryFor?: Size;
   };
-  docker?: { socketPath?: string };
+  docker?: { socketPath?: string; swarm?: { workDir?: string; constraints?: string[] } };
   webhooks?: { secret?: string; retryFor?: Size };
   outbound?: { allow?: string[] };
   inbox?: { acceptRecipes?: boolean; maxFileBytes?: Size };
@@ -149,7 +162,7 @@ function fromDoc(doc: ConfigDoc): Config {
           retryForMs: parseDuration(s3.retryFor ?? '24h'),
         }
       : undefined,
-    docker: { socketPath: doc.docker?.socketPath ?? '/var/run/docker.sock' },
+    docker: { socketPath: doc.docker?.socketPath ?? '/var/run/docker.sock', swarm: doc.docker?.swarm && swarmConfig(doc.docker.swarm) },
     webhooks: { secret: doc.webhooks?.secret, retryForMs: parseDuration(doc.webhooks?.retryFor ?? '24h') },
     outbound: { allow: doc.outbound?.allow ?? [] },
     inbox: {

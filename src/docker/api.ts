@@ -1,7 +1,7 @@
 import http from 'node:http';
 
 // The few calls the main thread makes to the Docker engine (is it there, which
-// containers are hopper's, remove one), over its socket, without dockerode:
+// containers and services are hopper's, remove one, the swarm's nodes), over its socket, without dockerode:
 // dockerode and what it brings (ssh2, protobuf) cost ~30 MiB of memory, which
 // a daemon whose containers run on its worker threads need not hold.
 
@@ -11,9 +11,11 @@ export interface EngineAnswer {
 }
 
 /** One request to the engine's API; rejects on no answer within `timeoutMs`. */
-export function engineRequest(socketPath: string, method: 'GET' | 'DELETE', path: string, timeoutMs = 10_000): Promise<EngineAnswer> {
+export function engineRequest(socketPath: string, method: 'GET' | 'DELETE' | 'POST', path: string, timeoutMs = 10_000, body?: unknown): Promise<EngineAnswer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, method, path, timeout: timeoutMs, headers: { host: 'docker' } }, (res) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers = { host: 'docker', ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) };
+    const req = http.request({ socketPath, method, path, timeout: timeoutMs, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
@@ -24,7 +26,7 @@ export function engineRequest(socketPath: string, method: 'GET' | 'DELETE', path
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
     req.on('error', reject);
-    req.end();
+    req.end(payload);
   });
 }
 

@@ -33,3 +33,55 @@ export async function removeOrphans(engine: DockerEngine, root: string, log: Log
   }
   return removed;
 }
+
+interface ServiceDoc {
+  ID: string;
+  Version: { Index: number };
+  Spec: { Name?: string; Labels?: Record<string, string>; Mode?: unknown };
+}
+
+async function engineJson<T>(engine: DockerEngine, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T | undefined> {
+  const answer = await engineRequest(engine.socketPath, method, path, 10_000, body);
+  if (answer.status === 404) return undefined;
+  if (answer.status >= 300) throw new Error(engineProblem(answer));
+  return answer.body ? (JSON.parse(answer.body) as T) : undefined;
+}
+
+const byRoot = (root: string): string => encodeURIComponent(JSON.stringify({ label: [`${LABEL_ROOT}=${root}`] }));
+
+/** Whether any task of the service may still have a container on its node. */
+async function serviceTaskLive(engine: DockerEngine, id: string): Promise<boolean> {
+  const tasks = (await engineJson<Array<{ Status?: { State?: string } }>>(engine, 'GET', `/tasks?filters=${encodeURIComponent(JSON.stringify({ service: [id] }))}`)) ?? [];
+  return tasks.some((t) => !['complete', 'failed', 'shutdown', 'rejected', 'orphaned', 'remove'].includes(t.Status?.State ?? ''));
+}
+
+/**
+ * The Swarm side of removeOrphans: services of this root whose job this hopper
+ * is not running, and then the jobs' networks no service uses. A service is
+ * scaled to nothing and its task waited for (bounded) before it is removed:
+ * on Docker 20.10 its network must not go while the container is on it.
+ */
+export async function removeOrphanServices(engine: DockerEngine, root: string, log: Logger, isRunning: (jobId: string) => boolean = () => false): Promise<string[]> {
+  if (!engine.up || !engine.swarm) return [];
+  const removed: string[] = [];
+  try {
+    const services = (await engineJson<ServiceDoc[]>(engine, 'GET', `/services?filters=${byRoot(root)}`)) ?? [];
+    for (const s of services.filter((x) => !isRunning(x.Spec.Labels?.[LABEL_JOB] ?? ''))) {
+      if (await serviceTaskLive(engine, s.ID)) {
+        await engineJson(engine, 'POST', `/services/${encodeURIComponent(s.ID)}/update?version=${s.Version.Index}`, { ...s.Spec, Mode: { Replicated: { Replicas: 0 } } }).catch(() => undefined);
+        for (let i = 0; i < 150 && (await serviceTaskLive(engine, s.ID)); i++) await new Promise((r) => setTimeout(r, 100));
+      }
+      await engineJson(engine, 'DELETE', `/services/${encodeURIComponent(s.ID)}`);
+      removed.push(s.ID);
+      log.warn({ service: s.Spec.Name ?? s.ID, job: s.Spec.Labels?.[LABEL_JOB] }, 'removed a Swarm service left by a hopper that stopped unexpectedly');
+    }
+    const inUse = new Set(services.filter((x) => !removed.includes(x.ID)).map((x) => x.Spec.Labels?.[LABEL_JOB]));
+    const networks = (await engineJson<Array<{ Id: string; Name: string; Labels?: Record<string, string> }>>(engine, 'GET', `/networks?filters=${byRoot(root)}`)) ?? [];
+    for (const n of networks.filter((x) => !inUse.has(x.Labels?.[LABEL_JOB]) && !isRunning(x.Labels?.[LABEL_JOB] ?? ''))) {
+      await engineJson(engine, 'DELETE', `/networks/${encodeURIComponent(n.Id)}`).catch((err: unknown) => log.error({ network: n.Name, err: (err as Error).message }, 'could not remove a left-over network'));
+    }
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'could not remove Swarm services left over');
+  }
+  return removed;
+}

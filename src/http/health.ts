@@ -1,4 +1,5 @@
 import type { Context } from '../context.js';
+import { containersInfo } from '../docker/engine.js';
 import { sendJson, type Route } from './router.js';
 
 /** `GET /healthz`: 503 when the database cannot answer. */
@@ -14,7 +15,12 @@ export function healthRoute(ctx: Context): Route {
       } catch {
         db = 'down';
       }
-      sendJson(res, db === 'ok' ? 200 : 503, { status: db === 'ok' ? 'ok' : 'degraded', db, docker: ctx.docker?.up ? 'up' : 'down' });
+      sendJson(res, db === 'ok' ? 200 : 503, {
+        status: db === 'ok' ? 'ok' : 'degraded',
+        db,
+        docker: ctx.docker?.up ? 'up' : 'down',
+        containers: containersInfo(ctx.docker, ctx.config.docker.swarm !== undefined),
+      });
     },
   };
 }

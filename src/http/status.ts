@@ -2,6 +2,7 @@ import type { Context } from '../context.js';
 import { daemonStatus } from '../store/views.js';
 import { VERSION } from '../version.js';
 import { noQuery } from './query.js';
+import { containersInfo } from '../docker/engine.js';
 import { sendJson, type Route } from './router.js';
 
 /** `GET /status`: version, uptime, lanes and counts. The route is made when the daemon starts: that is its uptime's start. */
@@ -12,7 +13,8 @@ export function statusRoute(ctx: Context): Route {
     path: '/status',
     handler({ res, url }) {
       noQuery(url);
-      sendJson(res, 200, daemonStatus(ctx.store, ctx.config, { version: VERSION, now: ctx.clock.now(), startedAt }));
+      const status = daemonStatus(ctx.store, ctx.config, { version: VERSION, now: ctx.clock.now(), startedAt });
+      sendJson(res, 200, { ...status, containers: containersInfo(ctx.docker, ctx.config.docker.swarm !== undefined) });
     },
   };
 }

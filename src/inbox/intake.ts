@@ -13,7 +13,7 @@ import { runUnits } from '../store/atomic.js';
 import { isDatabaseTrouble } from '../store/db.js';
 import { END_STATES, type Job, type NewJob } from '../store/jobs.js';
 import { formatBytes } from '../units.js';
-import { overBudget, needOf } from '../queue/resources.js';
+import { localNeed, overBudget } from '../queue/resources.js';
 import { archiveAll, reject } from './files.js';
 import { requestFromFile } from './request.js';
 
@@ -76,7 +76,7 @@ function isTransient(err: unknown): boolean {
 
 /** Why a job of this recipe could never run on this host with this config, if so. */
 export function whyNever(config: Config, recipe: Recipe): string | undefined {
-  const impossible = overBudget(config.resources, needOf(recipe));
+  const impossible = overBudget(config.resources, localNeed(recipe, config.docker.swarm !== undefined));
   if (impossible) return `recipe ${recipe.name} ${impossible}; it could never start here`;
   if (recipe.output.upload === 's3' && !config.s3) return `recipe ${recipe.name} uploads to S3, but hopper.yaml has no s3 section; ask the admin`;
   return undefined;

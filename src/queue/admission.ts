@@ -1,5 +1,6 @@
 import type { Recipe } from '../recipes/recipe.js';
 import type { Job } from '../store/jobs.js';
+import { placementProblem, type SwarmView } from '../docker/swarm.js';
 import { formatDuration } from '../units.js';
 
 // May this job start now, and if not, why: pure functions of the job and a
@@ -17,7 +18,9 @@ export interface Blocker {
 /** What the blockers read of the daemon at one moment. */
 export interface Snapshot {
   now: number;
-  docker: { up: boolean; socketPath: string };
+  docker: { up: boolean; socketPath: string; problem?: string };
+  /** With `docker.swarm`: the swarm as last read (undefined: containers run on this host). */
+  swarm?: SwarmView;
   /** Running jobs per recipe name, and per group. */
   runningByRecipe: ReadonlyMap<string, number>;
   runningByGroup: ReadonlyMap<string, number>;
@@ -30,7 +33,7 @@ export interface Snapshot {
 }
 
 export type AdmissionJob = Pick<Job, 'notBefore' | 'state' | 'nextAttemptAt' | 'attempts' | 'cacheKey'>;
-export type AdmissionRecipe = Pick<Recipe, 'name' | 'steps' | 'timeoutMs' | 'retries' | 'cacheMs' | 'concurrency' | 'group' | 'rateLimit'>;
+export type AdmissionRecipe = Pick<Recipe, 'name' | 'steps' | 'resources' | 'timeoutMs' | 'retries' | 'cacheMs' | 'concurrency' | 'group' | 'rateLimit'>;
 
 function iso(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -52,7 +55,14 @@ export function timeBlocker(job: AdmissionJob, recipe: AdmissionRecipe, now: num
 /** A container job while the engine does not answer; `since`: when this job began to wait for it. */
 export function dockerBlocker(recipe: AdmissionRecipe, docker: Snapshot['docker'], since: number): Blocker | null {
   if (!usesDocker(recipe) || docker.up) return null;
-  return { reason: `waiting for the Docker engine (it does not answer at ${docker.socketPath})`, until: since + recipe.timeoutMs, docker: true };
+  return { reason: `waiting for the Docker engine (${docker.problem ?? `it does not answer at ${docker.socketPath}`})`, until: since + recipe.timeoutMs, docker: true };
+}
+
+/** A container job on Swarm while no ready node has room for its resources (it waits; Swarm would only hold it pending). */
+export function swarmBlocker(recipe: AdmissionRecipe, swarm: SwarmView | undefined): Blocker | null {
+  if (!swarm || !usesDocker(recipe)) return null;
+  const problem = placementProblem(swarm, { cpus: recipe.resources.cpus ?? 0, memory: recipe.resources.memory ?? 0 });
+  return problem ? { reason: `waiting for a Swarm node: ${problem}` } : null;
 }
 
 /** One run for identical requests: a cached recipe's job waits for the same request already on its way. */
@@ -88,6 +98,7 @@ export function admissionBlocker(job: Job, recipe: AdmissionRecipe, s: Snapshot,
   return (
     timeBlocker(job, recipe, s.now) ??
     dockerBlocker(recipe, s.docker, dockerWaitSince) ??
+    swarmBlocker(recipe, s.swarm) ??
     joinBlocker(job, recipe, recipe.cacheMs !== undefined && job.cacheKey !== null && job.state === 'queued' ? s.sameRequestOnItsWay(job) : undefined) ??
     concurrencyBlocker(recipe, s.runningByRecipe.get(recipe.name) ?? 0) ??
     groupBlocker(recipe, recipe.group ? s.groups[recipe.group] : undefined, recipe.group ? (s.runningByGroup.get(recipe.group) ?? 0) : 0) ??

@@ -5,7 +5,7 @@ import { snapshotRecipes, type Lane, type Recipe } from '../recipes/recipe.js';
 import type { Job } from '../store/jobs.js';
 import { formatBytes, formatDuration, timerMs } from '../units.js';
 import { freeDiskBytes } from '../fs/disk.js';
-import { add, needOf, NOTHING, overBudget, resourceBlocker, watchDisk } from './resources.js';
+import { add, localNeed, needOf, NOTHING, overBudget, resourceBlocker, watchDisk } from './resources.js';
 import path from 'node:path';
 import { runAttempt, workDirOf } from './attempt.js';
 import { Lanes } from './lanes.js';
@@ -14,7 +14,8 @@ import { endJob, settleAttempt, succeed, type AttemptResult } from './settle.js'
 import { existsSync } from 'node:fs';
 import { linksFor } from '../delivery/deliver.js';
 import type { Output } from '../store/outputs.js';
-import { admissionBlocker, type Snapshot } from './admission.js';
+import { admissionBlocker, usesDocker, type Snapshot } from './admission.js';
+import { claim } from '../docker/swarm.js';
 
 interface Entry {
   job: Job;
@@ -283,7 +284,8 @@ export class Dispatcher {
     }
     return {
       now,
-      docker: { up: this.ctx.docker?.up ?? false, socketPath: this.ctx.config.docker.socketPath },
+      docker: { up: this.ctx.docker?.up ?? false, socketPath: this.ctx.config.docker.socketPath, problem: this.ctx.docker?.problem },
+      swarm: this.ctx.config.docker.swarm ? this.ctx.docker?.swarm : undefined,
       runningByRecipe,
       runningByGroup,
       groups: this.ctx.config.groups,
@@ -347,7 +349,8 @@ export class Dispatcher {
     const now = this.ctx.clock.now();
     let wakeAt = Infinity;
     let inUse = NOTHING;
-    for (const r of this.running.values()) inUse = add(inUse, needOf(r.recipe));
+    const onSwarm = this.ctx.config.docker.swarm !== undefined;
+    for (const r of this.running.values()) inUse = add(inUse, localNeed(r.recipe, onSwarm));
     let promised = NOTHING;
     let free: number | undefined;
     const freeDisk = (): number => (free ??= freeDiskBytes(this.ctx.paths.state));
@@ -373,7 +376,7 @@ export class Dispatcher {
         this.setReason(e, `the ${e.job.lane} lane is full (${this.lanes.busy(e.job.lane)} running)`);
         return;
       }
-      const need = needOf(e.recipe);
+      const need = localNeed(e.recipe, onSwarm);
       const impossible = overBudget(this.ctx.config.resources, need);
       if (impossible) {
         this.giveUp(e, 'E_RESOURCES', `the recipe ${impossible}`);
@@ -389,6 +392,7 @@ export class Dispatcher {
         return;
       }
       inUse = add(inUse, need);
+      if (snap.swarm && usesDocker(e.recipe)) claim(snap.swarm, { cpus: e.recipe.resources.cpus ?? 0, memory: e.recipe.resources.memory ?? 0 });
       countRunning(snap.runningByRecipe, snap.runningByGroup, e.recipe);
       this.begin(e, now);
     };

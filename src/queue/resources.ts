@@ -17,6 +17,15 @@ export function needOf(recipe: Recipe): Need {
   return { cpus: recipe.resources.cpus ?? 0, memory: recipe.resources.memory ?? 0, disk: recipe.resources.disk ?? 0 };
 }
 
+/**
+ * What a job reserves of this host: on Swarm a container job's cpus and memory
+ * are the node's, not this host's; its work dir (disk) stays here.
+ */
+export function localNeed(recipe: Recipe, onSwarm: boolean): Need {
+  const need = needOf(recipe);
+  return onSwarm && recipe.steps.some((s) => s.kind === 'container') ? { cpus: 0, memory: 0, disk: need.disk } : need;
+}
+
 export function add(a: Need, b: Need): Need {
   return { cpus: a.cpus + b.cpus, memory: a.memory + b.memory, disk: a.disk + b.disk };
 }

@@ -66,7 +66,28 @@ export const configSchema = {
     docker: {
       type: 'object',
       additionalProperties: false,
-      properties: { socketPath: { type: 'string', minLength: 1 } },
+      properties: {
+        socketPath: { type: 'string', minLength: 1 },
+        swarm: {
+          type: 'object',
+          additionalProperties: false,
+          description: 'present (even {}): container steps run as Docker Swarm services; the engine must be a manager',
+          properties: {
+            workDir: {
+              type: 'string',
+              maxLength: 1000,
+              // nfs://SERVER/EXPORT/PATH: SERVER a name, an IPv4 address or [IPv6]; the path absolute, without .. or commas.
+              pattern: '^nfs://([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])(/(?!\\.\\.?(/|$))[A-Za-z0-9._~+@=-]+)+/?$',
+              'x-hint': 'must be nfs://SERVER/EXPORTED/PATH (how every node reaches state/jobs)',
+            },
+            constraints: {
+              type: 'array',
+              maxItems: 50,
+              items: { type: 'string', minLength: 3, maxLength: 300, pattern: '^[A-Za-z0-9._-]+\\s*(==|!=)\\s*\\S.*$', 'x-hint': 'must be a Swarm placement constraint like node.labels.hopper == true' },
+            },
+          },
+        },
+      },
     },
     webhooks: {
       type: 'object',

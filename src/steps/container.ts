@@ -6,14 +6,21 @@ import { scrub } from '../redact.js';
 import { render } from '../template.js';
 import { formatBytes, formatDuration, timerMs } from '../units.js';
 import { throwIfJobAborted, type StepEnv, type StepRunner } from './step.js';
+import { swarmStep } from './swarm.js';
 
 type ContainerStep = Extract<Step, { kind: 'container' }>;
 
 export const LABEL_JOB = 'hopper.job';
 export const LABEL_ROOT = 'hopper.root';
-const PIDS_LIMIT = 1024;
+export const PIDS_LIMIT = 1024;
+/** Docker's own copy of the output is capped too: a chatty container cannot fill the disk. */
+export const CAPPED_LOGS = { 'max-size': '10m', 'max-file': '1' };
 
-function dockerMessage(err: unknown): string {
+export function labelsOf(env: StepEnv): Record<string, string> {
+  return { [LABEL_JOB]: env.job.id, [LABEL_ROOT]: env.job.root, 'hopper.attempt': String(env.job.attempt) };
+}
+
+export function dockerMessage(err: unknown): string {
   const e = err as { json?: { message?: string }; reason?: string; message?: string; statusCode?: number };
   return e.json?.message ?? e.reason ?? e.message ?? String(err);
 }
@@ -47,7 +54,7 @@ async function prepareImage(docker: Docker, image: string, policy: ContainerStep
 }
 
 /** Why hopper stopped a container, once: the first reason wins. */
-class StopReason {
+export class StopReason {
   error: HopperError | undefined;
   set(e: HopperError): boolean {
     if (this.error) return false;
@@ -57,20 +64,17 @@ class StopReason {
 }
 
 function createOptions(step: ContainerStep, env: StepEnv, image: string, name: string): Docker.ContainerCreateOptions {
-  const r = (v: string): string => render(v, env.scope, { strict: true });
+  const r = (v: string): string => fill(v, env);
   const { resources } = env;
-  const uid = process.getuid?.() ?? 0;
-  const gid = process.getgid?.() ?? 0;
   return {
     name,
     Image: image,
     Cmd: step.command?.map(r),
     Entrypoint: step.entrypoint?.map(r),
-    Env: Object.entries(step.env).map(([k, v]) => `${k}=${r(v)}`),
+    Env: envOf(step, env),
     WorkingDir: '/work',
-    // By default as hopper's own user: files it writes stay hopper's to deliver and clean up.
-    User: step.user ? r(step.user) : `${uid}:${gid}`,
-    Labels: { [LABEL_JOB]: env.job.id, [LABEL_ROOT]: env.job.root, 'hopper.attempt': String(env.job.attempt) },
+    User: userOf(step, env),
+    Labels: labelsOf(env),
     Tty: false,
     AttachStdout: true,
     AttachStderr: true,
@@ -84,10 +88,61 @@ function createOptions(step: ContainerStep, env: StepEnv, image: string, name: s
       ...(resources.memory ? { Memory: resources.memory, MemorySwap: resources.memory } : {}),
       ...(resources.cpus ? { NanoCpus: Math.round(resources.cpus * 1e9) } : {}),
       ...(step.shmBytes ? { ShmSize: step.shmBytes } : {}),
-      // Docker's own copy of the output is capped too: a chatty container cannot fill the disk.
-      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '1' } },
+      LogConfig: { Type: 'json-file', Config: CAPPED_LOGS },
     },
   };
+}
+
+function quietFor(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function idleError(ms: number): HopperError {
+  return new HopperError('E_IDLE', `the container printed nothing for ${formatDuration(ms)} and was stopped`);
+}
+
+export function stepTimeoutError(ms: number): HopperError {
+  return new HopperError('E_TIMEOUT', `the container ran longer than its step timeout (${formatDuration(ms)})`);
+}
+
+/**
+ * A container's multiplexed output (stdout and stderr) into job.log; `onOutput`
+ * at each chunk (the idle timer); `frame` may rewrite or drop each frame.
+ * Returns the log's sink, to end when done.
+ */
+export function logInto(env: StepEnv, docker: Docker, stream: NodeJS.ReadableStream, onOutput: () => void, sink: Writable = env.log.sink(), frame: (chunk: Buffer) => Buffer | null = (c) => c): Writable {
+  sink.on('error', () => {});
+  // Both streams into one log; a shared sink must not be ended by the first stream that closes.
+  const shared = new Writable({
+    write: (chunk: Buffer, _e, next) => {
+      onOutput();
+      const out = frame(chunk);
+      if (sink.writableEnded || !out) next();
+      else sink.write(out, next);
+    },
+  });
+  docker.modem.demuxStream(stream, shared, shared);
+  return sink;
+}
+
+/** A value of the step with its placeholders filled: a whole argv element, never read by a shell. */
+export function fill(value: string, env: StepEnv): string {
+  return render(value, env.scope, { strict: true });
+}
+
+/** The image named by the step, its placeholders filled. */
+export function imageOf(step: ContainerStep, env: StepEnv): string {
+  return render(step.image, env.scope, { strict: true });
+}
+
+/** Runs as hopper's own user unless the step names one: files it writes stay hopper's to deliver and clean up. */
+export function userOf(step: ContainerStep, env: StepEnv): string {
+  return step.user ? render(step.user, env.scope, { strict: true }) : `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`;
+}
+
+/** The step's environment, its placeholders filled, as NAME=value. */
+export function envOf(step: ContainerStep, env: StepEnv): string[] {
+  return Object.entries(step.env).map(([k, v]) => `${k}=${render(v, env.scope, { strict: true })}`);
 }
 
 /**
@@ -100,7 +155,12 @@ export const containerStep: StepRunner<ContainerStep> = async (step, env) => {
   const engine = env.docker;
   if (!engine?.up) throw new HopperError('E_DOCKER_DOWN', `the Docker engine does not answer${engine ? ` at ${engine.socketPath}` : ''}`);
   const docker = engine.client;
-  const image = render(step.image, env.scope, { strict: true });
+  if (engine.swarm) {
+    // The nodes get the image themselves (from the registry, else their own copy).
+    await swarmStep(step, env, docker, engine.swarm);
+    return {};
+  }
+  const image = imageOf(step, env);
   // A pull can take long; a cancel or timeout does not wait for it (the engine finishes it alone).
   await Promise.race([
     prepareImage(docker, image, step.pull, env),
@@ -135,29 +195,20 @@ export const containerStep: StepRunner<ContainerStep> = async (step, env) => {
       stream.once('end', resolve);
       stream.once('close', resolve);
     });
-    const sink = env.log.sink();
-    sink.on('error', () => {});
     const armIdle = (): void => {
       if (step.idleTimeoutMs === undefined || done) return;
       clearTimeout(idle);
-      idle = setTimeout(
-        () => kill(new HopperError('E_IDLE', `the container printed nothing for ${formatDuration(step.idleTimeoutMs!)} and was stopped`)),
-        timerMs(step.idleTimeoutMs),
-      );
+      idle = setTimeout(() => kill(idleError(step.idleTimeoutMs!)), timerMs(step.idleTimeoutMs));
       idle.unref();
     };
-    // Both streams into one log; a shared sink must not be ended by the first stream that closes.
-    const shared = new Writable({
-      write: (chunk: Buffer, _e, next) => {
-        armIdle();
-        if (sink.writableEnded) next();
-        else sink.write(chunk, next);
-      },
+    let lastChunk = Date.now();
+    const sink = logInto(env, docker, stream, () => {
+      lastChunk = Date.now();
+      armIdle();
     });
-    docker.modem.demuxStream(stream, shared, shared);
     env.signal.addEventListener('abort', onAbort, { once: true });
     if (step.timeoutMs !== undefined) {
-      timers.push(setTimeout(() => kill(new HopperError('E_TIMEOUT', `the container ran longer than its step timeout (${formatDuration(step.timeoutMs!)})`)), timerMs(step.timeoutMs)));
+      timers.push(setTimeout(() => kill(stepTimeoutError(step.timeoutMs!)), timerMs(step.timeoutMs)));
     }
     const started = Date.now();
     await container.start();
@@ -166,7 +217,11 @@ export const containerStep: StepRunner<ContainerStep> = async (step, env) => {
     const waited = (await container.wait()) as { StatusCode: number };
     done = true;
     clearTimeout(idle);
-    await Promise.race([drained, new Promise<void>((resolve) => setTimeout(resolve, 2000).unref())]);
+    // The output may still be on its way (a flood is read slower than it was written): wait
+    // while it flows, until the stream ends or is quiet for 2 s, at most a minute.
+    let ended = false;
+    void drained.then(() => (ended = true));
+    for (let i = 0; i < 600 && !ended && Date.now() - lastChunk < 2000; i++) await quietFor(100);
     await new Promise<void>((resolve) => sink.end(resolve));
     const state = (await container.inspect()).State;
     if (reason.error) throw reason.error;

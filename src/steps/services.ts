@@ -9,6 +9,7 @@ import type { AttemptInput, AttemptServices } from './attempt.js';
 export interface StepSettings {
   outboundAllow: readonly string[];
   dockerSocket: string;
+  swarm: Config['docker']['swarm'];
   s3: Config['s3'];
 }
 
@@ -24,7 +25,7 @@ export interface DeliveryTask {
 }
 
 export function stepSettings(config: Config): StepSettings {
-  return { outboundAllow: config.outbound.allow, dockerSocket: config.docker.socketPath, s3: config.s3 };
+  return { outboundAllow: config.outbound.allow, dockerSocket: config.docker.socketPath, swarm: config.docker.swarm, s3: config.s3 };
 }
 
 /**
@@ -54,6 +55,6 @@ export function servicesCache(): (task: AttemptTask | DeliveryTask) => Promise<A
       }
       delivery = await s3.delivery;
     }
-    return { outbound: outbound.policy, s3: delivery, docker: docker && { up: 'dockerUp' in input && input.dockerUp, client: docker.client, socketPath: docker.socket } };
+    return { outbound: outbound.policy, s3: delivery, docker: docker && { up: 'dockerUp' in input && input.dockerUp, client: docker.client, socketPath: docker.socket, swarm: settings.swarm } };
   };
 }

@@ -174,6 +174,37 @@ async function benchContainer(runs: number): Promise<void> {
   }
 }
 
+/** One echo as a Swarm service (create, watch, logs, remove) vs the same step as a local container: medians of `runs` each. */
+async function benchSwarm(runs: number): Promise<void> {
+  const docker = await dockerForTests();
+  if (docker.swarmMissing) {
+    console.log(`swarm benchmark skipped: ${docker.swarmMissing}`);
+    return;
+  }
+  const { root, cleanup } = tempRoot('hopper-bench-');
+  try {
+    const client = new Docker({ socketPath: SOCKET });
+    const work = path.join(root, 'work');
+    mkdirSync(work);
+    const log = new JobLog(path.join(root, 'job.log'), []);
+    const step = { kind: 'container' as const, image: TEST_IMAGE, command: ['echo', 'hi'], entrypoint: undefined, env: {}, network: 'none' as const, capAdd: [], shmBytes: undefined, user: undefined, pull: 'never' as const, idleTimeoutMs: undefined, timeoutMs: undefined };
+    const median = async (swarm: { workDir: undefined; constraints: string[] } | undefined): Promise<number> => {
+      const times: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const env = { workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [], job: { id: `bench${i}`, attempt: 1, root }, resources: {}, docker: { up: true, client, socketPath: SOCKET, swarm }, outbound: ANYWHERE };
+        times.push(await timeAsync(() => containerStep(step, env)));
+      }
+      return quantile(times, 0.5);
+    };
+    const local = await median(undefined);
+    const swarm = await median({ workDir: undefined, constraints: [] });
+    await log.close();
+    rows.push({ name: `container step on Swarm, median of ${runs} echo runs`, unit: 'ms', hopper: swarm, baseline: local, baselineName: 'the same step as a local container', lower: true });
+  } finally {
+    cleanup();
+  }
+}
+
 /** fetchPages to CSV from a local paged API vs GET + JSON.parse of the same pages (no CSV, no file). */
 async function benchFetchPages(total: number, pageSize: number): Promise<void> {
   const body = (offset: number, limit: number): string => {
@@ -289,6 +320,7 @@ if (wanted('accept')) await benchAccept(5000);
 if (wanted('zip')) await benchZip(64);
 if (wanted('intake')) await benchIntake(500);
 if (wanted('container')) await benchContainer(10);
+if (wanted('swarm')) await benchSwarm(20);
 if (wanted('fetchPages')) await benchFetchPages(200_000, 5000);
 if (wanted('trivial')) await benchTrivial(1000, 8);
 if (wanted('latency')) await benchLatency(50);

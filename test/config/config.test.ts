@@ -39,7 +39,7 @@ describe('config', () => {
       assert.equal(c.smtp, undefined);
       assert.equal(c.s3, undefined);
       assert.deepEqual(c.groups, {});
-      assert.deepEqual(c.docker, { socketPath: '/var/run/docker.sock' });
+      assert.deepEqual(c.docker, { socketPath: '/var/run/docker.sock', swarm: undefined });
       assert.deepEqual(c.webhooks, { secret: undefined, retryForMs: 86_400_000 });
       assert.deepEqual(c.inbox, { acceptRecipes: true, maxFileBytes: 1024 ** 2 });
       assert.deepEqual(c.retention, { outputsMs: 7 * 86_400_000, jobsMs: 90 * 86_400_000 });
@@ -216,6 +216,26 @@ describe('config', () => {
         assert.match(message, new RegExp(`^${FILE}:3:7: outbound\\.allow\\[0\\]: (must be an address|"${bad.replace('.', '\\.')}" is not an address or range)`), `${bad}: ${message}`);
         assert.equal(message.split('\n').length, 1, message);
       }
+    });
+
+    it('parseConfig - docker.swarm: absent runs containers here; {} on Swarm with binds; nfs:// workDir split into server and export', () => {
+      assert.equal(parseConfig('', FILE, {}).docker.swarm, undefined);
+      assert.deepEqual(parseConfig('docker: { swarm: {} }\n', FILE, {}).docker.swarm, { workDir: undefined, constraints: [] });
+      const nfs = parseConfig('docker:\n  swarm:\n    workDir: nfs://10.0.0.5/srv/hopper/state/jobs/\n    constraints: ["node.labels.hopper == true", "node.role!=manager"]\n', FILE, {});
+      assert.deepEqual(nfs.docker.swarm, { workDir: { server: '10.0.0.5', path: '/srv/hopper/state/jobs' }, constraints: ['node.labels.hopper == true', 'node.role!=manager'] });
+      assert.deepEqual(parseConfig('docker: { swarm: { workDir: "nfs://[fd00::5]/export/jobs" } }\n', FILE, {}).docker.swarm?.workDir, { server: 'fd00::5', path: '/export/jobs' });
+    });
+
+    it('parseConfig - a malformed docker.swarm is refused with its position: workDir not nfs://SERVER/PATH, a constraint that is no constraint', () => {
+      for (const bad of ['/srv/jobs', 'nfs://10.0.0.5', 'nfs://10.0.0.5/', 'nfs://10.0.0.5/srv/../etc', 'nfs://10.0.0.5/a,b', 'smb://x/y', 'nfs://a b/c', `nfs://x/${'a'.repeat(1100)}`]) {
+        const message = configError(() => parseConfig(`docker:\n  swarm:\n    workDir: ${JSON.stringify(bad)}\n`, FILE, {}));
+        assert.match(message, new RegExp(`^${FILE}:3:14: docker\\.swarm\\.workDir: must (be nfs://SERVER/EXPORTED/PATH|be at most)`), `${bad}: ${message}`);
+      }
+      for (const bad of ['node.labels.x', 'x == ', '== y', '']) {
+        const message = configError(() => parseConfig(`docker:\n  swarm:\n    constraints: [${JSON.stringify(bad)}]\n`, FILE, {}));
+        assert.match(message, /docker\.swarm\.constraints\[0\]: must (be a Swarm placement constraint|be at least)/, `${bad}: ${message}`);
+      }
+      assert.match(configError(() => parseConfig('docker: { swarm: { workdir: x } }\n', FILE, {})), /docker\.swarm\.workdir: unknown key \(did you mean "workDir"\?\)/);
     });
 
     it('parseConfig - a bad duration explains how to write one', () => {

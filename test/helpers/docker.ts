@@ -15,6 +15,30 @@ export interface DockerForTests {
   missing: string | undefined;
   /** node:test's `skip` option: the reason, unless HOPPER_REQUIRE_DOCKER=1 makes a missing engine a failure. */
   skip: string | false;
+  /** Why Swarm tests cannot run here (the engine is no swarm manager), or undefined when they can. */
+  swarmMissing: string | undefined;
+  /** `skip` for Swarm tests: .ci/run makes its engine a one-node swarm, so with HOPPER_REQUIRE_DOCKER=1 a missing swarm fails. */
+  swarmSkip: string | false;
+}
+
+/** Whether the engine is a swarm manager (`docker swarm init --advertise-addr 127.0.0.1` makes it one). */
+async function swarmManager(client: Docker): Promise<boolean> {
+  try {
+    const info = (await client.info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
+    return info.Swarm?.LocalNodeState === 'active' && info.Swarm.ControlAvailable === true;
+  } catch {
+    return false;
+  }
+}
+
+/** Services this test root left behind (there should be none). */
+export async function servicesOf(client: Docker, root: string): Promise<Docker.Service[]> {
+  return client.listServices({ filters: { label: [`${LABEL_ROOT}=${root}`] } });
+}
+
+/** Networks this test root left behind (there should be none). */
+export async function networksOf(client: Docker, root: string): Promise<Docker.NetworkInspectInfo[]> {
+  return client.listNetworks({ filters: { label: [`${LABEL_ROOT}=${root}`] } });
 }
 
 async function answers(client: Docker): Promise<boolean> {
@@ -69,7 +93,9 @@ export async function dockerForTests(): Promise<DockerForTests> {
   }
   const required = process.env.HOPPER_REQUIRE_DOCKER === '1';
   if (missing && !required) console.log(`# skipping Docker tests: ${missing} (set HOPPER_REQUIRE_DOCKER=1 to make this a failure)`);
-  return { client, missing, skip: missing && !required ? missing : false };
+  const swarmMissing = missing ?? ((await swarmManager(client)) ? undefined : 'the Docker engine is not a swarm manager (docker swarm init --advertise-addr 127.0.0.1)');
+  if (swarmMissing && !missing && !required) console.log(`# skipping Swarm tests: ${swarmMissing} (set HOPPER_REQUIRE_DOCKER=1 to make this a failure)`);
+  return { client, missing, skip: missing && !required ? missing : false, swarmMissing, swarmSkip: swarmMissing && !required ? swarmMissing : false };
 }
 
 /** Containers this test root left behind (there should be none). */

@@ -34,8 +34,10 @@ describe('HTTP read views over a hand-counted fixture', () => {
   describe('good requests', () => {
     it('GET /status answers version, uptime, workers, counts and lanes', async () => {
       const s = await json<Record<string, unknown>>('/status');
-      const { uptimeSeconds, version, ...rest } = s;
+      const { uptimeSeconds, version, containers, ...rest } = s;
       assert.equal(version, VERSION);
+      // Where container steps run: this host's engine (up or not, as this machine has it).
+      assert.equal((containers as { runOn: string }).runOn, 'host');
       assert.equal(typeof uptimeSeconds, 'number');
       assert.ok((uptimeSeconds as number) >= 0 && (uptimeSeconds as number) < 600);
       assert.deepEqual(rest, FIXTURE_EXPECTED.status);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { admissionBlocker, concurrencyBlocker, dockerBlocker, groupBlocker, joinBlocker, rateBlocker, timeBlocker, type AdmissionRecipe, type Snapshot } from '../../src/queue/admission.js';
+import { admissionBlocker, concurrencyBlocker, dockerBlocker, groupBlocker, joinBlocker, rateBlocker, swarmBlocker, timeBlocker, type AdmissionRecipe, type Snapshot } from '../../src/queue/admission.js';
+import type { SwarmNode, SwarmView } from '../../src/docker/swarm.js';
 import type { Job } from '../../src/store/jobs.js';
 
 // Admission without a daemon: each blocker alone, then in their order.
@@ -8,7 +9,7 @@ import type { Job } from '../../src/store/jobs.js';
 const NOW = Date.parse('2026-11-28T12:00:00Z');
 
 function recipe(extra: Partial<AdmissionRecipe> = {}): AdmissionRecipe {
-  return { name: 'r', steps: [], timeoutMs: 60_000, retries: { attempts: 3, backoff: 'fixed', delayMs: 1000 }, cacheMs: undefined, concurrency: undefined, group: undefined, rateLimit: undefined, ...extra };
+  return { name: 'r', steps: [], resources: {}, timeoutMs: 60_000, retries: { attempts: 3, backoff: 'fixed', delayMs: 1000 }, cacheMs: undefined, concurrency: undefined, group: undefined, rateLimit: undefined, ...extra };
 }
 
 function job(extra: Partial<Job> = {}): Job {
@@ -98,5 +99,32 @@ describe('admission', () => {
     assert.match(admissionBlocker(job({ notBefore: NOW + 1 }), r, s, NOW)!.reason, /not before/);
     assert.equal(admissionBlocker(job(), r, s, NOW)!.docker, true);
     assert.match(admissionBlocker(job(), r, { ...s, docker: { up: true, socketPath: 'x' } }, NOW)!.reason, /concurrency/);
+  });
+
+  it('swarmBlocker - a container job waits while no ready node has its reservation free, and says how much is', () => {
+    const GiB = 1024 ** 3;
+    const node = (name: string, memory: number, memoryFree: number, extra: Partial<SwarmNode> = {}): SwarmNode => ({ id: name, name, ready: true, takesWork: true, cpus: 4, memory, cpusFree: 4, memoryFree, ...extra });
+    const view = (...nodes: SwarmNode[]): SwarmView => ({ problem: undefined, nodes });
+    const big = recipe({ steps: [container], resources: { memory: 4 * GiB } });
+    assert.equal(swarmBlocker(big, undefined), null, 'not on Swarm: local admission decides');
+    assert.equal(swarmBlocker(recipe({ resources: { memory: 4 * GiB } }), view()), null, 'a job without containers never waits for a node');
+    assert.equal(swarmBlocker(big, view(node('a', 8 * GiB, 2 * GiB), node('b', 8 * GiB, 5 * GiB))), null);
+    assert.equal(
+      swarmBlocker(big, view(node('a', 8 * GiB, 2 * GiB), node('b', 8 * GiB, 3 * GiB)))!.reason,
+      'waiting for a Swarm node: no node has 4.0 GiB free (most free: 4 cpus and 3.0 GiB on b)',
+    );
+    assert.equal(swarmBlocker(big, view(node('a', 2 * GiB, 2 * GiB)))!.reason, 'waiting for a Swarm node: no node has 4.0 GiB in all (the largest, a, has 4 cpus and 2.0 GiB)');
+    // A drained or down node takes nothing, however empty.
+    assert.match(swarmBlocker(big, view(node('a', 8 * GiB, 8 * GiB, { takesWork: false })))!.reason, /no Swarm node is ready to take work \(1 known\)/);
+    assert.match(swarmBlocker(recipe({ steps: [container], resources: { cpus: 8 } }), view(node('a', 8 * GiB, 8 * GiB)))!.reason, /no node has 8 cpus in all/);
+    assert.equal(swarmBlocker(recipe({ steps: [container] }), view(node('a', 8 * GiB, 0))), null, 'no reservation: any ready node will do');
+    assert.match(swarmBlocker(big, { problem: 'the Docker engine at x is a swarm worker, not a manager', nodes: [] })!.reason, /not a manager/);
+  });
+
+  it('admissionBlocker - a job that waits for a Swarm node holds no lane, and concurrency still counts before it', () => {
+    const r = recipe({ steps: [container], resources: { memory: 1024 }, concurrency: 1 });
+    const full: SwarmView = { problem: undefined, nodes: [{ id: 'a', name: 'a', ready: true, takesWork: true, cpus: 1, memory: 2048, cpusFree: 1, memoryFree: 0 }] };
+    assert.match(admissionBlocker(job(), r, snapshot({ swarm: full }), NOW)!.reason, /waiting for a Swarm node/);
+    assert.equal(admissionBlocker(job(), r, snapshot({ docker: { up: false, socketPath: 'x', problem: 'it is no manager' }, swarm: full }), NOW)!.reason, 'waiting for the Docker engine (it is no manager)');
   });
 });

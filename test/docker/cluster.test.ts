@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { stringify } from 'yaml';
+import { openStore } from '../../src/store/store.js';
+import { hopper, startCli } from '../helpers/cli.js';
+import { drop, ended, tempRoot, testDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { containerRecipe, containersOf, dockerForTests, networksOf, servicesOf } from '../helpers/docker.js';
+import { startSecondEngine, type SecondEngine } from '../helpers/engine2.js';
+import { request } from '../helpers/recipes.js';
+import { waitFor } from '../helpers/wait.js';
+
+// Container steps on Docker Swarm: this machine's engine made a one-node swarm
+// (.ci/run: docker swarm init --advertise-addr 127.0.0.1), and a second real
+// engine started by the tests, as a stranger to the swarm and as a worker.
+
+const docker = await dockerForTests();
+
+async function nothingOnEngine(root: string): Promise<void> {
+  const left = async (): Promise<string[]> => [
+    ...(await servicesOf(docker.client, root)).map((s) => `service ${s.Spec?.Name}`),
+    ...(await networksOf(docker.client, root)).map((n) => `network ${n.Name}`),
+    ...(await containersOf(docker.client, root)).map((c) => `container ${c.Id.slice(0, 12)}`),
+  ];
+  await waitFor('nothing of the job left on the engine', async () => (await left()).length === 0, 15_000).catch(async () => assert.deepEqual(await left(), []));
+}
+
+describe('Swarm: admission and what /healthz and /status say', { skip: docker.swarmSkip }, () => {
+  let d: TestDaemon;
+  before(async () => {
+    assert.equal(docker.swarmMissing, undefined, `a Swarm manager is required here: ${docker.swarmMissing}`);
+    d = await testDaemon({
+      recipes: {
+        huge: containerRecipe('huge', 'echo never', [], { resources: { memory: '1000TiB' } }),
+        small: containerRecipe('small', 'mkdir -p out; echo small > out/x', [], { resources: { memory: '16MiB', cpus: 0.1 } }),
+        secretive: {
+          ...containerRecipe('secretive', 'mkdir -p out; echo "token of ${#TOKEN} characters" > out/x; echo "$1" | wc -c', ['{{params.token}}']),
+          params: { type: 'object', properties: { token: { type: 'string', writeOnly: true } } },
+        },
+      },
+      // A local budget far below what the jobs reserve: on Swarm it holds nothing back.
+      config: { docker: { swarm: {} }, resources: { cpus: 0.01, memory: '1MiB' } },
+      dockerPingMs: 200,
+    });
+  });
+  after(() => d?.cleanup());
+
+  it('a reservation no node can meet waits, queued, with its reason in /jobs/:id and hopper show', async () => {
+    d.drop('huge.yaml', request('huge', {}, { id: 'huge' }));
+    const job = await d.job('huge', (j) => j.waitReason !== null, 10_000);
+    assert.equal(job.state, 'queued');
+    assert.match(job.waitReason!, /^waiting for a Swarm node: no node has 1000\.0 TiB in all \(the largest, .+, has \d+ cpus and [\d.]+ GiB\)$/);
+    const view = (await (await fetch(`${d.http.address()}/jobs/${job.id}`)).json()) as { waiting: { reason: string } };
+    assert.equal(view.waiting.reason, job.waitReason);
+    const show = await hopper(['show', job.id, '--root', d.root]);
+    assert.match(show.stdout, /no node has 1000\.0 TiB in all/);
+    assert.deepEqual(await servicesOf(docker.client, d.root), [], 'no service was made for it');
+    // Meanwhile a job that fits runs, beside it; this host's own budget (0.01 cpus) does not hold it back.
+    d.drop('small.yaml', request('small', {}, { id: 'small' }));
+    assert.equal((await d.job('small', ended, 60_000)).state, 'succeeded');
+    d.drop('cancel-huge.yaml', { kind: 'cancel', job: 'huge' });
+    assert.equal((await d.job('huge', ended, 10_000)).state, 'canceled');
+    await nothingOnEngine(d.root);
+  });
+
+  it('/healthz and /status say containers run on Swarm, and how many nodes are ready', async () => {
+    const health = (await (await fetch(`${d.http.address()}/healthz`)).json()) as { docker: string; containers: { runOn: string; nodes: number; nodesReady: number } };
+    assert.equal(health.docker, 'up');
+    assert.equal(health.containers.runOn, 'swarm');
+    assert.ok(health.containers.nodes >= 1 && health.containers.nodesReady >= 1, JSON.stringify(health));
+    const status = (await (await fetch(`${d.http.address()}/status`)).json()) as { containers: unknown };
+    assert.deepEqual(status.containers, health.containers);
+  });
+
+  it('a secret param reaches the container, but not job.log, the service name, labels or args as logged', async () => {
+    const token = 'tok-3f9a1c-very-secret';
+    d.drop('secretive.yaml', request('secretive', { token }, { id: 'secretive' }));
+    const running = await d.job('secretive', (j) => j.state !== 'queued', 30_000);
+    const services = await servicesOf(docker.client, d.root).catch(() => []);
+    for (const s of services) {
+      assert.doesNotMatch(JSON.stringify({ name: s.Spec?.Name, labels: s.Spec?.Labels, containerLabels: s.Spec?.TaskTemplate && 'ContainerSpec' in s.Spec.TaskTemplate ? s.Spec.TaskTemplate.ContainerSpec?.Labels : undefined }), new RegExp(token));
+    }
+    const job = await d.job('secretive', ended, 60_000);
+    assert.equal(job.state, 'succeeded', job.errorMessage ?? '');
+    assert.equal(readFileSync(path.join(d.root, 'outputs', job.id, 'x'), 'utf8'), `token of 0 characters\n`);
+    const log = readFileSync(path.join(d.root, 'state', 'jobs', running.id, 'job.log'), 'utf8');
+    assert.doesNotMatch(log, new RegExp(token));
+    assert.match(log, /\[secret\]|\*\*\*/, 'the command line in job.log shows the secret masked');
+    assert.match(log, /^23$/m, 'the container got the whole token as one argument');
+  });
+});
+
+describe('Swarm: a hopper killed mid-job', { skip: docker.swarmSkip }, () => {
+  it('after kill -9 the restart removes the orphaned service and its network, then runs the job again', { timeout: 120_000 }, async () => {
+    assert.equal(docker.swarmMissing, undefined, `a Swarm manager is required here: ${docker.swarmMissing}`);
+    const { root, cleanup } = tempRoot();
+    mkdirSync(path.join(root, 'recipes'));
+    const recipe = containerRecipe('orphan', '[ "$1" = 1 ] && sleep 60; mkdir -p out; echo done > out/x', ['{{job.run}}']);
+    writeFileSync(path.join(root, 'recipes', 'orphan.yaml'), stringify(recipe));
+    writeFileSync(path.join(root, 'hopper.yaml'), 'http: { port: 0 }\ndocker: { swarm: {} }\n');
+    const state = (): string | undefined => {
+      const store = openStore(path.join(root, 'state', 'hopper.db'), { readonly: true });
+      try {
+        return store.jobs.find('orphan')?.state;
+      } finally {
+        store.close();
+      }
+    };
+    try {
+      let d = await startCli(root);
+      drop(path.join(root, 'inbox'), 'orphan.yaml', request('orphan', {}, { id: 'orphan' }));
+      await waitFor('the task to run', async () => (await containersOf(docker.client, root)).some((c) => c.State === 'running'), 30_000, 100);
+      const [left] = await servicesOf(docker.client, root);
+      d.child.kill('SIGKILL');
+      await d.exited;
+      assert.equal((await servicesOf(docker.client, root)).length, 1, 'the service outlived hopper');
+      d = await startCli(root);
+      try {
+        await waitFor('the job to succeed', () => state() === 'succeeded', 60_000, 100);
+        assert.ok(!(await servicesOf(docker.client, root)).some((s) => s.ID === left.ID), 'the orphan was removed');
+        assert.match(d.output(), /removed a Swarm service left by a hopper that stopped unexpectedly/);
+        await nothingOnEngine(root);
+      } finally {
+        d.child.kill('SIGTERM');
+        await d.exited;
+      }
+    } finally {
+      for (const s of await servicesOf(docker.client, root)) await docker.client.getService(s.ID).remove().catch(() => {});
+      cleanup();
+    }
+  });
+});
+
+describe('Swarm: a second engine', { skip: docker.swarmSkip }, () => {
+  let second: SecondEngine | undefined;
+  const hasDocker0 = (): boolean => {
+    try {
+      execFileSync('ip', ['link', 'show', 'docker0'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const docker0Before = hasDocker0();
+  before(async () => {
+    assert.equal(docker.swarmMissing, undefined, `a Swarm manager is required here: ${docker.swarmMissing}`);
+    second = await startSecondEngine();
+  });
+  after(async () => {
+    await second?.stop();
+    // The first engine's bridge must outlive the second engine (the later tests' containers use it).
+    assert.equal(hasDocker0(), docker0Before, 'docker0 is still there');
+  });
+
+  it('hopper start refuses docker.swarm on an engine that is no swarm manager, with exit 2', async () => {
+    const { root, cleanup } = tempRoot();
+    try {
+      writeFileSync(path.join(root, 'hopper.yaml'), stringify({ http: { port: 0 }, docker: { socketPath: second!.socket, swarm: {} } }));
+      const r = await hopper(['start', '--root', root]);
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(r.stderr, /docker\.swarm: the Docker engine at .*docker\.sock is not part of a swarm \(Swarm: inactive\); run docker swarm init there, or remove docker\.swarm/);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('a job constrained to a worker node runs there, its work dir reached by a bind of the same path', { timeout: 120_000 }, async () => {
+    const mark = `w${process.pid}`;
+    await second!.joinAsWorker(docker.client, ['hopper-test', mark]);
+    const d = await testDaemon({
+      recipes: { there: containerRecipe('there', 'mkdir -p out; echo from-the-worker > out/x; sleep 2', [], {}, { network: 'bridge' }) },
+      config: { docker: { swarm: { constraints: [`node.labels.hopper-test == ${mark}`] } } },
+    });
+    try {
+      d.drop('there.yaml', request('there', {}, { id: 'there' }));
+      const running = await d.job('there', (j) => j.state === 'running', 30_000);
+      // The task's container is on the second engine, not on this one.
+      await waitFor('the container on the worker', async () => (await containersOf(second!.client, d.root)).some((c) => c.Labels['hopper.job'] === running.id), 30_000, 100);
+      assert.deepEqual((await containersOf(docker.client, d.root)).filter((c) => c.Labels['hopper.job'] === running.id), []);
+      const job = await d.job('there', ended, 60_000);
+      assert.equal(job.state, 'succeeded', job.errorMessage ?? '');
+      assert.equal(readFileSync(path.join(d.root, 'outputs', job.id, 'x'), 'utf8'), 'from-the-worker\n');
+      await nothingOnEngine(d.root);
+    } finally {
+      await d.cleanup();
+    }
+  });
+});

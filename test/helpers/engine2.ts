@@ -1,0 +1,81 @@
+import Docker from 'dockerode';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { TEST_IMAGE } from './docker.js';
+import { waitFor } from './wait.js';
+
+/**
+ * A second, real Docker engine on this machine: its own data root, exec root,
+ * socket and bridge, no iptables (the first engine owns those). Not in a swarm
+ * until `joinAsWorker`. Needs root, as the first one does.
+ *
+ * Its bridge is one of its own: `--bridge none` would make dockerd delete
+ * docker0 at start, which is the first engine's (seen here).
+ */
+export interface SecondEngine {
+  socket: string;
+  client: Docker;
+  /** Joins the first engine's swarm as a worker labelled `label=value`; returns its node id. */
+  joinAsWorker(manager: Docker, label: [string, string]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function startSecondEngine(): Promise<SecondEngine> {
+  // Short paths: a unix socket's path has a 108-byte limit.
+  const dir = mkdtempSync('/tmp/hde-');
+  const socket = path.join(dir, 'docker.sock');
+  const bridge = `hde${process.pid % 100000}`;
+  execFileSync('ip', ['link', 'add', bridge, 'type', 'bridge']);
+  execFileSync('ip', ['addr', 'add', `10.199.${process.pid % 250}.1/24`, 'dev', bridge]);
+  execFileSync('ip', ['link', 'set', bridge, 'up']);
+  const child: ChildProcess = spawn(
+    'dockerd',
+    ['--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '-H', `unix://${socket}`, '--pidfile', path.join(dir, 'docker.pid'), '--bridge', bridge, '--iptables=false', '--ip-masq=false'],
+    { stdio: 'ignore' },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const client = new Docker({ socketPath: socket });
+  let nodeId: string | undefined;
+  let manager: Docker | undefined;
+  const stop = async (): Promise<void> => {
+    if (nodeId) {
+      await client.swarmLeave({ force: true }).catch(() => {});
+      await manager?.getNode(nodeId).remove({ force: true }).catch(() => {});
+    }
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    try {
+      execFileSync('ip', ['link', 'del', bridge]);
+    } catch {
+      /* gone already */
+    }
+  };
+  try {
+    await waitFor('the second engine to answer', () => client.ping().then(() => true, () => false), 20_000, 200);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    socket,
+    client,
+    async joinAsWorker(first, [key, value]) {
+      manager = first;
+      // The image by `docker save | docker load`: no registry here.
+      const image = await first.getImage(TEST_IMAGE).get();
+      await new Promise<void>((resolve, reject) => client.loadImage(image, {}, (err, out: NodeJS.ReadableStream | undefined) => (err ? reject(err) : out ? (out.on('end', resolve), out.on('error', reject), out.resume()) : resolve())));
+      const swarm = (await first.swarmInspect()) as { JoinTokens: { Worker: string } };
+      await client.swarmJoin({ ListenAddr: '127.0.0.2:2377', AdvertiseAddr: '127.0.0.2', RemoteAddrs: ['127.0.0.1:2377'], JoinToken: swarm.JoinTokens.Worker });
+      nodeId = ((await client.info()) as { Swarm: { NodeID: string } }).Swarm.NodeID;
+      const node = first.getNode(nodeId);
+      const spec = (await node.inspect()) as { Version: { Index: number }; Spec: { Role: string; Availability: string; Labels?: Record<string, string> } };
+      await node.update({ version: spec.Version.Index, ...spec.Spec, Labels: { ...spec.Spec.Labels, [key]: value } });
+      await waitFor('the worker to be ready', async () => ((await node.inspect()) as { Status: { State: string } }).Status.State === 'ready', 20_000, 200);
+      return nodeId;
+    },
+    stop,
+  };
+}
