@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { openStore } from '../../src/store/store.js';
 import { hopper, startCli } from '../helpers/cli.js';
 import { drop, ended, tempRoot, testDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { containerRecipe, containersOf, dockerForTests, networksOf, servicesOf } from '../helpers/docker.js';
+import { containerRecipe, containersOf, dockerForTests, orphanRoot, networksOf, servicesOf } from '../helpers/docker.js';
 import { startSecondEngine, type SecondEngine } from '../helpers/engine2.js';
 import { request } from '../helpers/recipes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -95,19 +94,8 @@ describe('Swarm: admission and what /healthz and /status say', { skip: docker.sw
 describe('Swarm: a hopper killed mid-job', { skip: docker.swarmSkip }, () => {
   it('after kill -9 the restart removes the orphaned service and its network, then runs the job again', { timeout: 120_000 }, async () => {
     assert.equal(docker.swarmMissing, undefined, `a Swarm manager is required here: ${docker.swarmMissing}`);
-    const { root, cleanup } = tempRoot();
-    mkdirSync(path.join(root, 'recipes'));
-    const recipe = containerRecipe('orphan', '[ "$1" = 1 ] && sleep 60; mkdir -p out; echo done > out/x', ['{{job.run}}']);
-    writeFileSync(path.join(root, 'recipes', 'orphan.yaml'), stringify(recipe));
-    writeFileSync(path.join(root, 'hopper.yaml'), 'http: { port: 0 }\ndocker: { swarm: {} }\n');
-    const state = (): string | undefined => {
-      const store = openStore(path.join(root, 'state', 'hopper.db'), { readonly: true });
-      try {
-        return store.jobs.find('orphan')?.state;
-      } finally {
-        store.close();
-      }
-    };
+    // The first run hangs; the next one (after the kill, the same attempt) finishes at once.
+    const { root, cleanup, state } = orphanRoot('http: { port: 0 }\ndocker: { swarm: {} }\n');
     try {
       let d = await startCli(root);
       drop(path.join(root, 'inbox'), 'orphan.yaml', request('orphan', {}, { id: 'orphan' }));

@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { stringify } from 'yaml';
-import { openStore } from '../../src/store/store.js';
 import { startCli } from '../helpers/cli.js';
 import { drop, ended, tempRoot, testDaemon } from '../helpers/daemon.js';
-import { containerRecipe, containersOf, dockerForTests, SOCKET } from '../helpers/docker.js';
+import { containerRecipe, containersOf, dockerForTests, orphanRoot, SOCKET } from '../helpers/docker.js';
 import { request } from '../helpers/recipes.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -74,20 +71,8 @@ describe('docker engine away and back', { skip: docker.skip }, () => {
 describe('docker: a hopper killed mid-job', { skip: docker.skip }, () => {
   it('after kill -9 a restart removes the orphaned container and runs the job again', { timeout: 90_000 }, async () => {
     assert.equal(docker.missing, undefined, `Docker is required here: ${docker.missing}`);
-    const { root, cleanup } = tempRoot();
-    mkdirSync(path.join(root, 'recipes'));
     // The first run hangs; the next one (after the kill, the same attempt) finishes at once.
-    const recipe = containerRecipe('orphan', '[ "$1" = 1 ] && sleep 60; mkdir -p out; echo done > out/x', ['{{job.run}}']);
-    writeFileSync(path.join(root, 'recipes', 'orphan.yaml'), stringify(recipe));
-    writeFileSync(path.join(root, 'hopper.yaml'), 'http: { port: 0 }\n');
-    const state = (): string | undefined => {
-      const store = openStore(path.join(root, 'state', 'hopper.db'), { readonly: true });
-      try {
-        return store.jobs.find('orphan')?.state;
-      } finally {
-        store.close();
-      }
-    };
+    const { root, cleanup, state } = orphanRoot('http: { port: 0 }\n');
     try {
       let d = await startCli(root);
       drop(path.join(root, 'inbox'), 'orphan.yaml', request('orphan', {}, { id: 'orphan' }));

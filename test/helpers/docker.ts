@@ -1,9 +1,12 @@
 import Docker from 'dockerode';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, symlinkSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { stringify } from 'yaml';
 import { LABEL_ROOT } from '../../src/steps/container.js';
+import { openStore } from '../../src/store/store.js';
+import { tempRoot } from './daemon.js';
 
 export const SOCKET = '/var/run/docker.sock';
 /** Built from Debian's busybox-static by `docker import`: no registry is needed (or reachable). */
@@ -113,4 +116,26 @@ export function containerRecipe(name: string, script: string, args: string[] = [
     output: { files: ['out/*'] },
     ...extra,
   };
+}
+
+/**
+ * A root for `hopper start` in a child process, with the recipe that hangs on its
+ * first run (so it can be killed mid-job) and finishes at once on the next;
+ * `state()` reads that job's state from the database, as a second process would.
+ */
+export function orphanRoot(config: string): { root: string; cleanup(): void; state(): string | undefined } {
+  const { root, cleanup } = tempRoot();
+  mkdirSync(path.join(root, 'recipes'));
+  const recipe = containerRecipe('orphan', '[ "$1" = 1 ] && sleep 60; mkdir -p out; echo done > out/x', ['{{job.run}}']);
+  writeFileSync(path.join(root, 'recipes', 'orphan.yaml'), stringify(recipe));
+  writeFileSync(path.join(root, 'hopper.yaml'), config);
+  const state = (): string | undefined => {
+    const store = openStore(path.join(root, 'state', 'hopper.db'), { readonly: true });
+    try {
+      return store.jobs.find('orphan')?.state;
+    } finally {
+      store.close();
+    }
+  };
+  return { root, cleanup, state };
 }
