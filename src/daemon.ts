@@ -30,6 +30,9 @@ import { RECIPE_FILE, RecipeRegistry } from './recipes/registry.js';
 import { Scheduler } from './schedule/scheduler.js';
 import { openStore } from './store/store.js';
 
+
+/** How often Swarm services no running job owns are looked for. */
+const SWEEP_MS = 60_000;
 export interface DaemonOptions {
   root: string;
   configFile?: string;
@@ -149,9 +152,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
     await docker.watch(options.dockerPingMs ?? 5000);
     // An engine that answers but cannot run services is a bad config, like any other: stop now (exit 2).
-    if (docker.swarm?.problem) throw new ConfigError(options.configFile ?? path.join(paths.root, 'hopper.yaml'), [{ path: 'docker.swarm', message: docker.swarm.problem }]);
+    if (docker.swarm?.refused) throw new ConfigError(options.configFile ?? path.join(paths.root, 'hopper.yaml'), [{ path: 'docker.swarm', message: docker.swarm.problem ?? 'the Docker engine is no swarm manager' }]);
     await removeOrphans(docker, paths.root, log);
     await removeOrphanServices(docker, paths.root, log);
+    // Now and then too: a service whose stop could not be confirmed (the manager away) goes once it can.
+    const sweep = config.docker.swarm
+      ? setInterval(() => void (docker.up && removeOrphanServices(docker, paths.root, log, (jobId, attempt) => dispatcher.runningAttempt(jobId) === attempt)), SWEEP_MS)
+      : undefined;
+    sweep?.unref();
+    undo.push(() => clearInterval(sweep));
     const notifier = new Notifier(ctx, { retryBaseMs: options.notifyRetryBaseMs });
     const delivery = new DeliveryStage(ctx, () => notifier.kick(), (job) => dispatcher.add(job), { retryBaseMs: options.deliveryRetryBaseMs });
     const dispatcher = new Dispatcher(ctx, () => notifier.kick(), { resourceHoldMs: options.resourceHoldMs, diskCheckMs: options.diskCheckMs }, (jobId) => delivery.add(jobId));
@@ -160,7 +169,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       // Back after an outage: what hopper left running in the meantime is no job's any more.
       if (docker.up && !wasUp) {
         void removeOrphans(docker, paths.root, log, (jobId) => dispatcher.isRunning(jobId));
-        void removeOrphanServices(docker, paths.root, log, (jobId) => dispatcher.isRunning(jobId));
+        void removeOrphanServices(docker, paths.root, log, (jobId, attempt) => dispatcher.runningAttempt(jobId) === attempt);
       }
       wasUp = docker.up;
       dispatcher.tick();

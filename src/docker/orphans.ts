@@ -2,6 +2,7 @@ import type { Logger } from '../log.js';
 import { LABEL_JOB, LABEL_ROOT } from '../steps/container.js';
 import { engineProblem, engineRequest } from './api.js';
 import type { DockerEngine } from './engine.js';
+import { taskLive } from './swarm.js';
 
 /**
  * A container labelled with this root whose job this hopper is not running is
@@ -52,7 +53,7 @@ const byRoot = (root: string): string => encodeURIComponent(JSON.stringify({ lab
 /** Whether any task of the service may still have a container on its node. */
 async function serviceTaskLive(engine: DockerEngine, id: string): Promise<boolean> {
   const tasks = (await engineJson<Array<{ Status?: { State?: string } }>>(engine, 'GET', `/tasks?filters=${encodeURIComponent(JSON.stringify({ service: [id] }))}`)) ?? [];
-  return tasks.some((t) => !['complete', 'failed', 'shutdown', 'rejected', 'orphaned', 'remove'].includes(t.Status?.State ?? ''));
+  return tasks.some((t) => taskLive(t.Status?.State));
 }
 
 /**
@@ -61,12 +62,14 @@ async function serviceTaskLive(engine: DockerEngine, id: string): Promise<boolea
  * scaled to nothing and its task waited for (bounded) before it is removed:
  * on Docker 20.10 its network must not go while the container is on it.
  */
-export async function removeOrphanServices(engine: DockerEngine, root: string, log: Logger, isRunning: (jobId: string) => boolean = () => false): Promise<string[]> {
+export async function removeOrphanServices(engine: DockerEngine, root: string, log: Logger, isRunning: (jobId: string, attempt: number) => boolean = () => false): Promise<string[]> {
   if (!engine.up || !engine.swarm) return [];
   const removed: string[] = [];
   try {
     const services = (await engineJson<ServiceDoc[]>(engine, 'GET', `/services?filters=${byRoot(root)}`)) ?? [];
-    for (const s of services.filter((x) => !isRunning(x.Spec.Labels?.[LABEL_JOB] ?? ''))) {
+    // A service of an earlier attempt of a job running again is an orphan too.
+    const ours = (labels: Record<string, string> | undefined): boolean => isRunning(labels?.[LABEL_JOB] ?? '', Number(labels?.['hopper.attempt']));
+    for (const s of services.filter((x) => !ours(x.Spec.Labels))) {
       if (await serviceTaskLive(engine, s.ID)) {
         await engineJson(engine, 'POST', `/services/${encodeURIComponent(s.ID)}/update?version=${s.Version.Index}`, { ...s.Spec, Mode: { Replicated: { Replicas: 0 } } }).catch(() => undefined);
         for (let i = 0; i < 150 && (await serviceTaskLive(engine, s.ID)); i++) await new Promise((r) => setTimeout(r, 100));
@@ -77,7 +80,7 @@ export async function removeOrphanServices(engine: DockerEngine, root: string, l
     }
     const inUse = new Set(services.filter((x) => !removed.includes(x.ID)).map((x) => x.Spec.Labels?.[LABEL_JOB]));
     const networks = (await engineJson<Array<{ Id: string; Name: string; Labels?: Record<string, string> }>>(engine, 'GET', `/networks?filters=${byRoot(root)}`)) ?? [];
-    for (const n of networks.filter((x) => !inUse.has(x.Labels?.[LABEL_JOB]) && !isRunning(x.Labels?.[LABEL_JOB] ?? ''))) {
+    for (const n of networks.filter((x) => !inUse.has(x.Labels?.[LABEL_JOB]) && !ours(x.Labels))) {
       await engineJson(engine, 'DELETE', `/networks/${encodeURIComponent(n.Id)}`).catch((err: unknown) => log.error({ network: n.Name, err: (err as Error).message }, 'could not remove a left-over network'));
     }
   } catch (err) {

@@ -20,8 +20,10 @@ export interface SwarmNode {
 }
 
 export interface SwarmView {
-  /** Why container steps cannot run on this engine's swarm (not a manager), or undefined. */
+  /** Why container steps cannot run on this engine's swarm (not a manager, not answering), or undefined. */
   problem: string | undefined;
+  /** The engine said it is no swarm manager: a config to fix, not an outage to wait out. */
+  refused?: boolean;
   nodes: SwarmNode[];
 }
 
@@ -40,6 +42,14 @@ interface TaskDoc {
 
 /** Task states in which a task holds its reservation on a node. */
 const HOLDING = new Set(['assigned', 'accepted', 'preparing', 'ready', 'starting', 'running']);
+
+/** Task states before `running`: the task is on its way to a node, or being prepared there. */
+export const TASK_ON_ITS_WAY = new Set(['new', 'allocated', 'pending', 'assigned', 'accepted', 'ready', 'preparing', 'starting']);
+
+/** Whether a task in this state may still have (or get) a container on its node. */
+export function taskLive(state: string | undefined): boolean {
+  return state === 'running' || TASK_ON_ITS_WAY.has(state ?? 'new');
+}
 
 /** Why this engine cannot run Swarm services (from /info), or undefined when it is a manager. */
 export function managerProblem(info: { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } }, socketPath: string): string | undefined {
@@ -126,7 +136,7 @@ async function getJson<T>(socketPath: string, path: string): Promise<T> {
 export async function readSwarm(socketPath: string): Promise<SwarmView> {
   const info = await getJson<Parameters<typeof managerProblem>[0]>(socketPath, '/info');
   const problem = managerProblem(info, socketPath);
-  if (problem) return { problem, nodes: [] };
+  if (problem) return { problem, refused: true, nodes: [] };
   const [nodes, tasks] = await Promise.all([
     getJson<NodeDoc[]>(socketPath, '/nodes'),
     getJson<TaskDoc[]>(socketPath, `/tasks?filters=${encodeURIComponent(JSON.stringify({ 'desired-state': ['running'] }))}`),

@@ -43,6 +43,8 @@ export interface DispatcherOptions {
 interface Running extends Entry {
   controller: AbortController;
   done: Promise<void>;
+  /** Known once the start is recorded. */
+  attempt?: number;
 }
 
 const MAX_TIMER_MS = 60_000;
@@ -451,6 +453,8 @@ export class Dispatcher {
           // The start is committed (with its `started` notification) before any step runs.
           const { attempt, run } = await this.ctx.store.later(() => this.ctx.store.jobs.markStarted(job.id, now, planNotifications(job, recipe, { event: 'started' }, now)));
           this.afterSettle();
+          const entry = this.running.get(job.id);
+          if (entry) entry.attempt = attempt;
           this.ctx.log.info({ job: job.id, recipe: recipe.name, lane: job.lane, attempt }, 'job started');
           result = { ok: true, ...(await runAttempt(this.ctx, job, recipe, { attempt, run }, controller.signal)) };
         } catch (err) {
@@ -497,6 +501,11 @@ export class Dispatcher {
 
   isRunning(jobId: string): boolean {
     return this.running.has(jobId);
+  }
+
+  /** The attempt a running job is on (undefined before its start is recorded, or when it is not running). */
+  runningAttempt(jobId: string): number | undefined {
+    return this.running.get(jobId)?.attempt;
   }
 
   /**

@@ -221,7 +221,8 @@ export const containerStep: StepRunner<ContainerStep> = async (step, env) => {
     // while it flows, until the stream ends or is quiet for 2 s, at most a minute.
     let ended = false;
     void drained.then(() => (ended = true));
-    for (let i = 0; i < 600 && !ended && Date.now() - lastChunk < 2000; i++) await quietFor(100);
+    const exitedAt = Date.now();
+    for (let i = 0; i < 600 && !ended && Date.now() - Math.max(lastChunk, exitedAt) < 2000; i++) await quietFor(100);
     await new Promise<void>((resolve) => sink.end(resolve));
     const state = (await container.inspect()).State;
     if (reason.error) throw reason.error;

@@ -4,6 +4,7 @@ import type { SwarmConfig } from '../config/config.js';
 import { HopperError } from '../errors.js';
 import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
+import { TASK_ON_ITS_WAY, taskLive } from '../docker/swarm.js';
 import { formatBytes, formatDuration, timerMs } from '../units.js';
 import { CAPPED_LOGS, dockerMessage, envOf, fill, idleError, imageOf, labelsOf, logInto, PIDS_LIMIT, StopReason, stepTimeoutError, userOf } from './container.js';
 import { throwIfJobAborted, type StepEnv } from './step.js';
@@ -104,14 +105,12 @@ export type TaskOutcome =
   | { done: true; exitCode: number }
   | { done: true; error: HopperError };
 
-const ON_ITS_WAY = new Set(['new', 'allocated', 'pending', 'assigned', 'accepted', 'ready', 'preparing', 'starting']);
-
 /** Reads one task's status (as /tasks answers it) into what the step does next. */
 export function taskOutcome(task: TaskView | undefined, image: string): TaskOutcome {
   const state = task?.Status?.State ?? 'new';
   const err = task?.Status?.Err ?? '';
   if (state === 'running') return { done: false, running: true };
-  if (ON_ITS_WAY.has(state)) return { done: false, running: false, waiting: state === 'pending' && err ? err : undefined };
+  if (TASK_ON_ITS_WAY.has(state)) return { done: false, running: false, waiting: state === 'pending' && err ? err : undefined };
   if (state === 'complete') return { done: true, exitCode: 0 };
   if (state === 'failed' && task?.Status?.ContainerStatus?.ExitCode) return { done: true, exitCode: task.Status.ContainerStatus.ExitCode };
   if (/no such image|image .* not found|pull access denied|manifest unknown/i.test(err)) {
@@ -132,14 +131,12 @@ function apiAtLeast(version: string | undefined, [major, minor]: number[]): bool
   return a > major || (a === major && b >= minor);
 }
 
-const apiVersions = new WeakMap<Docker, Promise<string | undefined>>();
-function apiVersion(docker: Docker): Promise<string | undefined> {
+const apiVersions = new WeakMap<Docker, string>();
+/** The engine's API version, asked once per client; a failed ask is asked again next time. */
+async function apiVersion(docker: Docker): Promise<string | undefined> {
   let v = apiVersions.get(docker);
-  if (!v) {
-    v = docker.version().then(
-      (x) => x.ApiVersion,
-      () => undefined,
-    );
+  if (v === undefined) {
+    v = (await docker.version()).ApiVersion;
     apiVersions.set(docker, v);
   }
   return v;
@@ -158,33 +155,37 @@ async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** Whether the service's task has not ended yet (a container may still run on its node). */
-async function taskLive(docker: Docker, serviceId: string): Promise<boolean> {
+async function serviceLive(docker: Docker, serviceId: string): Promise<boolean> {
   const tasks = (await docker.listTasks({ filters: { service: [serviceId] } })) as TaskView[];
-  return tasks.some((t) => { const s = t.Status?.State ?? 'new'; return s === 'running' || ON_ITS_WAY.has(s); });
+  return tasks.some((t) => taskLive(t.Status?.State));
 }
 
 /**
  * Stops the service's task if it still runs, then removes the service and the
- * job's network. Order matters on Docker 20.10: a service removed while its
- * task runs leaves the container running, and a network removed before its
- * container stopped corrupts the manager's network state. So the service is
- * first scaled to nothing and its task waited for (bounded), as Swarm kills it.
+ * job's network. The network must not go while the task's container is on it:
+ * on Docker 20.10 that left the manager's network state broken and the
+ * container running (seen here). So the service is first scaled to nothing and
+ * its task waited for (bounded), as Swarm stops it; if that cannot be done, the
+ * service is removed (which stops the task too) and the network waits longer.
  */
 async function removeAll(docker: Docker, serviceId: string | undefined, networkId: string | undefined): Promise<void> {
+  let stopped = true;
   if (serviceId) {
     const service = docker.getService(serviceId);
     try {
-      if (await taskLive(docker, serviceId)) {
+      if (await serviceLive(docker, serviceId)) {
         const current = (await service.inspect()) as { Version: { Index: number }; Spec: Docker.CreateServiceOptions };
-        await service.update({ version: current.Version.Index, ...current.Spec, Mode: { Replicated: { Replicas: 0 } } });
-        for (let i = 0; i < 150 && (await taskLive(docker, serviceId)); i++) await sleep(100);
+        // In the body, never the query string: the spec holds the container's env (secrets too).
+        await service.update({ _query: { version: current.Version.Index }, _body: { ...current.Spec, Mode: { Replicated: { Replicas: 0 } } } });
+        for (let i = 0; i < 150 && (await serviceLive(docker, serviceId)); i++) await sleep(100);
       }
     } catch {
-      /* removed below all the same */
+      stopped = false;
     }
     await service.remove().catch(() => {});
   }
   if (!networkId) return;
+  if (!stopped) await sleep(STOP_GRACE_NS / 1e6 + 3000);
   for (let i = 0; i < 50; i++) {
     try {
       await docker.getNetwork(networkId).remove();
@@ -243,7 +244,7 @@ export async function swarmStep(step: ContainerStep, env: StepEnv, docker: Docke
     const service = docker.getService(serviceId);
     logs = (await service.logs({ follow: true, stdout: true, stderr: true, timestamps: true })) as unknown as typeof logs;
     const stamps = new LogStamps();
-    const sink = logInto(env, docker, logs!, armIdle, env.log.sink(), stamps.frame);
+    const sink = logInto(env, docker, logs!, armIdle, env.log.sink(), stamps.live);
     const started = Date.now();
     const ended = await watchTask(docker, serviceId, image, env, stop.signal, () => {
       if (running) return;
@@ -285,19 +286,26 @@ export async function swarmStep(step: ContainerStep, env: StepEnv, docker: Docke
 
 /**
  * Service log frames come with a timestamp ("2026-11-29T06:14:52.098570882Z line"):
- * strips it, remembers the newest, and drops frames not newer than it (so a
- * second read from that time adds only what was missed).
+ * strips it and remembers the newest. stdout and stderr are stamped apart, so the
+ * live stream is not in strict time order: only the second read, from the newest
+ * time seen, drops frames not newer than it.
  */
-class LogStamps {
-  last = '';
-  readonly frame = (chunk: Buffer): Buffer | null => {
+export class LogStamps {
+  newest = '';
+  /** The live stream: every frame, its stamp stripped. */
+  readonly live = (chunk: Buffer): Buffer | null => this.take(chunk, false);
+  /** The read after the task ended: only frames newer than any seen live. */
+  readonly after = (chunk: Buffer): Buffer | null => this.take(chunk, true);
+
+  private take(chunk: Buffer, onlyNewer: boolean): Buffer | null {
     const space = chunk.indexOf(0x20);
     if (space < 20 || space > 40 || chunk[space - 1] !== 0x5a /* Z */) return chunk;
     const ts = chunk.toString('latin1', 0, space);
-    if (this.last && compareStamps(ts, this.last) <= 0) return null;
-    this.last = ts;
+    const newer = !this.newest || compareStamps(ts, this.newest) > 0;
+    if (onlyNewer && !newer) return null;
+    if (newer && !onlyNewer) this.newest = ts;
     return chunk.subarray(space + 1);
-  };
+  }
 }
 
 /** RFC 3339 stamps with nanoseconds compared in time (their fractions may be written short). */
@@ -317,11 +325,12 @@ function sinceOf(stamp: string): string {
   return `${Math.floor(Date.parse(`${m?.[1] ?? stamp}Z`) / 1000)}.${(m?.[2] ?? '').padEnd(9, '0')}`;
 }
 
-/** After the task ended: the lines the node kept after the last one seen (or all of them), into the log. */
+/** After the task ended: the lines the node kept after the newest one seen (or all of them), into the log; at most 30 s. */
 async function catchUp(service: Docker.Service, sink: Writable, stamps: LogStamps): Promise<void> {
   let rest: unknown;
   try {
-    rest = await service.logs({ follow: false, stdout: true, stderr: true, timestamps: true, ...(stamps.last ? { since: sinceOf(stamps.last) } : {}) });
+    const read = service.logs({ follow: false, stdout: true, stderr: true, timestamps: true, ...(stamps.newest ? { since: sinceOf(stamps.newest) } : {}) });
+    rest = await Promise.race([read, sleep(30_000).then(() => undefined)]);
   } catch {
     return; // the live stream's lines stay; a missing tail is not worth failing the job
   }
@@ -329,7 +338,7 @@ async function catchUp(service: Docker.Service, sink: Writable, stamps: LogStamp
   // Docker's multiplexed frames: 8 bytes of header (stream, 3 zero bytes, length), then the payload.
   for (let at = 0; at + 8 <= rest.length; ) {
     const end = at + 8 + rest.readUInt32BE(at + 4);
-    const out = stamps.frame(rest.subarray(at + 8, Math.min(end, rest.length)));
+    const out = stamps.after(rest.subarray(at + 8, Math.min(end, rest.length)));
     if (out && !sink.writableEnded) sink.write(out);
     at = end;
   }
@@ -365,13 +374,12 @@ async function watchTask(docker: Docker, serviceId: string, image: string, env: 
       said = outcome.waiting;
       env.log.note(`container: waiting for a node: ${outcome.waiting}`);
     }
-    if (outcome.running) {
-      onRunning();
-      if (task?.NodeID && Date.now() - nodeCheckedAt > 2000) {
-        nodeCheckedAt = Date.now();
-        const lost = await nodeLost(docker, task.NodeID);
-        if (lost) return { done: true, error: new HopperError('E_SWARM_NODE', `the node running the container (${lost}) was lost`) };
-      }
+    if (outcome.running) onRunning();
+    // Placed on a node (running, or preparing there): that node may be lost under it.
+    if (task?.NodeID && Date.now() - nodeCheckedAt > 2000) {
+      nodeCheckedAt = Date.now();
+      const lost = await nodeLost(docker, task.NodeID);
+      if (lost) return { done: true, error: new HopperError('E_SWARM_NODE', `the node running the container (${lost}) was lost`) };
     }
     await sleep(pollMs(Date.now() - started), stop);
   }

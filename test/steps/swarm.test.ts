@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { Step } from '../../src/recipes/recipe.js';
-import { lostNode, serviceSpec, taskOutcome, workMount } from '../../src/steps/swarm.js';
+import { LogStamps, lostNode, serviceSpec, taskOutcome, workMount } from '../../src/steps/swarm.js';
 import { cleanupStepHarnesses, stepHarness } from '../helpers/steps.js';
 
 // What a container step asks of Swarm, without a swarm: the service spec, and
@@ -103,5 +103,19 @@ describe('swarm service spec', () => {
     assert.equal(lostNode({ ID: 'n1', Status: { State: 'disconnected' } }), 'n1, disconnected');
     assert.equal(lostNode({ ID: 'n1', Status: { State: 'ready' } }), undefined);
     assert.equal(lostNode({ ID: 'n1', Status: { State: 'unknown' } }), undefined);
+  });
+
+  it('LogStamps - the live stream keeps every line, out of time order too; the read after the end adds only newer ones', () => {
+    const stamps = new LogStamps();
+    const text = (b: Buffer | null): string | null => (b === null ? null : b.toString());
+    const frame = (ts: string, line: string): Buffer => Buffer.from(`${ts} ${line}\n`);
+    assert.equal(text(stamps.live(frame('2026-11-29T06:14:52.200Z', 'out 2'))), 'out 2\n');
+    // stderr is stamped apart: an earlier line may come later, and is kept.
+    assert.equal(text(stamps.live(frame('2026-11-29T06:14:52.1Z', 'err 1'))), 'err 1\n');
+    assert.equal(stamps.newest, '2026-11-29T06:14:52.200Z');
+    assert.equal(stamps.after(frame('2026-11-29T06:14:52.200000000Z', 'out 2')), null, 'seen already (the same time, written longer)');
+    assert.equal(stamps.after(frame('2026-11-29T06:14:52.150Z', 'err 1')), null);
+    assert.equal(text(stamps.after(frame('2026-11-29T06:14:52.200000001Z', 'out 3'))), 'out 3\n');
+    assert.equal(text(stamps.live(Buffer.from('no stamp here\n'))), 'no stamp here\n');
   });
 });
