@@ -176,3 +176,48 @@ describe('Swarm: a second engine', { skip: docker.swarmSkip }, () => {
     }
   });
 });
+
+describe('Swarm: a node lost mid-run', { skip: docker.swarmSkip }, () => {
+  it("fails that attempt with E_SWARM_NODE and Swarm's reason; the recipe's retries run it again on another node", { timeout: 180_000 }, async () => {
+    assert.equal(docker.swarmMissing, undefined, `a Swarm manager is required here: ${docker.swarmMissing}`);
+    const second = await startSecondEngine();
+    const mark = `lost${process.pid}`;
+    const manager = docker.client.getNode(((await docker.client.info()) as { Swarm: { NodeID: string } }).Swarm.NodeID);
+    const label = async (add: boolean): Promise<void> => {
+      const n = (await manager.inspect()) as { Version: { Index: number }; Spec: { Labels?: Record<string, string> } };
+      const labels = { ...n.Spec.Labels };
+      if (add) labels['hopper-test'] = mark;
+      else delete labels['hopper-test'];
+      await manager.update({ version: n.Version.Index, ...n.Spec, Labels: labels });
+    };
+    let d: TestDaemon | undefined;
+    try {
+      await second.joinAsWorker(docker.client, ['hopper-test', mark]);
+      d = await testDaemon({
+        recipes: {
+          lost: containerRecipe('lost', '[ "$1" = 1 ] && sleep 120; mkdir -p out; echo again > out/x', ['{{job.attempt}}'], { retries: { attempts: 2, delay: '1s' } }, { network: 'bridge' }),
+        },
+        config: { docker: { swarm: { constraints: [`node.labels.hopper-test == ${mark}`] } } },
+      });
+      d.drop('lost.yaml', request('lost', {}, { id: 'lost' }));
+      const running = await d.job('lost', (j) => j.state === 'running', 30_000);
+      await waitFor('the container on the worker', async () => (await containersOf(second.client, d!.root)).some((c) => c.State === 'running'), 30_000, 100);
+      // The worker's engine dies; its container lives on, cut off (a node lost, as Swarm sees it).
+      await second.kill9();
+      // The only other node may now take the retry.
+      await label(true);
+      const job = await d.job('lost', ended, 120_000);
+      assert.equal(job.state, 'succeeded', job.errorMessage ?? '');
+      const view = (await (await fetch(`${d.http.address()}/jobs/${running.id}`)).json()) as { attempts: Array<{ outcome: string; error: { code: string; message: string } | null }> };
+      assert.equal(view.attempts.length, 2);
+      assert.equal(view.attempts[0].error?.code, 'E_SWARM_NODE');
+      assert.match(view.attempts[0].error!.message, /the node running the container \(.+, down: heartbeat failure\) was lost/);
+      assert.equal(view.attempts[1].outcome, 'succeeded');
+      assert.equal(readFileSync(path.join(d.root, 'outputs', job.id, 'x'), 'utf8'), 'again\n');
+    } finally {
+      await label(false).catch(() => {});
+      await d?.cleanup();
+      await second.stop();
+    }
+  });
+});

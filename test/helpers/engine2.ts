@@ -1,6 +1,6 @@
 import Docker from 'dockerode';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { TEST_IMAGE } from './docker.js';
 import { waitFor } from './wait.js';
@@ -16,6 +16,8 @@ import { waitFor } from './wait.js';
 export interface SecondEngine {
   socket: string;
   client: Docker;
+  /** The engine dies at once (a node lost): its containers live on, outside any engine, until `stop`. */
+  kill9(): Promise<void>;
   /** Joins the first engine's swarm as a worker labelled `label=value`; returns its node id. */
   joinAsWorker(manager: Docker, label: [string, string]): Promise<string>;
   stop(): Promise<void>;
@@ -46,7 +48,7 @@ export async function startSecondEngine(): Promise<SecondEngine> {
     child.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
     child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    forceCleanup(dir);
     try {
       execFileSync('ip', ['link', 'del', bridge]);
     } catch {
@@ -62,6 +64,10 @@ export async function startSecondEngine(): Promise<SecondEngine> {
   return {
     socket,
     client,
+    kill9: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
     async joinAsWorker(first, [key, value]) {
       manager = first;
       // The image by `docker save | docker load`: no registry here.
@@ -78,4 +84,44 @@ export async function startSecondEngine(): Promise<SecondEngine> {
     },
     stop,
   };
+}
+
+/**
+ * What an engine killed with -9 leaves: containerd shims and their containers
+ * (found by the engine's folder in their command lines), and its mounts. All
+ * killed and unmounted, then the folder removed.
+ */
+function forceCleanup(dir: string): void {
+  const procs = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+  const cmdline = (pid: string): string => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+    } catch {
+      return '';
+    }
+  };
+  const parent = (pid: string): string => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+    } catch {
+      return '';
+    }
+  };
+  const shims = new Set(procs.filter((p) => cmdline(p).includes(dir)));
+  for (const p of procs.filter((q) => shims.has(parent(q)) || shims.has(q))) {
+    try {
+      process.kill(Number(p), 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1])
+    .filter((m) => m?.startsWith(dir))
+    .sort()
+    .reverse();
+  for (const m of mounts) spawnSync('umount', ['-l', m]);
+  rmSync(dir, { recursive: true, force: true });
 }
