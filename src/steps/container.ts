@@ -132,12 +132,12 @@ export function fill(value: string, env: StepEnv): string {
 
 /** The image named by the step, its placeholders filled. */
 export function imageOf(step: ContainerStep, env: StepEnv): string {
-  return render(step.image, env.scope, { strict: true });
+  return fill(step.image, env);
 }
 
 /** Runs as hopper's own user unless the step names one: files it writes stay hopper's to deliver and clean up. */
 export function userOf(step: ContainerStep, env: StepEnv): string {
-  return step.user ? render(step.user, env.scope, { strict: true }) : `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`;
+  return step.user ? fill(step.user, env) : `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`;
 }
 
 /** The step's environment, its placeholders filled, as NAME=value. */

@@ -200,8 +200,8 @@ async function removeAll(docker: Docker, serviceId: string | undefined, networkI
 /**
  * Runs one container step as a Swarm service and waits for its task: logs
  * into job.log while it runs, the exit code from the task's status. Stopped
- * early (timeout, idle, cancel, shutdown) by removing the service; the reason
- * is recorded once. The service (and its network) is always removed.
+ * early (timeout, idle, cancel, shutdown) by scaling the service to nothing;
+ * the reason is recorded once. The service (and its network) is always removed.
  */
 export async function swarmStep(step: ContainerStep, env: StepEnv, docker: Docker, swarm: SwarmConfig): Promise<void> {
   const image = imageOf(step, env);
@@ -328,11 +328,14 @@ function sinceOf(stamp: string): string {
 /** After the task ended: the lines the node kept after the newest one seen (or all of them), into the log; at most 30 s. */
 async function catchUp(service: Docker.Service, sink: Writable, stamps: LogStamps): Promise<void> {
   let rest: unknown;
+  const given = new AbortController();
   try {
     const read = service.logs({ follow: false, stdout: true, stderr: true, timestamps: true, ...(stamps.newest ? { since: sinceOf(stamps.newest) } : {}) });
-    rest = await Promise.race([read, sleep(30_000).then(() => undefined)]);
+    rest = await Promise.race([read, sleep(30_000, given.signal).then(() => undefined)]);
   } catch {
     return; // the live stream's lines stay; a missing tail is not worth failing the job
+  } finally {
+    given.abort();
   }
   if (!Buffer.isBuffer(rest)) return;
   // Docker's multiplexed frames: 8 bytes of header (stream, 3 zero bytes, length), then the payload.
