@@ -9,6 +9,7 @@ import { loadOrMakeKey, webhookKeyFor } from './keys/key.js';
 import { DockerEngine } from './docker/engine.js';
 import { createOffload } from './workers/offload.js';
 import { removeOrphans, removeOrphanServices } from './docker/orphans.js';
+import { privilegesWarning } from './docker/swarm.js';
 import { downloadRoute } from './http/downloads.js';
 import { healthRoute } from './http/health.js';
 import { jobRoute, jobsRoute } from './http/jobs.js';
@@ -155,6 +156,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     if (docker.swarm?.refused) throw new ConfigError(options.configFile ?? path.join(paths.root, 'hopper.yaml'), [{ path: 'docker.swarm', message: docker.swarm.problem ?? 'the Docker engine is no swarm manager' }]);
     await removeOrphans(docker, paths.root, log);
     await removeOrphanServices(docker, paths.root, log);
+    if (config.docker.swarm && docker.up) {
+      const warning = await privilegesWarning(config.docker.socketPath).catch(() => undefined);
+      if (warning) log.warn({ socket: config.docker.socketPath }, warning);
+    }
     // Now and then too: a service whose stop could not be confirmed (the manager away) goes once it can.
     const sweep = config.docker.swarm
       ? setInterval(() => void (docker.up && removeOrphanServices(docker, paths.root, log, (jobId, attempt) => dispatcher.runningAttempt(jobId) === attempt)), SWEEP_MS)

@@ -143,3 +143,20 @@ export async function readSwarm(socketPath: string): Promise<SwarmView> {
   ]);
   return { problem: undefined, nodes: swarmNodes(nodes, tasks) };
 }
+
+/**
+ * Why services of this swarm may run without no-new-privileges, or undefined:
+ * engines before API 1.46 (Docker 27) cannot set it per service, so it must
+ * come from each node's daemon.json. Said once at start; the manager's own
+ * setting is all hopper can see.
+ */
+export async function privilegesWarning(socketPath: string): Promise<string | undefined> {
+  const version = await getJson<{ ApiVersion?: string }>(socketPath, '/version');
+  const [major, minor] = (version.ApiVersion ?? '0.0').split('.').map(Number);
+  if (major > 1 || (major === 1 && minor >= 46)) return undefined;
+  const info = await getJson<{ SecurityOptions?: string[] }>(socketPath, '/info');
+  const managerHasIt = (info.SecurityOptions ?? []).some((o) => o.includes('no-new-privileges'));
+  return `this engine (API ${version.ApiVersion}) cannot set no-new-privileges on Swarm services (Docker 27 can); ${
+    managerHasIt ? 'the manager sets it for all its containers: make sure every node does' : 'set "no-new-privileges": true in every node\'s /etc/docker/daemon.json'
+  }`;
+}
