@@ -46,7 +46,9 @@ export class JobLog {
   private readonly tailLimit: number;
   private written = 0;
   /** Output past the head, newest last, at most tailLimit bytes; what falls off is counted. */
-  private readonly late: string[] = [];
+  private late: string[] = [];
+  /** Where the kept tail starts in `late`: lines before it fell off (Array#shift would make a flood quadratic). */
+  private lateStart = 0;
   private lateBytes = 0;
   private skipped = 0;
   private broken: Error | undefined;
@@ -67,17 +69,23 @@ export class JobLog {
   private emit(text: string): void {
     if (this.broken) return;
     const bytes = Buffer.byteLength(text);
-    if (this.late.length === 0 && this.written + bytes <= this.headLimit) {
+    if (this.late.length === this.lateStart && this.written + bytes <= this.headLimit) {
       this.written += bytes;
       this.put(text, bytes);
       return;
     }
     this.late.push(text);
     this.lateBytes += bytes;
-    while (this.lateBytes > this.tailLimit && this.late.length > 1) {
-      const dropped = Buffer.byteLength(this.late.shift()!);
+    while (this.lateBytes > this.tailLimit && this.late.length - this.lateStart > 1) {
+      const dropped = Buffer.byteLength(this.late[this.lateStart]);
+      this.late[this.lateStart++] = '';
       this.lateBytes -= dropped;
       this.skipped += dropped;
+    }
+    // The fallen-off part is let go of in one copy once it is most of the array.
+    if (this.lateStart > 4096 && this.lateStart * 2 > this.late.length) {
+      this.late = this.late.slice(this.lateStart);
+      this.lateStart = 0;
     }
   }
 
@@ -153,8 +161,9 @@ export class JobLog {
 
   close(): Promise<void> {
     if (this.skipped > 0) this.put(`[... ${this.skipped} bytes of output skipped: job.log keeps the first and the last part ...]\n`, 0);
-    for (const text of this.late) this.put(text, 0);
-    this.late.length = 0;
+    for (let i = this.lateStart; i < this.late.length; i++) this.put(this.late[i], 0);
+    this.late = [];
+    this.lateStart = 0;
     this.flush();
     try {
       if (this.fd !== undefined) closeSync(this.fd);
