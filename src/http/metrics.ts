@@ -59,6 +59,11 @@ export function createMetrics(ctx: Context): { registry: Registry; collect(): vo
     registers,
   });
 
+  const dockerUp = new Gauge({ name: 'hopper_docker_up', help: 'Whether container steps can run: the engine answers (and, on Swarm, is a manager)', registers });
+  const swarmNodes = ctx.config.docker.swarm
+    ? new Gauge({ name: 'hopper_swarm_nodes', help: 'Swarm nodes the manager knows, by whether they are ready', labelNames: ['ready'], registers })
+    : undefined;
+
   let cursor = lastEventId(ctx.store);
 
   /** Reads the store into the metrics; synchronous, so a scrape never sees a half-set metric. */
@@ -81,6 +86,12 @@ export function createMetrics(ctx: Context): { registry: Registry; collect(): vo
       freeDisk.set(freeDiskBytes(ctx.paths.state));
     } catch {
       freeDisk.reset();
+    }
+    dockerUp.set(ctx.docker?.up ? 1 : 0);
+    if (swarmNodes) {
+      const nodes = ctx.docker?.swarm?.nodes ?? [];
+      swarmNodes.set({ ready: 'true' }, nodes.filter((n) => n.ready).length);
+      swarmNodes.set({ ready: 'false' }, nodes.filter((n) => !n.ready).length);
     }
     const t = timingsAfter(ctx.store, cursor, EVENTS_PER_SCRAPE);
     cursor = t.lastId;

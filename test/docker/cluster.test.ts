@@ -64,13 +64,16 @@ describe('Swarm: admission and what /healthz and /status say', { skip: docker.sw
     await nothingOnEngine(d.root);
   });
 
-  it('/healthz and /status say containers run on Swarm, and how many nodes are ready', async () => {
+  it('/healthz, /status and /metrics say containers run on Swarm, and how many nodes are ready', async () => {
     const health = (await (await fetch(`${d.http.address()}/healthz`)).json()) as { docker: string; containers: { runOn: string; nodes: number; nodesReady: number } };
     assert.equal(health.docker, 'up');
     assert.equal(health.containers.runOn, 'swarm');
     assert.ok(health.containers.nodes >= 1 && health.containers.nodesReady >= 1, JSON.stringify(health));
     const status = (await (await fetch(`${d.http.address()}/status`)).json()) as { containers: unknown };
     assert.deepEqual(status.containers, health.containers);
+    const metrics = await (await fetch(`${d.http.address()}/metrics`)).text();
+    assert.match(metrics, /^hopper_docker_up 1$/m);
+    assert.match(metrics, new RegExp(`^hopper_swarm_nodes\\{ready="true"\\} ${health.containers.nodesReady}$`, 'm'));
   });
 
   it('a secret param reaches the container, but not job.log, the service name, labels or args as logged', async () => {

@@ -63,6 +63,7 @@ describe('GET /metrics', () => {
       hopper_notifications: 'gauge',
       hopper_notification_delivery_failures_total: 'counter',
       hopper_state_free_bytes: 'gauge',
+      hopper_docker_up: 'gauge',
       hopper_job_wait_seconds: 'histogram',
       hopper_job_run_seconds: 'histogram',
     };
@@ -70,6 +71,7 @@ describe('GET /metrics', () => {
       assert.equal(families.get(name)?.type, type, name);
       assert.ok(families.get(name)?.help, `${name} has help`);
     }
+    assert.equal(families.has('hopper_swarm_nodes'), false, 'no swarm configured: no swarm family');
   });
 
   it('counts lanes, job states by recipe and notifications from the store', async () => {

@@ -100,48 +100,53 @@ describe(`container step on a real Docker engine (${mode})`, { skip: mode === 'l
   it('applies the limits: memory, cpus, pids, no-new-privileges, no network, only the work dir mounted', async () => {
     d.drop('limits.yaml', request('limits', {}, { id: 'limits' }));
     const job = await d.job('limits', (j) => j.state === 'running', 30_000);
-    const info = await waitFor('the container', async () => (await containersOf(docker.client, d.root)).find((c) => c.Labels['hopper.job'] === job.id && c.State === 'running'), 20_000);
-    const inspect = await docker.client.getContainer(info.Id).inspect();
-    const hc = inspect.HostConfig;
-    const workDir = path.join(d.root, 'state', 'jobs', job.id, 'work');
-    assert.equal(hc.Memory, 64 * 1024 * 1024);
-    assert.equal(hc.NanoCpus, 0.5e9);
-    assert.equal(hc.PidsLimit, 1024);
-    assert.equal(hc.Privileged, false);
-    assert.equal(inspect.Config.User, `${process.getuid!()}:${process.getgid!()}`);
-    assert.deepEqual(hc.CapAdd, ['NET_ADMIN']);
-    assert.ok(inspect.Config.Env.includes('GREETING=hi limits'));
-    assert.equal(inspect.Config.Labels['hopper.job'], job.id);
-    assert.deepEqual(hc.LogConfig, { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '1' } });
-    if (mode === 'local') {
-      assert.deepEqual(hc.SecurityOpt, ['no-new-privileges']);
-      assert.equal(hc.NetworkMode, 'none');
-      assert.deepEqual(hc.Binds, [`${workDir}:/work`]);
-      assert.equal(hc.ShmSize, 32 * 1024 * 1024);
-    } else {
-      const [service] = await servicesOf(docker.client, d.root);
-      const spec = service.Spec!;
-      assert.equal(spec.Labels?.['hopper.job'], job.id);
-      assert.deepEqual(spec.Mode, { Replicated: { Replicas: 1 } });
-      assert.equal(spec.TaskTemplate?.RestartPolicy?.Condition, 'none');
-      assert.deepEqual(spec.TaskTemplate?.Resources?.Reservations, { NanoCPUs: 0.5e9, MemoryBytes: 64 * 1024 * 1024 });
-      // Only the work dir, and the tmpfs at /dev/shm the step asked for.
-      assert.deepEqual(
-        inspect.Mounts.map((m) => [m.Type, m.Source, m.Destination]),
-        [['bind', workDir, '/work'], ['tmpfs', '', '/dev/shm']],
-      );
-      const shm = (hc as { Mounts?: Array<{ Type: string; Target: string; TmpfsOptions?: { SizeBytes?: number } }> }).Mounts?.find((m) => m.Target === '/dev/shm');
-      assert.equal(shm?.Type, 'tmpfs');
-      assert.equal(shm?.TmpfsOptions?.SizeBytes, 32 * 1024 * 1024);
-      // network none: the job's own internal overlay, on which it is alone.
-      const [net] = await networksOf(docker.client, d.root);
-      assert.equal(net.Internal, true);
-      assert.deepEqual(Object.keys(inspect.NetworkSettings.Networks), [net.Name]);
-      // Docker 27 (API 1.46) can say no-new-privileges for a service; older engines take it from daemon.json.
-      const api = (await docker.client.version()).ApiVersion;
-      if (Number(api.split('.')[1]) >= 46) assert.deepEqual(hc.SecurityOpt, ['no-new-privileges']);
+    try {
+      const info = await waitFor('the container', async () => (await containersOf(docker.client, d.root)).find((c) => c.Labels['hopper.job'] === job.id && c.State === 'running'), 20_000);
+      const inspect = await docker.client.getContainer(info.Id).inspect();
+      const hc = inspect.HostConfig;
+      const workDir = path.join(d.root, 'state', 'jobs', job.id, 'work');
+      assert.equal(hc.Memory, 64 * 1024 * 1024);
+      assert.equal(hc.NanoCpus, 0.5e9);
+      assert.equal(hc.PidsLimit, 1024);
+      assert.equal(hc.Privileged, false);
+      assert.equal(inspect.Config.User, `${process.getuid!()}:${process.getgid!()}`);
+      assert.deepEqual(hc.CapAdd, ['NET_ADMIN']);
+      assert.ok(inspect.Config.Env.includes('GREETING=hi limits'));
+      assert.equal(inspect.Config.Labels['hopper.job'], job.id);
+      assert.deepEqual(hc.LogConfig, { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '1' } });
+      if (mode === 'local') {
+        assert.deepEqual(hc.SecurityOpt, ['no-new-privileges']);
+        assert.equal(hc.NetworkMode, 'none');
+        assert.deepEqual(hc.Binds, [`${workDir}:/work`]);
+        assert.equal(hc.ShmSize, 32 * 1024 * 1024);
+      } else {
+        const [service] = await servicesOf(docker.client, d.root);
+        const spec = service.Spec!;
+        assert.equal(spec.Labels?.['hopper.job'], job.id);
+        assert.deepEqual(spec.Mode, { Replicated: { Replicas: 1 } });
+        assert.equal(spec.TaskTemplate?.RestartPolicy?.Condition, 'none');
+        assert.deepEqual(spec.TaskTemplate?.Resources?.Reservations, { NanoCPUs: 0.5e9, MemoryBytes: 64 * 1024 * 1024 });
+        // Only the work dir, and the tmpfs at /dev/shm the step asked for.
+        // (Docker lists a container's mounts in no fixed order.)
+        assert.deepEqual(
+          inspect.Mounts.map((m) => [m.Type, m.Source, m.Destination]).sort(),
+          [['bind', workDir, '/work'], ['tmpfs', '', '/dev/shm']],
+        );
+        const shm = (hc as { Mounts?: Array<{ Type: string; Target: string; TmpfsOptions?: { SizeBytes?: number } }> }).Mounts?.find((m) => m.Target === '/dev/shm');
+        assert.equal(shm?.Type, 'tmpfs');
+        assert.equal(shm?.TmpfsOptions?.SizeBytes, 32 * 1024 * 1024);
+        // network none: the job's own internal overlay, on which it is alone.
+        const [net] = await networksOf(docker.client, d.root);
+        assert.equal(net.Internal, true);
+        assert.deepEqual(Object.keys(inspect.NetworkSettings.Networks), [net.Name]);
+        // Docker 27 (API 1.46) can say no-new-privileges for a service; older engines take it from daemon.json.
+        const api = (await docker.client.version()).ApiVersion;
+        if (Number(api.split('.')[1]) >= 46) assert.deepEqual(hc.SecurityOpt, ['no-new-privileges']);
+      }
+    } finally {
+      // Canceled even when an assertion failed: the tests after it need the lane and the engine.
+      d.drop('cancel-limits.yaml', { kind: 'cancel', job: 'limits' });
     }
-    d.drop('cancel-limits.yaml', { kind: 'cancel', job: 'limits' });
     assert.equal((await d.job('limits', ended, 20_000)).state, 'canceled');
     await nothingLeft(d.root);
   });
