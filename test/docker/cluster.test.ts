@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { hopper, startCli } from '../helpers/cli.js';
 import { drop, ended, tempRoot, testDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { containerRecipe, containersOf, dockerForTests, orphanRoot, networksOf, servicesOf } from '../helpers/docker.js';
+import { containerRecipe, containersOf, dockerForTests, networksOf, ON_THIS_NODE, orphanRoot, servicesOf } from '../helpers/docker.js';
 import { startSecondEngine, type SecondEngine } from '../helpers/engine2.js';
 import { request } from '../helpers/recipes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -40,7 +40,7 @@ describe('Swarm: admission and what /healthz and /status say', { skip: docker.sw
         },
       },
       // A local budget far below what the jobs reserve: on Swarm it holds nothing back.
-      config: { docker: { swarm: {} }, resources: { cpus: 0.01, memory: '1MiB' } },
+      config: { docker: { swarm: ON_THIS_NODE }, resources: { cpus: 0.01, memory: '1MiB' } },
       dockerPingMs: 200,
     });
   });
@@ -98,7 +98,7 @@ describe('Swarm: a hopper killed mid-job', { skip: docker.swarmSkip }, () => {
   it('after kill -9 the restart removes the orphaned service and its network, then runs the job again', { timeout: 120_000 }, async () => {
     assert.equal(docker.swarmMissing, undefined, `a Swarm manager is required here: ${docker.swarmMissing}`);
     // The first run hangs; the next one (after the kill, the same attempt) finishes at once.
-    const { root, cleanup, state } = orphanRoot('http: { port: 0 }\ndocker: { swarm: {} }\n');
+    const { root, cleanup, state } = orphanRoot(stringify({ http: { port: 0 }, docker: { swarm: ON_THIS_NODE } }));
     try {
       let d = await startCli(root);
       drop(path.join(root, 'inbox'), 'orphan.yaml', request('orphan', {}, { id: 'orphan' }));

@@ -139,3 +139,10 @@ export function orphanRoot(config: string): { root: string; cleanup(): void; sta
   };
   return { root, cleanup, state };
 }
+
+/**
+ * hopper.yaml's swarm section for tests on this machine's swarm: its tasks stay
+ * on the manager (this engine), since another test may have joined a second
+ * engine as a worker for a while (test/docker/cluster.test.ts).
+ */
+export const ON_THIS_NODE = { constraints: ['node.role == manager'] };

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ended, testDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { containerRecipe, containersOf, dockerForTests, networksOf, servicesOf, TEST_IMAGE } from '../helpers/docker.js';
+import { containerRecipe, containersOf, dockerForTests, networksOf, ON_THIS_NODE, servicesOf, TEST_IMAGE } from '../helpers/docker.js';
 import { request } from '../helpers/recipes.js';
 import { readRecipeText } from '../../src/recipes/registry.js';
 import { waitFor } from '../helpers/wait.js';
@@ -66,7 +66,7 @@ describe(`container step on a real Docker engine (${mode})`, { skip: mode === 'l
         unpullable: containerRecipe('unpullable', 'true', [], {}, { image: 'hopper-test/no-such-image:1', pull: 'missing' }),
         hog: containerRecipe('hog', 'mkdir -p out; head -c 8000000 /dev/zero > out/big.bin; sleep 5', [], { resources: { disk: '1MiB' } }),
       },
-      config: { lanes: { fast: { concurrency: 4 } }, ...(mode === 'swarm' ? { docker: { swarm: {} } } : {}) },
+      config: { lanes: { fast: { concurrency: 4 } }, ...(mode === 'swarm' ? { docker: { swarm: ON_THIS_NODE } } : {}) },
       diskCheckMs: 100,
     });
   });
