@@ -3,7 +3,7 @@ import { pino, type Logger, type DestinationStream } from 'pino';
 export type { Logger };
 
 /** How long a log line may wait to be written with those after it. */
-export const GATHER_MS = 10;
+const GATHER_MS = 10;
 
 /**
  * Log lines gathered for at most `everyMs` and written with one call. Under
@@ -13,7 +13,7 @@ export const GATHER_MS = 10;
  * at once; a `kill -9` loses at most the last `everyMs` of lines, never
  * anything of the store.
  */
-export function gatheredDestination(fd: number, everyMs = GATHER_MS): DestinationStream & { flushSync(): void } {
+function gatheredDestination(fd: number, everyMs = GATHER_MS): DestinationStream & { flushSync(): void } {
   // Synchronous writes (EAGAIN on a full pipe is waited out), buffered until flushed.
   const sonic = pino.destination({ dest: fd, sync: true, minLength: 8192 });
   let timer: NodeJS.Timeout | undefined;

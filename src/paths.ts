@@ -37,3 +37,8 @@ export function pathsFor(root: string): Paths {
 export function rootFrom(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   return path.resolve(option ?? env.HOPPER_ROOT ?? process.cwd());
 }
+
+/** A job's work dir, in the jobs folder (state/jobs): where its steps work and its outputs wait. */
+export function workDirIn(jobs: string, jobId: string): string {
+  return path.join(jobs, jobId, 'work');
+}

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { writeFileAtomic } from '../fs/write.js';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import { workDirIn } from '../paths.js';
 import { openStore } from '../store/store.js';
 import { END_STATES } from '../store/jobs.js';
 import { CliError, configFor, rootPaths, withRootStore } from './common.js';
@@ -44,7 +45,7 @@ export function registerControl(program: Command): void {
         if (job.state !== 'failed' && job.state !== 'canceled') throw new CliError(`job ${job.id} is ${job.state}; only failed or canceled jobs can be retried`);
         if (!opts.rerun && job.state === 'failed' && store.outputs.produced(job.id).length > 0) {
           // Its outputs wait in its work dir until delivered; retention removes that a while after the job ended.
-          if (existsSync(path.join(rootPaths(cmd).jobs, job.id, 'work')) && store.jobs.redeliver(job.id, Date.now())) {
+          if (existsSync(workDirIn(rootPaths(cmd).jobs, job.id)) && store.jobs.redeliver(job.id, Date.now())) {
             process.stdout.write(`job ${job.id} failed in delivery: its outputs are delivered again, its steps do not run (--rerun runs them); hopper picks it up within seconds, or at its next start\n`);
             return;
           }

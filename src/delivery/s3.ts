@@ -82,7 +82,7 @@ const REFUSALS = new Set([
  * An S3 failure as a HopperError: E_S3_REFUSED when no later try can help
  * (delivery fails at once), else E_S3 (the delivery stage tries again).
  */
-export function s3Failure(err: unknown, s3: S3Delivery, what: string): HopperError {
+function s3Failure(err: unknown, s3: S3Delivery, what: string): HopperError {
   if (err instanceof HopperError) return err;
   const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
   const code = e.code ?? e.name ?? '';

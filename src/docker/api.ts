@@ -40,3 +40,14 @@ export function engineProblem(answer: EngineAnswer): string {
   }
   return `the engine answered ${answer.status}`;
 }
+
+/**
+ * A call whose answer is JSON: the parsed body (undefined when empty, or on 404
+ * where `missingOk`); any other answer above 299 throws with the engine's words.
+ */
+export async function engineJson<T>(socketPath: string, method: 'GET' | 'DELETE' | 'POST', path: string, o: { body?: unknown; missingOk?: boolean; timeoutMs?: number } = {}): Promise<T | undefined> {
+  const answer = await engineRequest(socketPath, method, path, o.timeoutMs ?? 10_000, o.body);
+  if (answer.status === 404 && o.missingOk) return undefined;
+  if (answer.status >= 300) throw new Error(engineProblem(answer));
+  return answer.body ? (JSON.parse(answer.body) as T) : undefined;
+}

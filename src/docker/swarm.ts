@@ -1,5 +1,6 @@
 import { formatBytes } from '../units.js';
-import { engineProblem, engineRequest } from './api.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { engineJson } from './api.js';
 
 // The swarm as the main thread sees it: is the engine a manager, which nodes
 // are ready, and how much of each is not yet reserved. Read over the socket
@@ -126,22 +127,67 @@ export function claim(view: SwarmView, need: NodeNeed): void {
   node.memoryFree -= need.memory;
 }
 
-async function getJson<T>(socketPath: string, path: string): Promise<T> {
-  const answer = await engineRequest(socketPath, 'GET', path, 5000);
-  if (answer.status !== 200) throw new Error(engineProblem(answer));
-  return JSON.parse(answer.body) as T;
+/**
+ * Reads the swarm through the engine's socket: /nodes and /tasks, as a manager
+ * answers them. Only when they fail is /info read (a heavier call), to tell an
+ * engine that is no manager from one that does not answer now.
+ */
+export async function readSwarm(socketPath: string): Promise<SwarmView> {
+  try {
+    const [nodes, tasks] = await Promise.all([
+      engineJson<NodeDoc[]>(socketPath, 'GET', '/nodes', { timeoutMs: 5000 }),
+      engineJson<TaskDoc[]>(socketPath, 'GET', `/tasks?filters=${encodeURIComponent(JSON.stringify({ 'desired-state': ['running'] }))}`, { timeoutMs: 5000 }),
+    ]);
+    return { problem: undefined, nodes: swarmNodes(nodes ?? [], tasks ?? []) };
+  } catch (err) {
+    const info = (await engineJson<Parameters<typeof managerProblem>[0]>(socketPath, 'GET', '/info', { timeoutMs: 5000 })) ?? {};
+    const problem = managerProblem(info, socketPath);
+    if (problem) return { problem, refused: true, nodes: [] };
+    throw err;
+  }
 }
 
-/** Reads the swarm through the engine's socket: /info, and when it is a manager, /nodes and /tasks. */
-export async function readSwarm(socketPath: string): Promise<SwarmView> {
-  const info = await getJson<Parameters<typeof managerProblem>[0]>(socketPath, '/info');
-  const problem = managerProblem(info, socketPath);
-  if (problem) return { problem, refused: true, nodes: [] };
-  const [nodes, tasks] = await Promise.all([
-    getJson<NodeDoc[]>(socketPath, '/nodes'),
-    getJson<TaskDoc[]>(socketPath, `/tasks?filters=${encodeURIComponent(JSON.stringify({ 'desired-state': ['running'] }))}`),
-  ]);
-  return { problem: undefined, nodes: swarmNodes(nodes, tasks) };
+/** The first engine API that can set no-new-privileges on a service (Docker 27). */
+export const NO_NEW_PRIVILEGES_API = '1.46';
+
+/** Whether an engine API version (as /version says it, "1.41") is `least` or later. */
+export function apiAtLeast(version: string | undefined, least: string): boolean {
+  const [a, b] = (version ?? '0.0').split('.').map(Number);
+  const [x, y] = least.split('.').map(Number);
+  return a > x || (a === x && b >= y);
+}
+
+/** Whether any task of the service may still have a container on its node. */
+async function serviceTaskLive(socketPath: string, id: string): Promise<boolean> {
+  const tasks = (await engineJson<Array<{ Status?: { State?: string } }>>(socketPath, 'GET', `/tasks?filters=${encodeURIComponent(JSON.stringify({ service: [id] }))}`)) ?? [];
+  return tasks.some((t) => taskLive(t.Status?.State));
+}
+
+/**
+ * Stops a service's task if it still runs, then removes the service. The task
+ * is stopped by scaling the service to nothing and waited for (at most 15 s),
+ * so that what its container was on (the job's network) may go after it: on
+ * Docker 20.10 a network removed under a running container left the manager's
+ * network state broken and the container running (seen here). The spec goes in
+ * the body, never a query string: it holds the container's env, secrets too.
+ * Returns whether the task was seen to stop; throws when the removal fails.
+ */
+export async function stopService(socketPath: string, id: string): Promise<boolean> {
+  const at = `/services/${encodeURIComponent(id)}`;
+  let stopped = true;
+  try {
+    if (await serviceTaskLive(socketPath, id)) {
+      const service = await engineJson<{ Version: { Index: number }; Spec: Record<string, unknown> }>(socketPath, 'GET', at, { missingOk: true });
+      if (service) {
+        await engineJson(socketPath, 'POST', `${at}/update?version=${service.Version.Index}`, { body: { ...service.Spec, Mode: { Replicated: { Replicas: 0 } } } });
+        for (let i = 0; i < 150 && (await serviceTaskLive(socketPath, id)); i++) await sleep(100);
+      }
+    }
+  } catch {
+    stopped = false;
+  }
+  await engineJson(socketPath, 'DELETE', at, { missingOk: true });
+  return stopped;
 }
 
 /**
@@ -151,12 +197,11 @@ export async function readSwarm(socketPath: string): Promise<SwarmView> {
  * setting is all hopper can see.
  */
 export async function privilegesWarning(socketPath: string): Promise<string | undefined> {
-  const version = await getJson<{ ApiVersion?: string }>(socketPath, '/version');
-  const [major, minor] = (version.ApiVersion ?? '0.0').split('.').map(Number);
-  if (major > 1 || (major === 1 && minor >= 46)) return undefined;
-  const info = await getJson<{ SecurityOptions?: string[] }>(socketPath, '/info');
-  const managerHasIt = (info.SecurityOptions ?? []).some((o) => o.includes('no-new-privileges'));
-  return `this engine (API ${version.ApiVersion}) cannot set no-new-privileges on Swarm services (Docker 27 can); ${
+  const version = (await engineJson<{ ApiVersion?: string }>(socketPath, 'GET', '/version'))?.ApiVersion;
+  if (apiAtLeast(version, NO_NEW_PRIVILEGES_API)) return undefined;
+  const info = await engineJson<{ SecurityOptions?: string[] }>(socketPath, 'GET', '/info');
+  const managerHasIt = (info?.SecurityOptions ?? []).some((o) => o.includes('no-new-privileges'));
+  return `this engine (API ${version}) cannot set no-new-privileges on Swarm services (Docker 27 can); ${
     managerHasIt ? 'the manager sets it for all its containers: make sure every node does' : 'set "no-new-privileges": true in every node\'s /etc/docker/daemon.json'
   }`;
 }

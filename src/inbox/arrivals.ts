@@ -205,8 +205,8 @@ export class InboxArrivals {
       if (inFlight.size >= BATCHES_AT_ONCE) await Promise.race(inFlight);
     }
     // The pass ends when its files are out of the inbox: the next one must not find them again.
+    // (A failed batch stopped the pass; it was said above, and its files wait for the next.)
     await Promise.all(inFlight);
-    if (failure !== undefined) throw failure;
   }
 
   private recheckSoon(ms: number): void {

@@ -1,6 +1,7 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../context.js';
+import { workDirIn } from '../paths.js';
 
 export interface SweepResult {
   outputs: number;
@@ -57,7 +58,7 @@ export async function sweep(ctx: Context): Promise<SweepResult> {
   for (const id of await entries(ctx.paths.jobs)) {
     const job = ended(id);
     if (job && job.finished !== null && job.finished < now - outputsMs) {
-      const work = path.join(ctx.paths.jobs, id, 'work');
+      const work = workDirIn(ctx.paths.jobs, id);
       if ((await stat(work).catch(() => null)) !== null) {
         await rm(work, { recursive: true, force: true });
         result.workDirs++;

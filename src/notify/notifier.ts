@@ -168,11 +168,10 @@ export class Notifier {
     this.queued.delete(slot.id);
     const queue = this.queues.get(slot.receiver);
     if (!queue) return;
-    // Mostly the head (a row that falls due): no search through a long queue (all email, with SMTP).
-    const i = queue[0] === slot ? 0 : queue.indexOf(slot);
+    // Mostly the head (a row that falls due), which indexOf finds first.
+    const i = queue.indexOf(slot);
     if (i < 0) return;
-    if (i === 0) queue.shift();
-    else queue.splice(i, 1);
+    queue.splice(i, 1);
     if (queue.length === 0) this.queues.delete(slot.receiver);
     else if (i === 0) this.offerHead(slot.receiver);
   }

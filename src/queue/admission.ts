@@ -1,4 +1,5 @@
-import type { Recipe } from '../recipes/recipe.js';
+import { usesDocker, type Recipe } from '../recipes/recipe.js';
+import { needOf } from './resources.js';
 import type { Job } from '../store/jobs.js';
 import { placementProblem, type SwarmView } from '../docker/swarm.js';
 import { formatDuration } from '../units.js';
@@ -39,10 +40,6 @@ function iso(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-export function usesDocker(recipe: Pick<Recipe, 'steps'>): boolean {
-  return recipe.steps.some((s) => s.kind === 'container');
-}
-
 /** `notBefore` not reached, or a retry's time not come. */
 export function timeBlocker(job: AdmissionJob, recipe: AdmissionRecipe, now: number): Blocker | null {
   if (job.notBefore !== null && job.notBefore > now) return { reason: `not before ${iso(job.notBefore)}`, until: job.notBefore };
@@ -61,7 +58,7 @@ export function dockerBlocker(recipe: AdmissionRecipe, docker: Snapshot['docker'
 /** A container job on Swarm while no ready node has room for its resources (it waits; Swarm would only hold it pending). */
 export function swarmBlocker(recipe: AdmissionRecipe, swarm: SwarmView | undefined): Blocker | null {
   if (!swarm || !usesDocker(recipe)) return null;
-  const problem = placementProblem(swarm, { cpus: recipe.resources.cpus ?? 0, memory: recipe.resources.memory ?? 0 });
+  const problem = placementProblem(swarm, needOf(recipe));
   return problem ? { reason: `waiting for a Swarm node: ${problem}` } : null;
 }
 

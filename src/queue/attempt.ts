@@ -1,5 +1,5 @@
-import path from 'node:path';
 import type { Context } from '../context.js';
+import { workDirIn } from '../paths.js';
 import { linksFor, type Link } from '../delivery/deliver.js';
 import type { Recipe } from '../recipes/recipe.js';
 import { attemptRecipe } from '../steps/attempt.js';
@@ -9,7 +9,7 @@ import type { Output, ProducedOutput } from '../store/outputs.js';
 
 /** Where a job's steps work; made afresh for each run (steps/attempt.ts). */
 export function workDirOf(ctx: Context, jobId: string): string {
-  return path.join(ctx.paths.jobs, jobId, 'work');
+  return workDirIn(ctx.paths.jobs, jobId);
 }
 
 /**

@@ -89,7 +89,7 @@ export class DeliveryStage {
   }
 
   /** Whether the job is this stage's (waiting or being delivered). */
-  has(jobId: string): boolean {
+  private has(jobId: string): boolean {
     return this.due.has(jobId) || this.active.has(jobId);
   }
 

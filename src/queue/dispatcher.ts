@@ -1,7 +1,7 @@
 import type { Context } from '../context.js';
 import { HopperError, toHopperError } from '../errors.js';
 import { planNotifications } from '../notify/plan.js';
-import { snapshotRecipes, type Lane, type Recipe } from '../recipes/recipe.js';
+import { snapshotRecipes, usesDocker, type Lane, type Recipe } from '../recipes/recipe.js';
 import type { Job } from '../store/jobs.js';
 import { formatBytes, formatDuration, timerMs } from '../units.js';
 import { freeDiskBytes } from '../fs/disk.js';
@@ -14,7 +14,7 @@ import { endJob, settleAttempt, succeed, type AttemptResult } from './settle.js'
 import { existsSync } from 'node:fs';
 import { linksFor } from '../delivery/deliver.js';
 import type { Output } from '../store/outputs.js';
-import { admissionBlocker, usesDocker, type Snapshot } from './admission.js';
+import { admissionBlocker, type Snapshot } from './admission.js';
 import { claim } from '../docker/swarm.js';
 
 interface Entry {
@@ -394,7 +394,7 @@ export class Dispatcher {
         return;
       }
       inUse = add(inUse, need);
-      if (snap.swarm && usesDocker(e.recipe)) claim(snap.swarm, { cpus: e.recipe.resources.cpus ?? 0, memory: e.recipe.resources.memory ?? 0 });
+      if (snap.swarm && usesDocker(e.recipe)) claim(snap.swarm, needOf(e.recipe));
       countRunning(snap.runningByRecipe, snap.runningByGroup, e.recipe);
       this.begin(e, now);
     };

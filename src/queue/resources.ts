@@ -1,7 +1,7 @@
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
-import type { Recipe } from '../recipes/recipe.js';
+import { usesDocker, type Recipe } from '../recipes/recipe.js';
 import { formatBytes } from '../units.js';
 
 /** What a job reserves while it runs. */
@@ -13,7 +13,7 @@ export interface Need {
 
 export const NOTHING: Need = { cpus: 0, memory: 0, disk: 0 };
 
-export function needOf(recipe: Recipe): Need {
+export function needOf(recipe: Pick<Recipe, 'resources'>): Need {
   return { cpus: recipe.resources.cpus ?? 0, memory: recipe.resources.memory ?? 0, disk: recipe.resources.disk ?? 0 };
 }
 
@@ -23,7 +23,7 @@ export function needOf(recipe: Recipe): Need {
  */
 export function localNeed(recipe: Recipe, onSwarm: boolean): Need {
   const need = needOf(recipe);
-  return onSwarm && recipe.steps.some((s) => s.kind === 'container') ? { cpus: 0, memory: 0, disk: need.disk } : need;
+  return onSwarm && usesDocker(recipe) ? { cpus: 0, memory: 0, disk: need.disk } : need;
 }
 
 export function add(a: Need, b: Need): Need {

@@ -160,6 +160,11 @@ function canonical(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** Whether the recipe runs containers (it needs the Docker engine, or a swarm). */
+export function usesDocker(recipe: Pick<Recipe, 'steps'>): boolean {
+  return recipe.steps.some((s) => s.kind === 'container');
+}
+
 export function fingerprint(value: unknown): string {
   return createHash('sha256').update(canonical(value)).digest('hex');
 }

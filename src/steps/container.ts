@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { HopperError } from '../errors.js';
 import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
@@ -93,10 +94,6 @@ function createOptions(step: ContainerStep, env: StepEnv, image: string, name: s
   };
 }
 
-function quietFor(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 export function idleError(ms: number): HopperError {
   return new HopperError('E_IDLE', `the container printed nothing for ${formatDuration(ms)} and was stopped`);
 }
@@ -110,7 +107,8 @@ export function stepTimeoutError(ms: number): HopperError {
  * at each chunk (the idle timer); `frame` may rewrite or drop each frame.
  * Returns the log's sink, to end when done.
  */
-export function logInto(env: StepEnv, docker: Docker, stream: NodeJS.ReadableStream, onOutput: () => void, sink: Writable = env.log.sink(), frame: (chunk: Buffer) => Buffer | null = (c) => c): Writable {
+export function logInto(env: StepEnv, docker: Docker, stream: NodeJS.ReadableStream, onOutput: () => void, frame: (chunk: Buffer) => Buffer | null = (c) => c): Writable {
+  const sink = env.log.sink();
   sink.on('error', () => {});
   // Both streams into one log; a shared sink must not be ended by the first stream that closes.
   const shared = new Writable({
@@ -157,7 +155,7 @@ export const containerStep: StepRunner<ContainerStep> = async (step, env) => {
   const docker = engine.client;
   if (engine.swarm) {
     // The nodes get the image themselves (from the registry, else their own copy).
-    await swarmStep(step, env, docker, engine.swarm);
+    await swarmStep(step, { ...env, docker: { ...engine, swarm: engine.swarm } });
     return {};
   }
   const image = imageOf(step, env);
@@ -222,7 +220,7 @@ export const containerStep: StepRunner<ContainerStep> = async (step, env) => {
     let ended = false;
     void drained.then(() => (ended = true));
     const exitedAt = Date.now();
-    for (let i = 0; i < 600 && !ended && Date.now() - Math.max(lastChunk, exitedAt) < 2000; i++) await quietFor(100);
+    for (let i = 0; i < 600 && !ended && Date.now() - Math.max(lastChunk, exitedAt) < 2000; i++) await sleep(100);
     await new Promise<void>((resolve) => sink.end(resolve));
     const state = (await container.inspect()).State;
     if (reason.error) throw reason.error;

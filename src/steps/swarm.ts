@@ -4,7 +4,9 @@ import type { SwarmConfig } from '../config/config.js';
 import { HopperError } from '../errors.js';
 import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
-import { TASK_ON_ITS_WAY, taskLive } from '../docker/swarm.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { DockerAccess } from '../docker/engine.js';
+import { apiAtLeast, NO_NEW_PRIVILEGES_API, stopService, TASK_ON_ITS_WAY } from '../docker/swarm.js';
 import { formatBytes, formatDuration, timerMs } from '../units.js';
 import { CAPPED_LOGS, dockerMessage, envOf, fill, idleError, imageOf, labelsOf, logInto, PIDS_LIMIT, StopReason, stepTimeoutError, userOf } from './container.js';
 import { throwIfJobAborted, type StepEnv } from './step.js';
@@ -15,8 +17,6 @@ import { throwIfJobAborted, type StepEnv } from './step.js';
 
 type ContainerStep = Extract<Step, { kind: 'container' }>;
 
-/** The first engine API that can set no-new-privileges on a service (Docker 27). */
-const NO_NEW_PRIVILEGES_API = [1, 46];
 const STOP_GRACE_NS = 1e9;
 /** How often the task's state is read from the manager: often while a short job may end, then once a second. */
 const pollMs = (sinceStart: number): number => (sinceStart < 5000 ? 100 : 1000);
@@ -126,11 +126,6 @@ const MANAGER_PATIENCE_MS = 60_000;
 /** Node states in which a task on the node is lost. */
 const NODE_LOST = new Set(['down', 'disconnected']);
 
-function apiAtLeast(version: string | undefined, [major, minor]: number[]): boolean {
-  const [a, b] = (version ?? '0.0').split('.').map(Number);
-  return a > major || (a === major && b >= minor);
-}
-
 const apiVersions = new WeakMap<Docker, string>();
 /** The engine's API version, asked once per client; a failed ask is asked again next time. */
 async function apiVersion(docker: Docker): Promise<string | undefined> {
@@ -142,48 +137,9 @@ async function apiVersion(docker: Docker): Promise<string | undefined> {
   return v;
 }
 
-async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
-
-/** Whether the service's task has not ended yet (a container may still run on its node). */
-async function serviceLive(docker: Docker, serviceId: string): Promise<boolean> {
-  const tasks = (await docker.listTasks({ filters: { service: [serviceId] } })) as TaskView[];
-  return tasks.some((t) => taskLive(t.Status?.State));
-}
-
-/**
- * Stops the service's task if it still runs, then removes the service and the
- * job's network. The network must not go while the task's container is on it:
- * on Docker 20.10 that left the manager's network state broken and the
- * container running (seen here). So the service is first scaled to nothing and
- * its task waited for (bounded), as Swarm stops it; if that cannot be done, the
- * service is removed (which stops the task too) and the network waits longer.
- */
-async function removeAll(docker: Docker, serviceId: string | undefined, networkId: string | undefined): Promise<void> {
-  let stopped = true;
-  if (serviceId) {
-    const service = docker.getService(serviceId);
-    try {
-      if (await serviceLive(docker, serviceId)) {
-        const current = (await service.inspect()) as { Version: { Index: number }; Spec: Docker.CreateServiceOptions };
-        // In the body, never the query string: the spec holds the container's env (secrets too).
-        await service.update({ _query: { version: current.Version.Index }, _body: { ...current.Spec, Mode: { Replicated: { Replicas: 0 } } } });
-        for (let i = 0; i < 150 && (await serviceLive(docker, serviceId)); i++) await sleep(100);
-      }
-    } catch {
-      stopped = false;
-    }
-    await service.remove().catch(() => {});
-  }
+/** Stops and removes the service (stopService), then the job's network, later still if the stop was not seen. */
+async function removeAll(docker: Docker, socketPath: string, serviceId: string | undefined, networkId: string | undefined): Promise<void> {
+  const stopped = serviceId ? await stopService(socketPath, serviceId).catch(() => false) : true;
   if (!networkId) return;
   if (!stopped) await sleep(STOP_GRACE_NS / 1e6 + 3000);
   for (let i = 0; i < 50; i++) {
@@ -203,7 +159,8 @@ async function removeAll(docker: Docker, serviceId: string | undefined, networkI
  * early (timeout, idle, cancel, shutdown) by scaling the service to nothing;
  * the reason is recorded once. The service (and its network) is always removed.
  */
-export async function swarmStep(step: ContainerStep, env: StepEnv, docker: Docker, swarm: SwarmConfig): Promise<void> {
+export async function swarmStep(step: ContainerStep, env: StepEnv & { docker: DockerAccess & { swarm: SwarmConfig } }): Promise<void> {
+  const { client: docker, socketPath, swarm } = env.docker;
   const image = imageOf(step, env);
   const stamp = `${env.job.id}-${env.job.attempt}-${Date.now().toString(36)}`;
   const reason = new StopReason();
@@ -244,7 +201,7 @@ export async function swarmStep(step: ContainerStep, env: StepEnv, docker: Docke
     const service = docker.getService(serviceId);
     logs = (await service.logs({ follow: true, stdout: true, stderr: true, timestamps: true })) as unknown as typeof logs;
     const stamps = new LogStamps();
-    const sink = logInto(env, docker, logs!, armIdle, env.log.sink(), stamps.live);
+    const sink = logInto(env, docker, logs!, armIdle, stamps.live);
     const started = Date.now();
     const ended = await watchTask(docker, serviceId, image, env, stop.signal, () => {
       if (running) return;
@@ -280,7 +237,7 @@ export async function swarmStep(step: ContainerStep, env: StepEnv, docker: Docke
     for (const t of timers) clearTimeout(t);
     env.signal.removeEventListener('abort', onAbort);
     logs?.destroy?.();
-    await removeAll(docker, serviceId, networkId);
+    await removeAll(docker, socketPath, serviceId, networkId);
   }
 }
 
@@ -331,7 +288,7 @@ async function catchUp(service: Docker.Service, sink: Writable, stamps: LogStamp
   const given = new AbortController();
   try {
     const read = service.logs({ follow: false, stdout: true, stderr: true, timestamps: true, ...(stamps.newest ? { since: sinceOf(stamps.newest) } : {}) });
-    rest = await Promise.race([read, sleep(30_000, given.signal).then(() => undefined)]);
+    rest = await Promise.race([read, sleep(30_000, undefined, { signal: given.signal }).catch(() => undefined)]);
   } catch {
     return; // the live stream's lines stay; a missing tail is not worth failing the job
   } finally {
@@ -367,7 +324,7 @@ async function watchTask(docker: Docker, serviceId: string, image: string, env: 
       if (Date.now() - lostSince > MANAGER_PATIENCE_MS) {
         return { done: true, error: new HopperError('E_SWARM_TASK', `the swarm manager did not answer for ${formatDuration(MANAGER_PATIENCE_MS)}: ${dockerMessage(err)}`) };
       }
-      await sleep(1000, stop);
+      await sleep(1000, undefined, { signal: stop }).catch(() => {});
       continue;
     }
     const task = tasks[0];
@@ -384,7 +341,7 @@ async function watchTask(docker: Docker, serviceId: string, image: string, env: 
       const lost = await nodeLost(docker, task.NodeID);
       if (lost) return { done: true, error: new HopperError('E_SWARM_NODE', `the node running the container (${lost}) was lost`) };
     }
-    await sleep(pollMs(Date.now() - started), stop);
+    await sleep(pollMs(Date.now() - started), undefined, { signal: stop }).catch(() => {});
   }
   return undefined;
 }

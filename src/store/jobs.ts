@@ -267,9 +267,9 @@ export class JobStore {
     return this.sql<[], JobRow>(`SELECT * FROM jobs WHERE state = 'running'`).all().map(fromRow);
   }
 
-  /** Jobs whose steps succeeded and whose outputs wait to be delivered. */
-  delivering(): Job[] {
-    return this.sql<[], JobRow>(`SELECT * FROM jobs WHERE state = 'delivering' ORDER BY next_attempt_at, id`).all().map(fromRow);
+  /** Jobs whose steps succeeded and whose outputs wait to be delivered: their ids and next tries (what the delivery stage schedules by). */
+  delivering(): Array<{ id: string; nextAttemptAt: number | null }> {
+    return this.sql<[], { id: string; nextAttemptAt: number | null }>(`SELECT id, next_attempt_at AS nextAttemptAt FROM jobs WHERE state = 'delivering' ORDER BY next_attempt_at, id`).all();
   }
 
   /**

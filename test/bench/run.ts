@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { createDeflateRaw } from 'node:zlib';
 import { parse } from 'yaml';
 import { openStore } from '../../src/store/store.js';
+import type { StepEnv } from '../../src/steps/step.js';
 import { JobLog } from '../../src/steps/joblog.js';
 import { zipStep } from '../../src/steps/zip.js';
 import { fetchPagesStep } from '../../src/steps/fetchPages.js';
@@ -144,6 +145,26 @@ async function benchZip(mb: number): Promise<void> {
   }
 }
 
+/** `echo hi` as a container step: what the container rows run. */
+const ECHO_STEP = { kind: 'container' as const, image: TEST_IMAGE, command: ['echo', 'hi'], entrypoint: undefined, env: {}, network: 'none' as const, capAdd: [], shmBytes: undefined, user: undefined, pull: 'never' as const, idleTimeoutMs: undefined, timeoutMs: undefined };
+
+/**
+ * A temp root with a work dir and a job log, and a step env for each run there
+ * (a signal per run, as each job has its own: dockerode leaves a listener on it per request).
+ */
+async function echoBench<T>(fn: (work: string, env: (docker: StepEnv['docker'], id: string) => StepEnv) => Promise<T>): Promise<T> {
+  const { root, cleanup } = tempRoot('hopper-bench-');
+  const work = path.join(root, 'work');
+  mkdirSync(work);
+  const log = new JobLog(path.join(root, 'job.log'), []);
+  try {
+    return await fn(work, (docker, id) => ({ workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [], job: { id, attempt: 1, root }, resources: {}, docker, outbound: ANYWHERE }));
+  } finally {
+    await log.close();
+    cleanup();
+  }
+}
+
 /** The container step (prepare, create, attach, start, wait, remove) vs `docker run --rm` of the same. */
 async function benchContainer(runs: number): Promise<void> {
   const docker = await dockerForTests();
@@ -151,27 +172,17 @@ async function benchContainer(runs: number): Promise<void> {
     console.log(`container benchmark skipped: ${docker.missing}`);
     return;
   }
-  const { root, cleanup } = tempRoot('hopper-bench-');
-  try {
+  await echoBench(async (work, env) => {
     const engine = new DockerEngine(SOCKET, silentLogger());
-    const docker = { up: (await engine.check()) === 'up', client: new Docker({ socketPath: SOCKET }), socketPath: SOCKET };
-    const work = path.join(root, 'work');
-    mkdirSync(work);
-    const log = new JobLog(path.join(root, 'job.log'), []);
-    // A signal per run, as each job has its own (dockerode leaves a listener on it per request).
-    const env = () => ({ workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [], job: { id: 'bench', attempt: 1, root }, resources: {}, docker, outbound: ANYWHERE });
-    const step = { kind: 'container' as const, image: TEST_IMAGE, command: ['echo', 'hi'], entrypoint: undefined, env: {}, network: 'none' as const, capAdd: [], shmBytes: undefined, user: undefined, pull: 'never' as const, idleTimeoutMs: undefined, timeoutMs: undefined };
+    const access = { up: (await engine.check()) === 'up', client: new Docker({ socketPath: SOCKET }), socketPath: SOCKET };
     const ms = await timeAsync(async () => {
-      for (let i = 0; i < runs; i++) await containerStep(step, env());
+      for (let i = 0; i < runs; i++) await containerStep(ECHO_STEP, env(access, 'bench'));
     });
-    await log.close();
     const base = time(() => {
       for (let i = 0; i < runs; i++) spawnSync('docker', ['run', '--rm', '--network', 'none', '-v', `${work}:/work`, TEST_IMAGE, 'echo', 'hi']);
     });
     rows.push({ name: `container step, ${runs} runs of echo`, unit: 'runs/s', hopper: (runs / ms) * 1000, baseline: (runs / base) * 1000, baselineName: 'docker run --rm (CLI)' });
-  } finally {
-    cleanup();
-  }
+  });
 }
 
 /** One echo as a Swarm service (create, watch, logs, remove) vs the same step as a local container: medians of `runs` each. */
@@ -181,28 +192,17 @@ async function benchSwarm(runs: number): Promise<void> {
     console.log(`swarm benchmark skipped: ${docker.swarmMissing}`);
     return;
   }
-  const { root, cleanup } = tempRoot('hopper-bench-');
-  try {
+  await echoBench(async (_work, env) => {
     const client = new Docker({ socketPath: SOCKET });
-    const work = path.join(root, 'work');
-    mkdirSync(work);
-    const log = new JobLog(path.join(root, 'job.log'), []);
-    const step = { kind: 'container' as const, image: TEST_IMAGE, command: ['echo', 'hi'], entrypoint: undefined, env: {}, network: 'none' as const, capAdd: [], shmBytes: undefined, user: undefined, pull: 'never' as const, idleTimeoutMs: undefined, timeoutMs: undefined };
     const median = async (swarm: { workDir: undefined; constraints: string[] } | undefined): Promise<number> => {
       const times: number[] = [];
-      for (let i = 0; i < runs; i++) {
-        const env = { workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [], job: { id: `bench${i}`, attempt: 1, root }, resources: {}, docker: { up: true, client, socketPath: SOCKET, swarm }, outbound: ANYWHERE };
-        times.push(await timeAsync(() => containerStep(step, env)));
-      }
+      for (let i = 0; i < runs; i++) times.push(await timeAsync(() => containerStep(ECHO_STEP, env({ up: true, client, socketPath: SOCKET, swarm }, `bench${i}`))));
       return quantile(times, 0.5);
     };
     const local = await median(undefined);
     const swarm = await median({ workDir: undefined, constraints: [] });
-    await log.close();
     rows.push({ name: `container step on Swarm, median of ${runs} echo runs`, unit: 'ms', hopper: swarm, baseline: local, baselineName: 'the same step as a local container', lower: true });
-  } finally {
-    cleanup();
-  }
+  });
 }
 
 /** fetchPages to CSV from a local paged API vs GET + JSON.parse of the same pages (no CSV, no file). */

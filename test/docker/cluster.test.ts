@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { hopper, startCli } from '../helpers/cli.js';
 import { drop, ended, tempRoot, testDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { containerRecipe, containersOf, dockerForTests, networksOf, ON_THIS_NODE, orphanRoot, servicesOf } from '../helpers/docker.js';
+import { containerRecipe, containersOf, dockerForTests, nothingLeft, ON_THIS_NODE, orphanRoot, servicesOf } from '../helpers/docker.js';
 import { startSecondEngine, type SecondEngine } from '../helpers/engine2.js';
 import { request } from '../helpers/recipes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -17,14 +17,7 @@ import { waitFor } from '../helpers/wait.js';
 
 const docker = await dockerForTests();
 
-async function nothingOnEngine(root: string): Promise<void> {
-  const left = async (): Promise<string[]> => [
-    ...(await servicesOf(docker.client, root)).map((s) => `service ${s.Spec?.Name}`),
-    ...(await networksOf(docker.client, root)).map((n) => `network ${n.Name}`),
-    ...(await containersOf(docker.client, root)).map((c) => `container ${c.Id.slice(0, 12)}`),
-  ];
-  await waitFor('nothing of the job left on the engine', async () => (await left()).length === 0, 15_000).catch(async () => assert.deepEqual(await left(), []));
-}
+const nothingOnEngine = (root: string): Promise<void> => nothingLeft(docker.client, root, true);
 
 describe('Swarm: admission and what /healthz and /status say', { skip: docker.swarmSkip }, () => {
   let d: TestDaemon;

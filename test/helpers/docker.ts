@@ -3,10 +3,13 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, symlinkSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import assert from 'node:assert/strict';
 import { stringify } from 'yaml';
+import { managerProblem } from '../../src/docker/swarm.js';
 import { LABEL_ROOT } from '../../src/steps/container.js';
 import { openStore } from '../../src/store/store.js';
 import { tempRoot } from './daemon.js';
+import { waitFor } from './wait.js';
 
 export const SOCKET = '/var/run/docker.sock';
 /** Built from Debian's busybox-static by `docker import`: no registry is needed (or reachable). */
@@ -27,8 +30,7 @@ export interface DockerForTests {
 /** Whether the engine is a swarm manager (`docker swarm init --advertise-addr 127.0.0.1` makes it one). */
 async function swarmManager(client: Docker): Promise<boolean> {
   try {
-    const info = (await client.info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
-    return info.Swarm?.LocalNodeState === 'active' && info.Swarm.ControlAvailable === true;
+    return managerProblem(await client.info(), SOCKET) === undefined;
   } catch {
     return false;
   }
@@ -146,3 +148,17 @@ export function orphanRoot(config: string): { root: string; cleanup(): void; sta
  * engine as a worker for a while (test/docker/cluster.test.ts).
  */
 export const ON_THIS_NODE = { constraints: ['node.role == manager'] };
+
+/**
+ * Waits (bounded) until the engine holds nothing of this root: no container,
+ * and on a swarm no service or network (Swarm removes a service's container a
+ * moment after the service). Fails listing what is left.
+ */
+export async function nothingLeft(client: Docker, root: string, swarm: boolean): Promise<void> {
+  const left = async (): Promise<string[]> => [
+    ...(await containersOf(client, root)).map((c) => `container ${c.Id.slice(0, 12)}`),
+    ...(swarm ? (await servicesOf(client, root)).map((x) => `service ${x.Spec?.Name}`) : []),
+    ...(swarm ? (await networksOf(client, root)).map((x) => `network ${x.Name}`) : []),
+  ];
+  await waitFor('nothing left on the engine', async () => (await left()).length === 0, 15_000).catch(async () => assert.deepEqual(await left(), []));
+}

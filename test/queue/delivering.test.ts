@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { stringify } from 'yaml';
 import { openStore } from '../../src/store/store.js';
@@ -33,6 +33,24 @@ function countingRecipe(upload: 's3' | 'local', extra: Record<string, unknown> =
 }
 
 const QUICK = { kind: 'recipe', name: 'quick', steps: [{ run: { command: ['sh', '-c', 'echo hi > out.txt'] } }], output: { files: ['out.txt'] } };
+
+/** A temp root whose outputs/ is a tmpfs of its own (`mount -o` options), for `body`; skipped, saying why, where mount is not allowed (not root). */
+async function withOwnOutputs(t: TestContext, options: string, body: (root: string, outputs: string) => Promise<void>): Promise<void> {
+  const { root, cleanup } = tempRoot();
+  const outputs = path.join(root, 'outputs');
+  const mounted = mountTmpfs(outputs, options);
+  if ('why' in mounted) {
+    cleanup();
+    t.skip(mounted.why);
+    return;
+  }
+  try {
+    await body(root, outputs);
+  } finally {
+    mounted.unmount();
+    cleanup();
+  }
+}
 
 function runsOf(root: string, jobId: string): number {
   const file = path.join(root, 'state', 'jobs', jobId, 'runs');
@@ -411,72 +429,56 @@ describe('queue/delivering: the delivery stage', () => {
   });
 
   it('outputs/ on a full disk: the job waits with the reason, and is delivered once space is freed', { timeout: 60_000 }, async (t) => {
-    const { root, cleanup } = tempRoot();
-    const outputs = path.join(root, 'outputs');
     // A small tmpfs of its own for outputs/, so a copy there can run out of space (root only).
-    const mounted = mountTmpfs(outputs, 'size=3m');
-    if ('why' in mounted) {
-      cleanup();
-      t.skip(mounted.why);
-      return;
-    }
-    const filler = path.join(outputs, 'filler');
-    writeFileSync(filler, Buffer.alloc(2 * 1024 * 1024));
-    const d = await testDaemon({ root, recipes: { big: countingRecipe('local') }, deliveryRetryBaseMs: 200 });
-    try {
-      d.drop('full.yaml', request('big', { mb: 2 }, { id: 'full-disk' }));
-      const waiting = await d.job('full-disk', (j) => j.state === 'delivering' && j.deliveryTries >= 1, 30_000);
-      assert.match(waiting.waitReason!, /^delivering: the disk of .*outputs is full \(ENOSPC\)/);
-      assert.deepEqual(
-        readdirSync(path.join(outputs, waiting.id)).filter((n) => n.endsWith('.part')),
-        [],
-        'no part of a failed copy holds the space',
-      );
-      rmSync(filler);
-      const job = await d.job('full-disk', ended, 30_000);
-      assert.equal(job.state, 'succeeded', job.errorMessage ?? '');
-      assert.equal(runsOf(root, job.id), 1);
-      const [out] = d.ctx.store.outputs.forJob(job.id);
-      assert.equal(createHash('sha256').update(readFileSync(path.join(outputs, out.ref))).digest('hex'), out.sha256);
-    } finally {
-      await d.cleanup();
-      mounted.unmount();
-      cleanup();
-    }
+    await withOwnOutputs(t, 'size=3m', async (root, outputs) => {
+      const filler = path.join(outputs, 'filler');
+      writeFileSync(filler, Buffer.alloc(2 * 1024 * 1024));
+      const d = await testDaemon({ root, recipes: { big: countingRecipe('local') }, deliveryRetryBaseMs: 200 });
+      try {
+        d.drop('full.yaml', request('big', { mb: 2 }, { id: 'full-disk' }));
+        const waiting = await d.job('full-disk', (j) => j.state === 'delivering' && j.deliveryTries >= 1, 30_000);
+        assert.match(waiting.waitReason!, /^delivering: the disk of .*outputs is full \(ENOSPC\)/);
+        assert.deepEqual(
+          readdirSync(path.join(outputs, waiting.id)).filter((n) => n.endsWith('.part')),
+          [],
+          'no part of a failed copy holds the space',
+        );
+        rmSync(filler);
+        const job = await d.job('full-disk', ended, 30_000);
+        assert.equal(job.state, 'succeeded', job.errorMessage ?? '');
+        assert.equal(runsOf(root, job.id), 1);
+        const [out] = d.ctx.store.outputs.forJob(job.id);
+        assert.equal(createHash('sha256').update(readFileSync(path.join(outputs, out.ref))).digest('hex'), out.sha256);
+      } finally {
+        await d.cleanup();
+      }
+    });
   });
 
   it('outputs/ out of inodes (its folder for the job cannot be made): the job waits, and is delivered once one is freed', { timeout: 60_000 }, async (t) => {
-    const { root, cleanup } = tempRoot();
-    const outputs = path.join(root, 'outputs');
-    const mounted = mountTmpfs(outputs, 'size=8m,nr_inodes=4');
-    if ('why' in mounted) {
-      cleanup();
-      t.skip(mounted.why);
-      return;
-    }
-    const fillers: string[] = [];
-    try {
-      for (let i = 0; i < 10; i++) {
-        const f = path.join(outputs, `filler-${i}`);
-        writeFileSync(f, '');
-        fillers.push(f);
+    await withOwnOutputs(t, 'size=8m,nr_inodes=4', async (root, outputs) => {
+      const fillers: string[] = [];
+      try {
+        for (let i = 0; i < 10; i++) {
+          const f = path.join(outputs, `filler-${i}`);
+          writeFileSync(f, '');
+          fillers.push(f);
+        }
+      } catch {
+        /* out of inodes: as meant */
       }
-    } catch {
-      /* out of inodes: as meant */
-    }
-    const d = await testDaemon({ root, recipes: { big: countingRecipe('local') }, deliveryRetryBaseMs: 200 });
-    try {
-      d.drop('inodes.yaml', request('big', {}, { id: 'no-inodes' }));
-      const waiting = await d.job('no-inodes', (j) => j.state === 'delivering' && j.deliveryTries >= 1, 30_000);
-      assert.match(waiting.waitReason!, /^delivering: the disk of .*outputs is full \(ENOSPC\)/);
-      for (const f of fillers) rmSync(f);
-      const job = await d.job('no-inodes', ended, 30_000);
-      assert.equal(job.state, 'succeeded', job.errorMessage ?? '');
-      assert.equal(runsOf(root, job.id), 1, 'the step ran once');
-    } finally {
-      await d.cleanup();
-      mounted.unmount();
-      cleanup();
-    }
+      const d = await testDaemon({ root, recipes: { big: countingRecipe('local') }, deliveryRetryBaseMs: 200 });
+      try {
+        d.drop('inodes.yaml', request('big', {}, { id: 'no-inodes' }));
+        const waiting = await d.job('no-inodes', (j) => j.state === 'delivering' && j.deliveryTries >= 1, 30_000);
+        assert.match(waiting.waitReason!, /^delivering: the disk of .*outputs is full \(ENOSPC\)/);
+        for (const f of fillers) rmSync(f);
+        const job = await d.job('no-inodes', ended, 30_000);
+        assert.equal(job.state, 'succeeded', job.errorMessage ?? '');
+        assert.equal(runsOf(root, job.id), 1, 'the step ran once');
+      } finally {
+        await d.cleanup();
+      }
+    });
   });
 });

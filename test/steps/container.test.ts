@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ended, testDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { containerRecipe, containersOf, dockerForTests, networksOf, ON_THIS_NODE, servicesOf, TEST_IMAGE } from '../helpers/docker.js';
+import { containerRecipe, containersOf, dockerForTests, networksOf, nothingLeft as nothingLeftOn, ON_THIS_NODE, servicesOf, TEST_IMAGE } from '../helpers/docker.js';
 import { request } from '../helpers/recipes.js';
 import { readRecipeText } from '../../src/recipes/registry.js';
 import { waitFor } from '../helpers/wait.js';
@@ -16,21 +16,8 @@ const docker = await dockerForTests();
 
 type Mode = 'local' | 'swarm';
 
-/** What a job leaves on the engine: nothing once it ended, in either mode. */
-async function leftOnEngine(root: string): Promise<string[]> {
-  const containers = (await containersOf(docker.client, root)).map((c) => `container ${c.Id.slice(0, 12)}`);
-  if (docker.swarmMissing) return containers;
-  const services = (await servicesOf(docker.client, root)).map((x) => `service ${x.Spec?.Name}`);
-  const networks = (await networksOf(docker.client, root)).map((x) => `network ${x.Name}`);
-  return [...containers, ...services, ...networks];
-}
-
-/** The engine empties itself of a removed service's container a moment later. */
-async function nothingLeft(root: string): Promise<void> {
-  await waitFor('nothing left on the engine', async () => (await leftOnEngine(root)).length === 0, 15_000).catch(async () => {
-    assert.deepEqual(await leftOnEngine(root), []);
-  });
-}
+/** Nothing of the test root left on the engine (services and networks too, where there is a swarm). */
+const nothingLeft = (root: string): Promise<void> => nothingLeftOn(docker.client, root, !docker.swarmMissing);
 
 /** This host's addresses as a container could try them: every IPv4 but loopback, and Docker's bridge gateway. */
 function hostAddresses(): string[] {
