@@ -236,7 +236,8 @@ export class Notifier {
     const now = (): number => this.ctx.clock.now();
     try {
       const status = await this.send(n);
-      await this.ctx.store.later(() => {
+      // Nothing waits on the mark: it joins the next commit (the row is no longer scheduled here meanwhile).
+      await this.ctx.store.soon(() => {
         this.ctx.store.notifications.recordDelivery(n.id, now(), status, null);
         this.ctx.store.notifications.markSent(n.id, now());
       });
@@ -252,7 +253,7 @@ export class Notifier {
       // changes outbound.allow: trying again for retryFor would only repeat it.
       const refused = failure.code === 'E_OUTBOUND';
       const dead = refused || next > n.createdAt + this.retryFor(n);
-      await this.ctx.store.later(() => {
+      await this.ctx.store.soon(() => {
         this.ctx.store.notifications.recordDelivery(n.id, now(), status, message);
         this.ctx.store.notifications.markFailed(n.id, message, dead ? null : next);
       });

@@ -330,7 +330,7 @@ export class Dispatcher {
     if (e.job.waitReason === reason) return;
     e.job.waitReason = reason;
     // Shown to people, not depended on: written with the next group commit.
-    this.ctx.store.later(() => this.ctx.store.jobs.setWaitReason(e.job.id, reason)).catch((err: unknown) =>
+    this.ctx.store.soon(() => this.ctx.store.jobs.setWaitReason(e.job.id, reason)).catch((err: unknown) =>
       this.ctx.log.error({ job: e.job.id, err: (err as Error).message }, 'could not record why a job waits'),
     );
   }
@@ -449,14 +449,19 @@ export class Dispatcher {
       job.lane,
       async () => {
         let result: AttemptResult;
+        // The start (with its `started` notification) joins the next commit while the
+        // steps run: nothing they do leaves hopper before the job's end is committed,
+        // and that commit comes after it. A crash before it leaves the job queued.
+        const numbers = this.ctx.store.jobs.nextRun(job.id);
+        const started = this.ctx.store.soon(() => this.ctx.store.jobs.markStarted(job.id, now, numbers, planNotifications(job, recipe, { event: 'started' }, now)));
+        started.catch((err: unknown) => controller.abort(toHopperError(err)));
         try {
-          // The start is committed (with its `started` notification) before any step runs.
-          const { attempt, run } = await this.ctx.store.later(() => this.ctx.store.jobs.markStarted(job.id, now, planNotifications(job, recipe, { event: 'started' }, now)));
           this.afterSettle();
           const entry = this.running.get(job.id);
-          if (entry) entry.attempt = attempt;
-          this.ctx.log.info({ job: job.id, recipe: recipe.name, lane: job.lane, attempt }, 'job started');
-          result = { ok: true, ...(await runAttempt(this.ctx, job, recipe, { attempt, run }, controller.signal)) };
+          if (entry) entry.attempt = numbers.attempt;
+          this.ctx.log.info({ job: job.id, recipe: recipe.name, lane: job.lane, attempt: numbers.attempt }, 'job started');
+          result = { ok: true, ...(await runAttempt(this.ctx, job, recipe, numbers, controller.signal)) };
+          await started;
         } catch (err) {
           result = { ok: false, error: toHopperError(err) };
         } finally {

@@ -175,6 +175,12 @@ const MIGRATIONS: string[] = [
   ALTER TABLE jobs ADD COLUMN delivery_since INTEGER;
   ALTER TABLE jobs ADD COLUMN delivery_tries INTEGER NOT NULL DEFAULT 0;
   `,
+  // Only jobs of recipes with a cache have a cache key: the others need no entry
+  // there, and each state change of theirs rewrote one (WAL pages per job).
+  `
+  DROP INDEX jobs_cache;
+  CREATE INDEX jobs_cache ON jobs(cache_key, state, finished_at) WHERE cache_key IS NOT NULL;
+  `,
 ];
 
 export interface OpenOptions {

@@ -13,8 +13,10 @@ export interface Store {
   notifications: NotificationStore;
   outputs: OutputStore;
   schedules: ScheduleStore;
-  /** Runs `write` in the next group commit; resolves after that commit (see commit.ts). */
+  /** Runs `write` in the next group commit, at the next turn; resolves after that commit (see commit.ts). */
   later<T>(write: () => T): Promise<T>;
+  /** As `later`, for a write nothing waits on: it joins the next commit, which comes within 10 ms. */
+  soon<T>(write: () => T): Promise<T>;
   /** Resolves once every commit so far is on disk (see durable.ts); at once with durability 'full'. */
   sync(): Promise<void>;
   /** Syncs done so far (0 with durability 'full'). */
@@ -41,6 +43,7 @@ export function openStore(file: string, options: OpenOptions = {}): Store {
     outputs: new OutputStore(db),
     schedules: new ScheduleStore(db),
     later: (write) => group.later(write),
+    soon: (write) => group.later(write, 'soon'),
     sync: () => durability?.sync() ?? Promise.resolve(),
     syncs: () => durability?.syncs ?? 0,
     outsideVersion: () => dataVersion.get() as number,

@@ -3,7 +3,8 @@
 // libraries and nothing of hopper around it. Run as its own process:
 //   node bare.mjs URL DIR N CONCURRENCY THREADS
 // THREADS 0: all on the main thread; else that many worker threads share the
-// work and the concurrency. Prints {"jobs": N, "seconds": S} when done.
+// work and the concurrency. Prints {"jobs": N, "seconds": S, "cpuMs": C} when done
+// (C: the process's CPU time over the run, all threads, start-up not included).
 import { ZipArchive } from 'archiver';
 import { createWriteStream, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -42,6 +43,7 @@ if (!isMainThread) {
   const [url, dir, n, concurrency, threads] = process.argv.slice(2);
   const total = Number(n);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   if (Number(threads) === 0) await loop(url, dir, 0, total, Number(concurrency));
   else {
     const k = Number(threads);
@@ -57,5 +59,6 @@ if (!isMainThread) {
       }),
     );
   }
-  console.log(JSON.stringify({ jobs: total, seconds: (performance.now() - t0) / 1000 }));
+  const cpu = process.cpuUsage(cpu0);
+  console.log(JSON.stringify({ jobs: total, seconds: (performance.now() - t0) / 1000, cpuMs: (cpu.user + cpu.system) / 1000 }));
 }

@@ -22,10 +22,12 @@ const TICKS_PER_SECOND = 100;
 export interface TrivialResult {
   jobsPerSecond: number;
   seconds: number;
-  /** Main-process CPU per job (hopper: the daemon; Celery: not measured). */
+  /** Main-process CPU per job (hopper: the daemon; the bare loop: its process; Celery: not measured). */
   cpuMsPerJob?: number;
   /** hopper: the daemon's peak resident memory (VmHWM), MiB. */
   peakRssMiB?: number;
+  /** hopper: what the daemon wrote per job (KiB): syscall bytes (`wchar`) and bytes bound for the disk (`write_bytes`). */
+  writtenKiBPerJob?: { syscalls: number; disk: number };
   /** hopper, when asked to watch: the 99th percentile of GET /status answer times while the jobs ran, ms. */
   statusP99Ms?: number;
 }
@@ -49,6 +51,13 @@ function freePort(): Promise<number> {
     });
     s.on('error', reject);
   });
+}
+
+/** Bytes a process has written so far: through write calls, and bound for the disk. */
+function written(pid: number): { syscalls: number; disk: number } {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const field = (name: string): number => Number(new RegExp(`${name}: (\\d+)`).exec(io)?.[1] ?? NaN);
+  return { syscalls: field('wchar'), disk: field('write_bytes') };
 }
 
 /** utime + stime of a process, in ms. */
@@ -101,11 +110,11 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /** Drops `n` requests into `inbox` from another process (write elsewhere, rename in). */
-function dropRequests(inbox: string, n: number, url: string): Promise<void> {
-  const script = `const fs=require('fs'),p=require('path');const [dir,n,url]=process.argv.slice(1);
-    for(let i=0;i<+n;i++){const t=p.join(dir,'.t'+i+'.tmp');fs.writeFileSync(t,'kind: request\\nrecipe: trivial\\nparams: { url: "'+url+'" }\\nnotify: { email: someone@example.org }\\n');fs.renameSync(t,p.join(dir,'t'+String(i).padStart(6,'0')+'.yaml'));}`;
+function dropRequests(inbox: string, n: number, url: string, prefix = 't'): Promise<void> {
+  const script = `const fs=require('fs'),p=require('path');const [dir,n,url,pre]=process.argv.slice(1);
+    for(let i=0;i<+n;i++){const t=p.join(dir,'.'+pre+i+'.tmp');fs.writeFileSync(t,'kind: request\\nrecipe: trivial\\nparams: { url: "'+url+'" }\\nnotify: { email: someone@example.org }\\n');fs.renameSync(t,p.join(dir,pre+String(i).padStart(6,'0')+'.yaml'));}`;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script, inbox, String(n), url], { stdio: 'inherit' });
+    const child = spawn(process.execPath, ['-e', script, inbox, String(n), url, prefix], { stdio: 'inherit' });
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`writer exited ${code}`))));
   });
 }
@@ -189,21 +198,30 @@ function watchStatus(base: string, everyMs = 50): { stop(): Promise<number[]> } 
 }
 
 /** `n` trivial requests dropped at once into a hopper of lane `concurrency`, from the first drop to the last email. */
-export async function runHopper(n: number, concurrency: number, url: string, o: { profileDir?: string; watch?: boolean } = {}): Promise<TrivialResult> {
+export async function runHopper(n: number, concurrency: number, url: string, o: { profileDir?: string; watch?: boolean; warmup?: number } = {}): Promise<TrivialResult> {
   const h = await startHopper(concurrency, o.profileDir);
+  const outbox = path.join(h.root, 'outbox');
   try {
+    const warmup = o.warmup ?? 0;
+    if (warmup > 0) {
+      await dropRequests(path.join(h.root, 'inbox'), warmup, url, 'w');
+      await waitFor('the warm-up emails', () => emails(outbox) >= warmup, 600_000, 10);
+    }
     const cpu0 = cpuMs(h.daemon.pid!);
+    const io0 = written(h.daemon.pid!);
     const watcher = o.watch ? watchStatus(h.http) : undefined;
     const t0 = performance.now();
     await dropRequests(path.join(h.root, 'inbox'), n, url);
-    await waitFor('every email', () => emails(path.join(h.root, 'outbox')) >= n, 600_000, 10);
+    await waitFor('every email', () => emails(outbox) >= warmup + n, 600_000, 10);
     const seconds = (performance.now() - t0) / 1000;
     const cpu = cpuMs(h.daemon.pid!) - cpu0;
+    const io = written(h.daemon.pid!);
     const statusTimes = await watcher?.stop();
     return {
       jobsPerSecond: n / seconds,
       seconds,
       cpuMsPerJob: cpu / n,
+      writtenKiBPerJob: { syscalls: (io.syscalls - io0.syscalls) / 1024 / n, disk: (io.disk - io0.disk) / 1024 / n },
       peakRssMiB: peakRssMiB(h.daemon.pid!),
       ...(statusTimes ? { statusP99Ms: quantile(statusTimes, 0.99) } : {}),
     };
@@ -250,8 +268,8 @@ export async function runBare(n: number, concurrency: number, url: string, threa
     child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     if (code !== 0) throw new Error(`the bare loop exited ${code}`);
-    const { seconds } = JSON.parse(out) as { seconds: number };
-    return { jobsPerSecond: n / seconds, seconds };
+    const { seconds, cpuMs } = JSON.parse(out) as { seconds: number; cpuMs: number };
+    return { jobsPerSecond: n / seconds, seconds, cpuMsPerJob: cpuMs / n };
   } finally {
     cleanup();
   }
@@ -269,7 +287,7 @@ export function celeryAvailable(): string | undefined {
 }
 
 /** The same work as a Celery task: a worker of `concurrency` prefork processes, acks_late, prefetch 4, Redis on a port of its own. */
-export async function runCelery(n: number, concurrency: number, url: string): Promise<TrivialResult> {
+export async function runCelery(n: number, concurrency: number, url: string, warmup = 0): Promise<TrivialResult> {
   const { root, cleanup } = tempRoot('hopper-celery-');
   for (const dir of ['outputs', 'outbox']) mkdirSync(path.join(root, dir));
   const port = await freePort();
@@ -284,10 +302,17 @@ export async function runCelery(n: number, concurrency: number, url: string): Pr
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     await waitForOutput(worker, /ready\./, 'the celery worker');
+    const produce = (count: number, prefix: string): void => {
+      const produced = spawnSync(PYTHON, [path.join(here, 'celery', 'produce.py'), url, root, String(count), prefix], { cwd: path.join(here, 'celery'), env, stdio: 'inherit' });
+      if (produced.status !== 0) throw new Error('the celery producer failed');
+    };
+    if (warmup > 0) {
+      produce(warmup, 'w');
+      await waitFor('the warm-up emails', () => emails(path.join(root, 'outbox')) >= warmup, 600_000, 10);
+    }
     const t0 = performance.now();
-    const produced = spawnSync(PYTHON, [path.join(here, 'celery', 'produce.py'), url, root, String(n)], { cwd: path.join(here, 'celery'), env, stdio: 'inherit' });
-    if (produced.status !== 0) throw new Error('the celery producer failed');
-    await waitFor('every email', () => emails(path.join(root, 'outbox')) >= n, 600_000, 10);
+    produce(n, 'c');
+    await waitFor('every email', () => emails(path.join(root, 'outbox')) >= warmup + n, 600_000, 10);
     const seconds = (performance.now() - t0) / 1000;
     return { jobsPerSecond: n / seconds, seconds };
   } finally {

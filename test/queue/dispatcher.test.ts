@@ -61,6 +61,41 @@ describe('lanes: cancel', () => {
   });
 });
 
+describe('lanes: the start is committed while the steps run', () => {
+  let d: TestDaemon;
+  before(async () => {
+    d = await testDaemon({ recipes: { echo: echoRecipe('echo', { retries: { attempts: 1 } }) } });
+  });
+  after(() => d.cleanup());
+
+  it('a job that ends quickly has its start and its end recorded, in order, with the attempt numbered', async () => {
+    d.drop('quick.yaml', request('echo', { text: 'quick' }, { id: 'quick' }));
+    const job = await d.job('quick', ended);
+    assert.equal(job.state, 'succeeded');
+    assert.equal(job.attempts, 1);
+    assert.deepEqual(d.ctx.store.jobs.events(job.id).map((e) => [e.event, e.detail]), [['requested', null], ['started', 'attempt 1'], ['succeeded', null]]);
+    assert.deepEqual(d.ctx.store.jobs.attemptsOf(job.id).map((a) => [a.n, a.outcome]), [[1, 'succeeded']]);
+  });
+
+  it('a start the store refuses stops the steps already running; the run does not count, and the job waits to try again with the reason', async () => {
+    d.ctx.store.db.exec("CREATE TRIGGER refuse_attempts BEFORE INSERT ON attempts BEGIN SELECT RAISE(ABORT, 'attempts refused by the test'); END");
+    try {
+      const t0 = Date.now();
+      d.drop('refused.yaml', request('echo', { text: 'refused-start-marker', seconds: 30 }, { id: 'refused' }));
+      const job = await d.job('refused', (j) => j.state === 'retrying', 10_000);
+      assert.match(job.errorMessage ?? '', /attempts refused by the test/);
+      assert.equal(job.attempts, 0, 'a run whose start was never recorded does not count');
+      assert.ok(Date.now() - t0 < 5000, 'stopped at once, not after the 30 s command');
+      await waitFor('the command to be gone', () => !processWith('refused-start-marker'), 5000);
+      assert.deepEqual(d.ctx.store.jobs.events(job.id).map((e) => e.event), ['requested', 'retrying']);
+      d.drop('cancel-refused.yaml', { kind: 'cancel', job: 'refused' });
+      assert.equal((await d.job('refused', ended)).state, 'canceled');
+    } finally {
+      d.ctx.store.db.exec('DROP TRIGGER refuse_attempts');
+    }
+  });
+});
+
 describe('lanes: retries, timeouts and order', () => {
   let d: TestDaemon;
   let flaky: TestServer;
