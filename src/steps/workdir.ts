@@ -210,13 +210,28 @@ class FileWriter extends Writable {
  * file of an earlier step, a planted symlink) is removed first.
  */
 export function createFresh(file: string): Writable {
-  let fd: number;
+  return new FileWriter(openFresh(file));
+}
+
+/** As createFresh, for content that is all at hand: written at once, and closed. */
+export function writeFresh(file: string, data: Buffer): void {
+  const fd = openFresh(file);
   try {
-    fd = openSync(file, 'wx', 0o666);
+    writeAll(fd, data);
+  } catch (err) {
+    closeSync(fd);
+    rmSync(file, { force: true });
+    throw err;
+  }
+  closeSync(fd);
+}
+
+function openFresh(file: string): number {
+  try {
+    return openSync(file, 'wx', 0o666);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     rmSync(file, { force: true, recursive: true });
-    fd = openSync(file, 'wx', 0o666);
+    return openSync(file, 'wx', 0o666);
   }
-  return new FileWriter(fd);
 }

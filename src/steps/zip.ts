@@ -9,7 +9,8 @@ import type { Step } from '../recipes/recipe.js';
 import { render } from '../template.js';
 import { formatBytes } from '../units.js';
 import { throwIfJobAborted, type StepRunner } from './step.js';
-import { createFresh, resolveInside } from './workdir.js';
+import { createFresh, resolveInside, writeFresh } from './workdir.js';
+import { zipBuffer } from './zipbuffer.js';
 
 type ZipStep = Extract<Step, { kind: 'zip' }>;
 
@@ -20,9 +21,8 @@ interface Entry {
 }
 
 /**
- * Small inputs are read whole, at once (see FileWriter in workdir.ts for why),
- * up to READ_WHOLE_TOTAL for the whole zip: archiver holds what it is given
- * until its turn comes. The rest is streamed.
+ * A zip whose inputs are all below READ_WHOLE_BELOW, and READ_WHOLE_TOTAL
+ * together, is built in memory (zipbuffer.ts); the rest is streamed.
  */
 const READ_WHOLE_BELOW = 1024 * 1024;
 const READ_WHOLE_TOTAL = 8 * 1024 * 1024;
@@ -63,14 +63,34 @@ async function entriesFor(from: string, workDir: string): Promise<Entry[]> {
   throw new HopperError('E_ZIP_SOURCE', `"${from}" is neither a file nor a folder`);
 }
 
-/** Zips a folder or a glob into one file, streamed; written in place, as fetch writes (see fetch.ts). */
+/** Zips a folder or a glob into one file; written in place, as fetch writes (see fetch.ts). */
 export const zipStep: StepRunner<ZipStep> = async (step, env) => {
   const from = render(step.from, env.scope, { strict: true });
   const toRel = render(step.to, env.scope, { strict: true });
   const dest = await resolveInside(env.workDir, toRel, true);
   const entries = (await entriesFor(from, env.workDir)).filter((e) => e.file !== dest);
   if (entries.length === 0) throw new HopperError('E_ZIP_EMPTY', `nothing to zip: "${from}" matched no files`);
-  const zip = new ZipArchive({ zlib: { level: step.level }, store: step.level === 0 });
+  const small = entries.every((e) => e.st.size < READ_WHOLE_BELOW) && entries.reduce((n, e) => n + e.st.size, 0) <= READ_WHOLE_TOTAL;
+  if (small) throwIfJobAborted(env.signal);
+  const bytes = small ? zipSmall(entries, step.level, dest) : await zipStreamed(entries, step.level, dest, toRel, env.signal);
+  env.log.note(`zip: ${entries.length} file(s) into ${toRel} (${formatBytes(bytes)})`);
+  return { zips: [toRel] };
+};
+
+/** Small inputs only: read whole, zipped in memory, written at once. Returns the zip's size. */
+function zipSmall(entries: Entry[], level: number, dest: string): number {
+  const zip = zipBuffer(entries.map((e) => ({ name: e.name, data: readFileSync(e.file), mtime: e.st.mtime, mode: e.st.mode })), level);
+  writeFresh(dest, zip);
+  return zip.length;
+}
+
+/**
+ * Inputs beyond those bounds: streamed through archiver. Small ones among them
+ * are still read whole (see FileWriter in workdir.ts), up to READ_WHOLE_TOTAL:
+ * archiver holds what it is given until its turn comes. Returns the zip's size.
+ */
+async function zipStreamed(entries: Entry[], level: number, dest: string, toRel: string, signal: AbortSignal): Promise<number> {
+  const zip = new ZipArchive({ zlib: { level }, store: level === 0 });
   let wholeLeft = READ_WHOLE_TOTAL;
   for (const e of entries) {
     // With its stats given, archiver does not look the file up again.
@@ -83,7 +103,7 @@ export const zipStep: StepRunner<ZipStep> = async (step, env) => {
   try {
     const file = createFresh(dest);
     created = true;
-    const written = pump([zip, file], env.signal);
+    const written = pump([zip, file], signal);
     const finalized = zip.finalize();
     // On abort the pump rejects and finalize() may never settle: wait for whichever ends first badly.
     finalized.catch(() => {});
@@ -91,9 +111,8 @@ export const zipStep: StepRunner<ZipStep> = async (step, env) => {
   } catch (err) {
     zip.abort();
     if (created) await rm(dest, { force: true });
-    throwIfJobAborted(env.signal);
+    throwIfJobAborted(signal);
     throw err instanceof HopperError ? err : new HopperError('E_ZIP', `zip ${toRel} failed: ${(err as Error).message}`);
   }
-  env.log.note(`zip: ${entries.length} file(s) into ${toRel} (${formatBytes(zip.pointer())})`);
-  return { zips: [toRel] };
-};
+  return zip.pointer();
+}

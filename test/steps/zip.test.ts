@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import type { Step } from '../../src/recipes/recipe.js';
 import type { StepEnv } from '../../src/steps/step.js';
 import { cleanupStepHarnesses, isCode, stepHarness, type StepHarness } from '../helpers/steps.js';
 import { zipStep } from '../../src/steps/zip.js';
+import yauzl from 'yauzl';
 import { readZip } from '../helpers/zip.js';
 
 type ZipStep = Extract<Step, { kind: 'zip' }>;
@@ -18,6 +19,30 @@ const harness = (scope: StepEnv['scope'] = { params: {} }): StepHarness => stepH
 const zipOf = (from: string, to: string, level = 6): ZipStep => ({ kind: 'zip', from, to, level });
 
 const names = (m: Map<string, Buffer>): string[] => [...m.keys()].sort();
+
+interface EntryInfo {
+  name: string;
+  method: number;
+  mode: number;
+  modified: Date;
+}
+
+/** What an independent reader (yauzl) says of each entry: name, compression method, Unix mode, time. */
+function entryInfo(file: string): Promise<EntryInfo[]> {
+  return new Promise((resolve, reject) => {
+    yauzl.open(file, { lazyEntries: true }, (err, zip) => {
+      if (err || !zip) return reject(err ?? new Error('no zip'));
+      const out: EntryInfo[] = [];
+      zip.on('entry', (e: yauzl.Entry) => {
+        out.push({ name: e.fileName, method: e.compressionMethod, mode: (e.externalFileAttributes >>> 16) & 0o7777, modified: e.getLastModDate() });
+        zip.readEntry();
+      });
+      zip.on('end', () => resolve(out));
+      zip.on('error', reject);
+      zip.readEntry();
+    });
+  });
+}
 const text = (m: Map<string, Buffer>, name: string): string | undefined => m.get(name)?.toString('utf8');
 
 describe('zipStep', () => {
@@ -205,6 +230,47 @@ describe('zipStep', () => {
     assert.ok(statSync(path.join(h.workDir, 'stored.zip')).size > zeros.length, 'level 0 does not compress');
     assert.ok(statSync(path.join(h.workDir, 'deflated.zip')).size < 10_000, 'level 9 does compress');
     assert.ok((await readZip(path.join(h.workDir, 'deflated.zip'))).get('zeros.bin')!.equals(zeros));
+  });
+
+  it('small inputs (zipped in memory): nested and non-ASCII names, contents, permission bits and times read back', async () => {
+    const h = harness();
+    h.put('out/données/été.csv', 'a,b\n1,2\n');
+    h.put('out/run.sh', '#!/bin/sh\necho hi\n');
+    chmodSync(path.join(h.workDir, 'out/run.sh'), 0o750);
+    const when = new Date('2026-03-04T05:06:08Z');
+    utimesSync(path.join(h.workDir, 'out/run.sh'), when, when);
+    await zipStep(zipOf('out', 'small.zip'), h.env);
+    await zipStep(zipOf('out', 'small-stored.zip', 0), h.env);
+    const zip = await readZip(path.join(h.workDir, 'small.zip'));
+    assert.deepEqual(names(zip), ['données/été.csv', 'run.sh']);
+    assert.equal(text(zip, 'données/été.csv'), 'a,b\n1,2\n');
+    const info = await entryInfo(path.join(h.workDir, 'small.zip'));
+    const run = info.find((e) => e.name === 'run.sh')!;
+    assert.equal(run.method, 8, 'deflated');
+    assert.equal(run.mode, 0o750);
+    assert.ok(Math.abs(run.modified.getTime() - when.getTime()) <= 2000, `time kept (zip times have 2 s steps): ${run.modified.toISOString()}`);
+    assert.deepEqual((await entryInfo(path.join(h.workDir, 'small-stored.zip'))).map((e) => e.method), [0, 0], 'level 0 stores');
+    assert.equal(text(await readZip(path.join(h.workDir, 'small-stored.zip')), 'run.sh'), '#!/bin/sh\necho hi\n');
+  });
+
+  it('one input of 1 MiB or more streams the whole zip (archiver), and it reads back intact', async () => {
+    const h = harness();
+    const big = randomBytes(1024 * 1024);
+    h.put('out/big.bin', big);
+    h.put('out/small.txt', 'small');
+    await zipStep(zipOf('out', 'mixed.zip'), h.env);
+    const zip = await readZip(path.join(h.workDir, 'mixed.zip'));
+    assert.ok(zip.get('big.bin')!.equals(big));
+    assert.equal(text(zip, 'small.txt'), 'small');
+  });
+
+  it("a job aborted before a small zip starts gets the signal's reason, and no zip", async () => {
+    const h = harness();
+    h.put('out/a.txt', 'a');
+    const reason = new Error('canceled');
+    h.abort.abort(reason);
+    await assert.rejects(zipStep(zipOf('out', 'x.zip'), h.env), (err) => err === reason);
+    assert.equal(existsSync(path.join(h.workDir, 'x.zip')), false);
   });
 
   for (const when of ['before it starts', 'mid-zip'] as const) {
