@@ -1,7 +1,7 @@
 import type { Transporter } from 'nodemailer';
 import type { Config } from '../config/config.js';
 import type { EmailPayload, Notification } from '../store/notifications.js';
-import { writeOutboxMail } from './outbox.js';
+import type { Offload } from '../workers/offload.js';
 
 export interface EmailSender {
   send(n: Notification, payload: EmailPayload): Promise<void>;
@@ -10,12 +10,10 @@ export interface EmailSender {
 
 /**
  * SMTP when configured, else each message as an `.eml` file in outbox/ (what
- * a mail server would have sent, readable by any mail client), written on the
- * main thread: small synchronous writes, and the step thread is the busier one
- * (measured on 1,000 trivial jobs: ~10 % more jobs a second from a fresh start
- * than with the mail written by the step thread, ~4 % once warm).
+ * a mail server would have sent, readable by any mail client), written by
+ * hopper's worker threads.
  */
-export function createEmailSender(config: Config, outboxDir: string): EmailSender {
+export function createEmailSender(config: Config, outboxDir: string, offload: Offload): EmailSender {
   const from = config.smtp?.from ?? 'hopper@localhost';
   const smtp = config.smtp;
   if (smtp) {
@@ -30,7 +28,7 @@ export function createEmailSender(config: Config, outboxDir: string): EmailSende
     };
   }
   return {
-    send: (n, p) => writeOutboxMail({ outboxDir, name: `${n.jobId}-${n.event}-${n.id}.eml`, from, to: p.to, subject: p.subject, text: p.text, jobId: n.jobId }),
+    send: (n, p) => offload.outbox({ outboxDir, name: `${n.jobId}-${n.event}-${n.id}.eml`, from, to: p.to, subject: p.subject, text: p.text, jobId: n.jobId }),
     close: () => {},
   };
 }

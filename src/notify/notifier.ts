@@ -92,7 +92,7 @@ export class Notifier {
 
   constructor(ctx: Context, options: NotifierOptions = {}) {
     this.ctx = ctx;
-    this.email = createEmailSender(ctx.config, ctx.paths.outbox);
+    this.email = createEmailSender(ctx.config, ctx.paths.outbox, ctx.offload);
     this.retryBaseMs = options.retryBaseMs ?? 10_000;
   }
 
@@ -289,7 +289,7 @@ export class Notifier {
   /** The config was reloaded: mail goes the new way from the next message on. */
   reconfigured(): void {
     const old = this.email;
-    this.email = createEmailSender(this.ctx.config, this.ctx.paths.outbox);
+    this.email = createEmailSender(this.ctx.config, this.ctx.paths.outbox, this.ctx.offload);
     old.close();
     this.kick();
   }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { PRIVATE_FILE, PRIVATE_FOLDER } from '../fs/owndir.js';
 import { writeFileAtomicSync } from '../fs/write.js';
 
-/** One email for outbox/. */
+/** One email for outbox/: plain data, so a worker thread can write it. */
 export interface OutboxMail {
   outboxDir: string;
   /** The file's name in outbox/ (JOB-EVENT-ID.eml). */
@@ -21,8 +21,8 @@ let composer: Promise<Composer> | undefined;
 /**
  * Writes the message a mail server would have been sent, as an `.eml` file any
  * mail client reads. MailComposer builds it as nodemailer's transports do,
- * without a transport's plugin pipeline around it. Written synchronously: a
- * small file, a few calls of microseconds each (see fs/write.ts).
+ * without a transport's plugin pipeline around it. Written synchronously: it
+ * runs on a step thread (or, with `threads: 0`, on the main one), and is small.
  */
 export async function writeOutboxMail(mail: OutboxMail): Promise<void> {
   // Loaded with the first email: a daemon that sends none never holds nodemailer.

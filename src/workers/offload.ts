@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { OutboxMail } from '../notify/outbox.js';
 import type { StepsOutcome } from '../steps/attempt.js';
 import type { AttemptTask, DeliveryTask } from '../steps/services.js';
 import type { Output } from '../store/outputs.js';
@@ -8,12 +9,13 @@ import { taskRunner, type Task, type TaskResults } from './tasks.js';
 
 /**
  * Where the per-job work goes that would otherwise hold the main thread (it
- * keeps intake, the store, the lanes, the HTTP views and outbox/ mail): a
- * job's steps and its delivery. On `threads` worker threads, or, with 0, here.
+ * keeps intake, the store, the lanes and the HTTP views): a job's steps, and
+ * writing its mail to outbox/. On `threads` worker threads, or, with 0, here.
  */
 export interface Offload {
   attempt(task: AttemptTask, signal: AbortSignal): Promise<StepsOutcome>;
   deliver(task: DeliveryTask, signal: AbortSignal): Promise<Output[]>;
+  outbox(mail: OutboxMail): Promise<void>;
   /** Worker threads (0: the main thread does the work). */
   readonly threads: number;
   close(): Promise<void>;
@@ -34,6 +36,7 @@ function threadEntry(): { entry: URL; execArgv?: string[] } {
   return inherited ? { entry } : { entry, execArgv: ['--import', import.meta.resolve('tsx/esm')] };
 }
 
+const NEVER = new AbortController().signal;
 
 export function createOffload(threads: number): Offload {
   let run: (task: Task, signal: AbortSignal) => Promise<TaskResults[Task['kind']]>;
@@ -49,6 +52,7 @@ export function createOffload(threads: number): Offload {
     threads,
     attempt: async (attempt, signal) => (await run({ kind: 'attempt', attempt }, signal)) as StepsOutcome,
     deliver: async (deliver, signal) => (await run({ kind: 'deliver', deliver }, signal)) as Output[],
+    outbox: async (mail) => void (await run({ kind: 'outbox', mail }, NEVER)),
     close,
   };
 }

@@ -1,3 +1,4 @@
+import { writeOutboxMail, type OutboxMail } from '../notify/outbox.js';
 import { runDelivery } from '../delivery/task.js';
 import { runSteps, type StepsOutcome } from '../steps/attempt.js';
 import { servicesCache, type AttemptTask, type DeliveryTask } from '../steps/services.js';
@@ -6,11 +7,12 @@ import type { Output } from '../store/outputs.js';
 // The work hopper hands to its threads: plain data in, plain data out, so the
 // same function runs it on a worker thread or, with `threads: 0`, on the main one.
 
-export type Task = { kind: 'attempt'; attempt: AttemptTask } | { kind: 'deliver'; deliver: DeliveryTask };
+export type Task = { kind: 'attempt'; attempt: AttemptTask } | { kind: 'deliver'; deliver: DeliveryTask } | { kind: 'outbox'; mail: OutboxMail };
 
 export interface TaskResults {
   attempt: StepsOutcome;
   deliver: Output[];
+  outbox: undefined;
 }
 
 /** Runs tasks in one thread; keeps that thread's clients (S3, Docker) between tasks. */
@@ -22,6 +24,9 @@ export function taskRunner(): (task: Task, signal: AbortSignal) => Promise<TaskR
         return runSteps(task.attempt.input, await services(task.attempt), signal);
       case 'deliver':
         return runDelivery(task.deliver.input, await services(task.deliver), signal);
+      case 'outbox':
+        await writeOutboxMail(task.mail);
+        return undefined;
     }
   };
 }
