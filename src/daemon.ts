@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { ensureOwnFolder, makeFolder, PRIVATE_FOLDER } from './fs/owndir.js';
 import { REJECTED_FOLDER } from './inbox/files.js';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { systemClock, type Clock, type Context } from './context.js';
 import type { S3Delivery } from './delivery/s3.js';
@@ -16,6 +17,9 @@ import { jobRoute, jobsRoute } from './http/jobs.js';
 import { metricsRoute } from './http/metrics.js';
 import { errorsRoute, requestsRoute, statisticsRoute } from './http/statistics.js';
 import { statusRoute } from './http/status.js';
+import { cancelRoute, submitRoute, type HttpIntake } from './http/submit.js';
+import { submitCancel, submitRequest } from './inbox/submit.js';
+import type { Job } from './store/jobs.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
 import { InboxArrivals } from './inbox/arrivals.js';
 import { takeBatch } from './inbox/intake.js';
@@ -115,6 +119,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   };
   // What has started so far, undone in reverse if a later part fails to start.
   const undo: Array<() => Promise<void> | void> = [releaseLock, () => store.close(), () => docker.stop(), () => ctx.s3?.client.destroy(), () => ctx.offload.close()];
+  // The HTTP door of the intake, open once the lanes are there and closed when hopper stops.
+  let httpIntake: HttpIntake | undefined;
   try {
     const http = await startHttpServer(ctx, [
       healthRoute(ctx),
@@ -126,6 +132,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       requestsRoute(ctx),
       errorsRoute(ctx),
       metricsRoute(ctx),
+      submitRoute(ctx, () => httpIntake),
+      cancelRoute(ctx, () => httpIntake),
     ]);
     undo.push(() => http.close());
     // A wildcard or loopback bind is no address for a link in an email: say localhost.
@@ -193,6 +201,29 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     );
     onRecipesChange = () => scheduler.tick();
 
+    const intakeDeps = {
+      ctx,
+      recipes,
+      onJob: (job: Job) => {
+        dispatcher.add(job);
+        notifier.kick();
+      },
+      onCancel: (job: Job) => {
+        if (!dispatcher.cancel(job.id)) delivery.cancel(job.id);
+        notifier.kick();
+      },
+    };
+    // Calls under way, so a stop lets each finish (stored, on disk, answered) before the store closes.
+    const intakeCalls = new Set<Promise<unknown>>();
+    const tracked = <T>(call: Promise<T>): Promise<T> => {
+      intakeCalls.add(call);
+      void call.catch(() => {}).finally(() => intakeCalls.delete(call));
+      return call;
+    };
+    httpIntake = {
+      request: (text, source) => tracked(submitRequest(intakeDeps, text, source)),
+      cancel: (target, source) => tracked(submitCancel(intakeDeps, target, source)),
+    };
     const inbox = new InboxArrivals({
       dir: paths.inbox,
       settleMs: options.settleMs ?? 250,
@@ -255,6 +286,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       stop: (graceMs = ctx.config.shutdown.graceMs) =>
         (stopping ??= (async () => {
           log.info({ graceMs }, 'hopper stopping');
+          httpIntake = undefined;
+          await Promise.race([Promise.allSettled(intakeCalls), sleep(5000, undefined, { ref: false })]);
           stopRetention();
           scheduler.stop();
           await inbox.stop();

@@ -16,7 +16,8 @@ export const CONFIG_TEMPLATE = `# hopper.yaml: every key is optional; the values
 # resources: { cpus: 2, memory: 4GiB, disk: 20GiB }   # default: what the host has
 # groups: { youtube: 2 }                               # limits shared by recipes naming the group
 # http: { host: 127.0.0.1, port: 8765, token: env:HOPPER_TOKEN, publicUrl: http://localhost:8765 }
-#                                                      # beyond loopback only with a token (16+ characters)
+#                                                      # beyond loopback only with a token (16+ characters);
+#                                                      # POST /requests needs the token (or allowAnonymousSubmit: true)
 # smtp: { url: env:HOPPER_SMTP_URL, from: hopper@example.org, retryFor: 24h }   # absent: emails go to outbox/*.eml
 # s3:                                                  # absent: outputs are served from outputs/ by signed links
 #   endpoint: http://127.0.0.1:9000                    # absent: AWS S3 in the region

@@ -18,6 +18,7 @@ import { openStore } from '../store/store.js';
 import { END_STATES } from '../store/jobs.js';
 import { formatBytes, parseDuration } from '../units.js';
 import { CliError, configFor, EXIT, rootPaths, say } from './common.js';
+import { daemonBase, followOverHttp, submitOverHttp, tokenFor, warnIfClear } from './submit-http.js';
 
 interface SubmitOptions {
   param: string[];
@@ -29,6 +30,7 @@ interface SubmitOptions {
   wait?: boolean;
   keepWaiting?: boolean;
   timeout?: string;
+  http?: string;
 }
 
 function typesOf(recipe: Recipe | undefined, key: string): string[] {
@@ -145,6 +147,11 @@ async function waitFor(paths: Paths, requestId: string, fileName: string, timeou
   }
 }
 
+/** The request's own id when none is given: what makes a repeated submit the same request. */
+function newRequestId(): string {
+  return `submit-${new Date().toISOString().slice(0, 10)}-${randomBytes(4).toString('hex')}`;
+}
+
 function durationOption(text: string): number {
   try {
     return parseDuration(text);
@@ -166,15 +173,28 @@ export function registerSubmit(program: Command): void {
     .option('--wait', 'follow the job with progress; exit 0 on success, 1 on failure')
     .option('--timeout <duration>', 'with --wait: give up waiting after this long (e.g. 30m)')
     .option('--keep-waiting', 'with --wait: wait even when no hopper runs on this root (the request runs once one starts)')
-    .description('write a request into the inbox (atomically)')
+    .option('--http <url>', "send it to a daemon's POST /requests at this address instead (token: HOPPER_TOKEN, else this root's http.token for its own daemon)")
+    .description('write a request into the inbox (atomically), or send it over HTTP')
     .action(async (recipeName: string, o: SubmitOptions, cmd: Command) => {
-      configFor(cmd);
+      const config = configFor(cmd);
       const timeoutMs = o.timeout ? durationOption(o.timeout) : undefined;
+      if (o.http !== undefined) {
+        const base = daemonBase(o.http);
+        // The root's recipes, when there, type the -p values; the daemon checks them either way.
+        const registry = new RecipeRegistry(rootPaths(cmd).recipes, silentLogger());
+        if (existsSync(rootPaths(cmd).recipes)) registry.loadAll();
+        const id = o.id ?? newRequestId();
+        const token = tokenFor(base, process.env.HOPPER_TOKEN, config.http);
+        warnIfClear(base, token);
+        const jobId = await submitOverHttp(base, token, buildRequest(recipeName, o, registry.get(recipeName), id));
+        if (o.wait) process.exitCode = await followOverHttp(base, token, jobId, timeoutMs);
+        return;
+      }
       const paths = rootPaths(cmd);
       if (!existsSync(paths.inbox)) throw new CliError(`there is no inbox at ${paths.inbox}: is --root right? (hopper init makes the folders)`, EXIT.usage);
       const registry = new RecipeRegistry(paths.recipes, silentLogger());
       registry.loadAll();
-      const id = o.id ?? `submit-${new Date().toISOString().slice(0, 10)}-${randomBytes(4).toString('hex')}`;
+      const id = o.id ?? newRequestId();
       const request = buildRequest(recipeName, o, registry.get(recipeName), id);
       const text = stringify(request);
       const fileName = `${id.replace(/[^A-Za-z0-9._-]/g, '_')}.yaml`;

@@ -13,7 +13,14 @@ export interface Config {
   threads: number;
   resources: { cpus: number; memory: number; disk: number };
   groups: Record<string, number>;
-  http: { host: string; port: number; token: string | undefined; publicUrl: string | undefined };
+  http: {
+    host: string;
+    port: number;
+    token: string | undefined;
+    publicUrl: string | undefined;
+    /** POST /requests and /jobs/:id/cancel without a token (only where no token is set). */
+    allowAnonymousSubmit: boolean;
+  };
   smtp: { url: string; from: string; retryForMs: number } | undefined;
   s3:
     | {
@@ -59,7 +66,7 @@ interface ConfigDoc {
   threads?: number;
   resources?: { cpus?: number; memory?: Size; disk?: Size };
   groups?: Record<string, number>;
-  http?: { host?: string; port?: number; token?: string; publicUrl?: string };
+  http?: { host?: string; port?: number; token?: string; publicUrl?: string; allowAnonymousSubmit?: boolean };
   smtp?: { url: string; from?: string; retryFor?: Size };
   s3?: {
     endpoint?: string;
@@ -148,6 +155,7 @@ function fromDoc(doc: ConfigDoc): Config {
       port: doc.http?.port ?? 8765,
       token: doc.http?.token,
       publicUrl: doc.http?.publicUrl?.replace(/\/+$/, ''),
+      allowAnonymousSubmit: doc.http?.allowAnonymousSubmit ?? false,
     },
     smtp: doc.smtp ? { url: doc.smtp.url, from: doc.smtp.from ?? 'hopper@localhost', retryForMs: parseDuration(doc.smtp.retryFor ?? '24h') } : undefined,
     s3: s3

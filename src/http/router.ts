@@ -21,6 +21,11 @@ export interface Route {
   path: string;
   /** Served without the bearer token (health checks, signed download links). */
   public?: boolean;
+  /**
+   * Changes what hopper does (takes a request, cancels a job): needs the token
+   * even where reads need none, unless http.allowAnonymousSubmit (with no token set).
+   */
+  writes?: boolean;
   handler(c: RouteContext): Promise<void> | void;
 }
 

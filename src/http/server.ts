@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, STATUS_CODES, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Context } from '../context.js';
+import { crossSiteRefusal } from './origin.js';
 import { compile, HttpError, match, sendJson, type Route } from './router.js';
 
 const PARSER_REFUSALS: Record<string, [number, string]> = {
@@ -52,8 +53,9 @@ export interface HttpServer {
 }
 
 /**
- * The HTTP endpoint: read-only views of the store plus downloads. Routes are
- * passed in, so the server knows nothing of lanes or steps.
+ * The HTTP endpoint: read-only views of the store, downloads, and the
+ * intake's door for requests and cancels. Routes are passed in, so the server
+ * knows nothing of lanes or steps.
  */
 export async function startHttpServer(ctx: Context, routes: readonly Route[]): Promise<HttpServer> {
   const compiled = compile(routes);
@@ -72,13 +74,26 @@ export async function startHttpServer(ctx: Context, routes: readonly Route[]): P
         res.setHeader('WWW-Authenticate', 'Bearer');
         throw new HttpError(401, 'a bearer token is required');
       }
+      if (route.writes) {
+        if (!token && !ctx.config.http.allowAnonymousSubmit) {
+          throw new HttpError(403, 'taking requests over HTTP needs http.token in hopper.yaml (or http.allowAnonymousSubmit: true, to take them from anyone who reaches this address)');
+        }
+        const refused = crossSiteRefusal(req, { boundHost: ctx.config.http.host, publicUrl: ctx.publicUrl(), anonymous: !token });
+        if (refused) throw new HttpError(403, refused);
+      }
       await route.handler({ req, res, params, url });
     };
     respond().catch((err: unknown) => {
+      // The client went away mid-request: nobody to answer, nothing to log.
+      if (req.destroyed && !(err instanceof HttpError)) return;
       const status = err instanceof HttpError ? err.status : 500;
       if (status === 500) ctx.log.error({ url: req.url?.split('?')[0], err: (err as Error).message }, 'http handler failed');
       if (res.headersSent) res.destroy();
-      else sendJson(res, status, { error: status === 500 ? 'internal error' : (err as Error).message });
+      else {
+        // A body left unread (refused before it was read) is not read on at leisure: the connection ends with the answer.
+        if (!req.complete) res.setHeader('connection', 'close');
+        sendJson(res, status, { error: status === 500 ? 'internal error' : (err as Error).message });
+      }
     });
   });
   server.on('clientError', refusedRequest(new WeakSet()));

@@ -70,7 +70,7 @@ function readDropped(file: string, maxBytes: number): { text: string; st: Stats 
 }
 
 /** Trouble of the machine, not of the file: leave the file for a later try. */
-function isTransient(err: unknown): boolean {
+export function isTransient(err: unknown): boolean {
   return isDatabaseTrouble(err) || ['ENOSPC', 'EIO', 'EMFILE', 'ENFILE'].includes((err as { code?: string }).code ?? '');
 }
 

@@ -36,6 +36,7 @@ export const configSchema = {
         port: { type: 'integer', minimum: 0, maximum: 65535 },
         token: { type: 'string', minLength: 16, 'x-hint': 'must be at least 16 characters' },
         publicUrl: { type: 'string', format: 'uri', pattern: '^https?://', 'x-hint': 'must be an http or https URL' },
+        allowAnonymousSubmit: { type: 'boolean' },
       },
     },
     smtp: {

@@ -35,7 +35,7 @@ describe('config', () => {
       mkdirSync(root);
       const c = loadConfig(root, undefined, {});
       assert.deepEqual(c.lanes, { fast: { concurrency: 4 }, slow: { concurrency: 1 } });
-      assert.deepEqual(c.http, { host: '127.0.0.1', port: 8765, token: undefined, publicUrl: undefined });
+      assert.deepEqual(c.http, { host: '127.0.0.1', port: 8765, token: undefined, publicUrl: undefined, allowAnonymousSubmit: false });
       assert.equal(c.smtp, undefined);
       assert.equal(c.s3, undefined);
       assert.deepEqual(c.groups, {});

@@ -13,9 +13,24 @@ export interface ApiAnswer {
  * normalisation), within 10 s. `base` is `d.http.address()`.
  */
 export function apiGet(base: string, rawPath: string, headers: Record<string, string> = {}, method = 'GET'): Promise<ApiAnswer> {
+  return apiCall(base, rawPath, { headers, method });
+}
+
+/**
+ * POSTs `body` to a path on a running daemon, within 10 s. `chunks` sends it
+ * in that many pieces without a Content-Length (chunked), as a stream would.
+ */
+export function apiPost(base: string, rawPath: string, body: string | Buffer = '', headers: Record<string, string> = {}, o: { chunks?: number } = {}): Promise<ApiAnswer> {
+  return apiCall(base, rawPath, { headers, method: 'POST', body, chunks: o.chunks });
+}
+
+function apiCall(base: string, rawPath: string, o: { headers: Record<string, string>; method: string; body?: string | Buffer; chunks?: number }): Promise<ApiAnswer> {
   const { hostname, port } = new URL(base);
+  const { method, headers } = o;
+  const body = o.body === undefined ? undefined : Buffer.from(o.body);
+  const sized = body && !o.chunks ? { 'content-length': String(body.length) } : {};
   return new Promise((resolve, reject) => {
-    const req = request({ host: hostname, port: Number(port), method, path: rawPath, headers, timeout: 10_000 }, (res) => {
+    const req = request({ host: hostname, port: Number(port), method, path: rawPath, headers: { ...sized, ...headers }, timeout: 10_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -32,7 +47,11 @@ export function apiGet(base: string, rawPath: string, headers: Record<string, st
     });
     req.on('timeout', () => req.destroy(new Error(`no answer to ${method} ${rawPath.slice(0, 100)} within 10 s`)));
     req.on('error', reject);
-    req.end();
+    if (body && o.chunks) {
+      const size = Math.ceil(body.length / o.chunks);
+      for (let i = 0; i < body.length; i += size) req.write(body.subarray(i, i + size));
+      req.end();
+    } else req.end(body);
   });
 }
 
