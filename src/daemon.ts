@@ -18,6 +18,7 @@ import { metricsRoute } from './http/metrics.js';
 import { errorsRoute, requestsRoute, statisticsRoute } from './http/statistics.js';
 import { statusRoute } from './http/status.js';
 import { cancelRoute, submitRoute, type HttpIntake } from './http/submit.js';
+import { ckanpackagerRoutes } from './compat/ckanpackager.js';
 import { submitCancel, submitRequest } from './inbox/submit.js';
 import type { Job } from './store/jobs.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
@@ -134,6 +135,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       metricsRoute(ctx),
       submitRoute(ctx, () => httpIntake),
       cancelRoute(ctx, () => httpIntake),
+      ...(config.compat.ckanpackager ? ckanpackagerRoutes(ctx, config.compat.ckanpackager, () => httpIntake) : []),
     ]);
     undo.push(() => http.close());
     // A wildcard or loopback bind is no address for a link in an email: say localhost.
@@ -260,10 +262,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           log.error({ err: (err as Error).message }, 'new config refused; the old one stays in force');
           return false;
         }
-        for (const key of ['http', 'docker', 'threads'] as const) {
+        for (const key of ['http', 'docker', 'threads', 'compat'] as const) {
           if (JSON.stringify(next[key]) !== JSON.stringify(ctx.config[key])) log.warn({ key }, `a change of ${key} takes effect at the next start`);
         }
-        next = { ...next, http: ctx.config.http, docker: ctx.config.docker, threads: ctx.config.threads };
+        next = { ...next, http: ctx.config.http, docker: ctx.config.docker, threads: ctx.config.threads, compat: ctx.config.compat };
         const s3Changed = JSON.stringify(next.s3) !== JSON.stringify(ctx.config.s3);
         ctx.config = next;
         ctx.webhookKey = webhookKeyFor(next.webhooks.secret, paths.state);

@@ -35,6 +35,8 @@ export const CONFIG_TEMPLATE = `# hopper.yaml: every key is optional; the values
 # retention: { outputs: 7d, jobs: 90d }                # local download links last as long as outputs
 # outputs: { retryFor: 24h }                           # a full disk under outputs/: delivery waits this long for space
 # shutdown: { grace: 30s }                             # running jobs get this long on SIGTERM
+# compat:                                              # answer ckanpackager's API under /ckanpackager (a CKAN portal's
+#   ckanpackager: { secret: env:CKANPACKAGER_SECRET, datastore: package-datastore, url: package-url }   # ckanpackager.url)
 `;
 
 export function initRoot(root: string): string[] {

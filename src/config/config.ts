@@ -44,6 +44,8 @@ export interface Config {
   /** How long a delivery into outputs/ is tried again before the job fails (a full disk). */
   outputs: { retryForMs: number };
   shutdown: { graceMs: number };
+  /** Other services' APIs answered under their own prefix (compat/). */
+  compat: { ckanpackager: CkanpackagerCompat | undefined };
 }
 
 /** hopper.yaml `docker.swarm`: container steps run as Swarm services. */
@@ -59,6 +61,13 @@ function swarmConfig(doc: { workDir?: string; constraints?: string[] }): SwarmCo
   return { workDir: m ? { server: m[1].replace(/^\[|\]$/g, ''), path: m[2] } : undefined, constraints: doc.constraints ?? [] };
 }
 
+/** ckanpackager's API under /ckanpackager: its secret, and the recipes its two packagers map to. */
+export interface CkanpackagerCompat {
+  secret: string;
+  datastore: string;
+  url: string;
+}
+
 type Size = string | number;
 /** hopper.yaml as the config schema admits it. */
 interface ConfigDoc {
@@ -67,6 +76,7 @@ interface ConfigDoc {
   resources?: { cpus?: number; memory?: Size; disk?: Size };
   groups?: Record<string, number>;
   http?: { host?: string; port?: number; token?: string; publicUrl?: string; allowAnonymousSubmit?: boolean };
+  compat?: { ckanpackager?: { secret: string; datastore?: string; url?: string } };
   smtp?: { url: string; from?: string; retryFor?: Size };
   s3?: {
     endpoint?: string;
@@ -183,6 +193,11 @@ function fromDoc(doc: ConfigDoc): Config {
     },
     outputs: { retryForMs: parseDuration(doc.outputs?.retryFor ?? '24h') },
     shutdown: { graceMs: parseDuration(doc.shutdown?.grace ?? '30s') },
+    compat: {
+      ckanpackager: doc.compat?.ckanpackager
+        ? { secret: doc.compat.ckanpackager.secret, datastore: doc.compat.ckanpackager.datastore ?? 'package-datastore', url: doc.compat.ckanpackager.url ?? 'package-url' }
+        : undefined,
+    },
   };
 }
 

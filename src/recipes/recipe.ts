@@ -21,6 +21,7 @@ export type Step =
       records: string;
       total: string;
       limit: string | undefined;
+      offset: string | undefined;
       to: string;
       format: 'csv' | 'jsonl' | undefined;
       headers: Record<string, string>;
@@ -54,7 +55,7 @@ export interface Recipe {
   paramsSchema: Record<string, unknown>;
   validateParams: ValidateFunction;
   lane: Lane | 'auto';
-  slowWhen: { param: string; over: number } | undefined;
+  slowWhen: { param: string; over: number; minus?: string } | undefined;
   priority: number;
   resources: { cpus?: number; memory?: number; disk?: number };
   concurrency: number | undefined;
@@ -97,7 +98,7 @@ export interface RecipeDoc {
   description?: string;
   params?: Record<string, unknown>;
   lane?: Lane | 'auto';
-  slowWhen?: { param: string; over: number };
+  slowWhen?: { param: string; over: number; minus?: string };
   priority?: number;
   resources?: { cpus?: number; memory?: Size; disk?: Size };
   concurrency?: number;
@@ -126,6 +127,7 @@ type StepDoc =
         records: string;
         total?: string;
         limit?: string;
+        offset?: string;
         to: string;
         format?: 'csv' | 'jsonl';
         headers?: Record<string, string>;
@@ -192,6 +194,7 @@ function normalizeStep(raw: StepDoc): Step {
       records: f.records,
       total: f.total ?? 'result.total',
       limit: f.limit,
+      offset: f.offset,
       to: f.to,
       format: f.format,
       headers: f.headers ?? {},
@@ -374,9 +377,11 @@ export function snapshotRecipes(): (job: { recipeVersion: string; recipeSource: 
 /** The lane a request runs in: `auto` goes slow when the named param is over the bound or unbounded. */
 export function laneFor(recipe: Recipe, params: Record<string, unknown>): Lane {
   if (recipe.lane !== 'auto') return recipe.lane;
-  const { param, over } = recipe.slowWhen!;
+  const { param, over, minus } = recipe.slowWhen!;
   const value = params[param];
   if (value === undefined || value === null) return 'slow';
-  const n = Number(value);
+  // `minus`: the rows asked for are limit - offset, as ckanpackager counts them.
+  const less = minus === undefined ? 0 : Number(params[minus] ?? 0);
+  const n = Number(value) - less;
   return Number.isFinite(n) && n <= over ? 'fast' : 'slow';
 }

@@ -132,5 +132,21 @@ export const configSchema = {
       additionalProperties: false,
       properties: { grace: duration },
     },
+    compat: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        ckanpackager: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['secret'],
+          properties: {
+            secret: { type: 'string', minLength: 8, 'x-hint': 'must be at least 8 characters' },
+            datastore: { type: 'string', pattern: NAME_PATTERN, 'x-hint': 'must be a recipe name' },
+            url: { type: 'string', pattern: NAME_PATTERN, 'x-hint': 'must be a recipe name' },
+          },
+        },
+      },
+    },
   },
 } as const;

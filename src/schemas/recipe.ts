@@ -72,6 +72,7 @@ const fetchPagesStep = {
     records: nonEmptyString,
     total: nonEmptyString,
     limit: { type: 'string' },
+    offset: { type: 'string' },
     to: nonEmptyString,
     format: { enum: ['csv', 'jsonl'] },
     headers: stringMap,
@@ -111,7 +112,7 @@ export const recipeSchema = {
       type: 'object',
       additionalProperties: false,
       required: ['param', 'over'],
-      properties: { param: nonEmptyString, over: { type: 'number' } },
+      properties: { param: nonEmptyString, minus: nonEmptyString, over: { type: 'number' } },
     },
     priority: { type: 'integer', minimum: -1000, maximum: 1000 },
     resources: {

@@ -51,6 +51,10 @@ export const fetchPagesStep: StepRunner<FetchPagesStep> = async (step, env) => {
   const limitText = step.limit === undefined ? '' : render(step.limit, env.scope);
   const max = limitText === '' ? Infinity : Number(limitText);
   if (!(max === Infinity || (Number.isInteger(max) && max >= 0))) throw new HopperError('E_PAGES_LIMIT', `limit "${limitText}" is not a whole number of rows`);
+  // Where the rows start (datastore_search's own offset): rows before it are skipped, `limit` counts from it.
+  const offsetText = step.offset === undefined ? '' : render(step.offset, env.scope);
+  const start = offsetText === '' ? 0 : Number(offsetText);
+  if (!(Number.isInteger(start) && start >= 0)) throw new HopperError('E_PAGES_LIMIT', `offset "${offsetText}" is not a whole number of rows`);
   const query = queryOf(step, env.scope);
   const part = `${dest}.part`;
   const out = createFresh(part);
@@ -62,7 +66,7 @@ export const fetchPagesStep: StepRunner<FetchPagesStep> = async (step, env) => {
     // Pages are parsed on a worker thread (pages/worker.ts): a page of millions of
     // tiny objects stalls and swells that thread, never the daemon's.
     parser = new PageParser({ format, records: step.records, total: step.total, maxPageBytes: step.maxPageBytes, signal: env.signal });
-    for (let offset = 0; rows < max; ) {
+    for (let offset = start; rows < max; ) {
       throwIfJobAborted(env.signal);
       const size = Math.min(step.pageSize, max - rows);
       const url = new URL(base);

@@ -223,7 +223,7 @@ async function benchFetchPages(total: number, pageSize: number): Promise<void> {
     mkdirSync(work);
     const log = new JobLog(path.join(root, 'job.log'), []);
     const env = { workDir: work, scope: {}, signal: new AbortController().signal, log, secrets: [], job: { id: 'bench', attempt: 1, root }, resources: {}, docker: undefined, outbound: ANYWHERE };
-    const step = { kind: 'fetchPages' as const, url: api.url, query: {}, pageSize, records: 'result.records', total: 'result.total', limit: undefined, to: 'rows.csv', format: undefined, headers: {}, timeoutMs: 60_000, maxPageBytes: 64 * 1024 * 1024 };
+    const step = { kind: 'fetchPages' as const, url: api.url, query: {}, pageSize, records: 'result.records', total: 'result.total', limit: undefined, offset: undefined, to: 'rows.csv', format: undefined, headers: {}, timeoutMs: 60_000, maxPageBytes: 64 * 1024 * 1024 };
     const ms = await timeAsync(() => fetchPagesStep(step, env));
     await log.close();
     const base = await timeAsync(async () => {

@@ -94,11 +94,12 @@ describe('cli: init writes every setting', () => {
       .filter((l) => /^# {1,3}[a-zA-Z]/.test(l) && !/^# (hopper\.yaml|A value|\(systemd)/.test(l))
       .map((l) => l.replace(/^# /, '').replace(/\s+#\s.*$/, ''))
       .join('\n');
-    const env = { HOPPER_TOKEN: 'a-token-of-sixteen-chars', HOPPER_SMTP_URL: 'smtp://127.0.0.1:2525', AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's', HOPPER_WEBHOOK_SECRET: 'w' };
+    const env = { HOPPER_TOKEN: 'a-token-of-sixteen-chars', HOPPER_SMTP_URL: 'smtp://127.0.0.1:2525', AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's', HOPPER_WEBHOOK_SECRET: 'w', CKANPACKAGER_SECRET: 'ckan-secret' };
     const c = parseConfig(uncommented, 'hopper.yaml', env);
     assert.equal(c.s3?.bucket, 'outputs');
     assert.equal(c.docker.socketPath, '/var/run/docker.sock');
     assert.equal(c.smtp?.retryForMs, 24 * 3_600_000);
+    assert.deepEqual(c.compat.ckanpackager, { secret: 'ckan-secret', datastore: 'package-datastore', url: 'package-url' });
   });
 });
 

@@ -102,7 +102,7 @@ function threads(): number | undefined {
 }
 
 function pagesOf(o: Partial<PagesStep> & { url: string; to: string }): PagesStep {
-  return { kind: 'fetchPages', query: {}, pageSize: 1000, records: 'result.records', total: 'result.total', limit: undefined, format: undefined, headers: {}, timeoutMs: 10_000, maxPageBytes: 64 * 1024 * 1024, ...o };
+  return { kind: 'fetchPages', query: {}, pageSize: 1000, records: 'result.records', total: 'result.total', limit: undefined, offset: undefined, format: undefined, headers: {}, timeoutMs: 10_000, maxPageBytes: 64 * 1024 * 1024, ...o };
 }
 
 describe('fetchPagesStep', () => {
@@ -126,6 +126,24 @@ describe('fetchPagesStep', () => {
     const rows = readFileSync(path.join(h.workDir, 'rows.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { _id: number });
     assert.equal(rows.length, 2500);
     assert.equal(rows[2499]._id, 2499);
+  });
+
+  it('starts at offset: the rows before it are skipped, limit counts from it, and the header is still written', async () => {
+    const api = await datastore(10_000);
+    const h = stepHarness({ scope: { params: { limit: 2500, offset: 7000 } } });
+    await fetchPagesStep(pagesOf({ url: api.url, pageSize: 1000, limit: '{{params.limit}}', offset: '{{params.offset}}', to: 'rows.jsonl' }), h.env);
+    const rows = readFileSync(path.join(h.workDir, 'rows.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { _id: number });
+    assert.deepEqual([rows.length, rows[0]._id, rows[2499]._id], [2500, 7000, 9499]);
+    assert.match(api.pages[0], /offset=7000&limit=1000/);
+    // Past the end: as many as there are.
+    const tail = stepHarness({ scope: { params: { offset: 9990 } } });
+    await fetchPagesStep(pagesOf({ url: api.url, offset: '{{params.offset}}', to: 'tail.csv' }), tail.env);
+    const lines = readFileSync(path.join(tail.workDir, 'tail.csv'), 'utf8').trim().split('\r\n');
+    assert.equal(lines.length, 11, 'a header and the last ten rows');
+    // No offset given (an optional param left out): from the first row.
+    const none = stepHarness({ scope: { params: {} } });
+    await fetchPagesStep(pagesOf({ url: api.url, offset: '{{params.offset}}', limit: '3', to: 'first.jsonl' }), none.env);
+    assert.equal((JSON.parse(readFileSync(path.join(none.workDir, 'first.jsonl'), 'utf8').split('\n')[0]) as { _id: number })._id, 0);
   });
 
   it('tries a failing page again, and fails naming the offset when it keeps failing', async () => {
@@ -339,6 +357,13 @@ describe('fetchPagesStep', () => {
     assert.ok(Date.now() - started < 2000, `canceled after ${Date.now() - started} ms`);
     // A JSON.parse under way runs to its end before the thread can stop.
     await waitFor('the page worker of the canceled step to end', () => threads() === before, 15_000);
+  });
+
+  it('refuses an offset that is not a whole number of rows', async () => {
+    for (const offset of ['-1', '2.5', 'abc']) {
+      const h = stepHarness({ scope: { params: { offset } } });
+      await assert.rejects(fetchPagesStep(pagesOf({ url: 'http://127.0.0.1:9/', offset: '{{params.offset}}', to: 'o.csv' }), h.env), isCode('E_PAGES_LIMIT', /offset .* whole number/));
+    }
   });
 
   it('refuses a limit that is not a whole number of rows', async () => {

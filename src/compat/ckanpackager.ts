@@ -1,0 +1,204 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CkanpackagerCompat } from '../config/config.js';
+import type { Context } from '../context.js';
+import { InvalidFileError, type Problem } from '../errors.js';
+import { crossSiteRefusal } from '../http/origin.js';
+import { HttpError, sendJson, type Route } from '../http/router.js';
+import { readBody, type HttpIntake } from '../http/submit.js';
+import { resourceErrors, resourceRequests, resourceTotals, type ResourceFilter } from '../store/resources.js';
+import { daemonStatus } from '../store/views.js';
+import { VERSION } from '../version.js';
+
+// ckanpackager's API, answered under /ckanpackager, so a CKAN portal running
+// ckanext-ckanpackager switches to hopper by changing one URL. The extension
+// POSTs form fields (application/x-www-form-urlencoded) with a `secret`; the
+// answers keep ckanpackager's shapes, and `message` is a sentence the portal
+// shows to the person. The two packagers become requests for the configured
+// recipes, through the same intake as POST /requests and the inbox.
+
+const PREFIX = '/ckanpackager';
+
+/** What ckanpackager answered a request with a wrong or missing secret. */
+const NOT_AUTHORIZED = { status: 'failed', error: 'NotAuthorizedError', message: 'Wrong/missing secret' };
+
+const ACCEPTED = 'Your download is being prepared. The link will be emailed to you when it is ready; a large one may take a while.';
+
+class BadRequest extends Error {}
+
+function fail(res: ServerResponse, status: number, body: Record<string, unknown>): void {
+  sendJson(res, status, body);
+}
+
+function secretOk(given: string | null, secret: string): boolean {
+  if (given === null) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(secret);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+async function formOf(req: IncomingMessage, res: ServerResponse, maxBytes: number): Promise<URLSearchParams> {
+  const type = String(req.headers['content-type'] ?? '');
+  if (type.startsWith('multipart/')) throw new BadRequest('Send the fields form-encoded (application/x-www-form-urlencoded)');
+  return new URLSearchParams(await readBody(req, res, maxBytes));
+}
+
+function required(form: URLSearchParams, name: string): string {
+  const v = form.get(name);
+  if (v === null || v.trim() === '') throw new BadRequest(`Parameter ${name} is required`);
+  return v;
+}
+
+function optionalInt(form: URLSearchParams, name: string): number | undefined {
+  const v = form.get(name);
+  if (v === null || v.trim() === '') return undefined;
+  if (!/^\d{1,15}$/.test(v.trim())) throw new BadRequest(`Parameter ${name} must be a whole number`);
+  return Number(v.trim());
+}
+
+function optionalText(form: URLSearchParams, name: string): string | undefined {
+  const v = form.get(name);
+  return v === null || v === '' ? undefined : v;
+}
+
+/** `filters`: a JSON object of field -> value or list of values, as the extension sends it. */
+function filtersOf(form: URLSearchParams): Record<string, unknown> | undefined {
+  const text = optionalText(form, 'filters');
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new BadRequest('Parameter filters must be JSON, like {"country": ["DE", "FR"]}');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new BadRequest('Parameter filters must be a JSON object of field names to values');
+  return value as Record<string, unknown>;
+}
+
+/** The request's fields by the names hopper's recipes use, and back (for the sentences of a refusal). */
+const FIELD_OF: Record<string, string> = {
+  'params.api': 'api_url',
+  'params.resource': 'resource_id',
+  'params.url': 'resource_url',
+  'params.filters': 'filters',
+  'params.q': 'q',
+  'params.limit': 'limit',
+  'params.offset': 'offset',
+  'params.sort': 'sort',
+  'params.fields': 'fields',
+  'params.apiKey': 'key',
+  'notify.email': 'email',
+};
+
+/** The first problem, in ckanpackager's words: "Parameter email: must be an email address". */
+function sentenceOf(problems: readonly Problem[]): string {
+  const p = problems[0];
+  if (!p) return 'The request is not valid';
+  const field = Object.entries(FIELD_OF).find(([path]) => p.path === path || p.path.startsWith(`${path}.`) || p.path.startsWith(`${path}[`))?.[1];
+  return field ? `Parameter ${field}: ${p.message}` : `${p.path ? `${p.path}: ` : ''}${p.message}`;
+}
+
+type Packager = (form: URLSearchParams, cfg: CkanpackagerCompat) => Record<string, unknown>;
+
+const packageDatastore: Packager = (form, cfg) => {
+  const params: Record<string, unknown> = { api: required(form, 'api_url'), resource: required(form, 'resource_id') };
+  const email = required(form, 'email');
+  const format = optionalText(form, 'format')?.toLowerCase();
+  if (format !== undefined && format !== 'csv') throw new BadRequest(`Format ${format} is not offered here; ask for csv`);
+  const extra: Record<string, unknown> = {
+    q: optionalText(form, 'q'),
+    filters: filtersOf(form),
+    sort: optionalText(form, 'sort'),
+    fields: optionalText(form, 'fields'),
+    offset: optionalInt(form, 'offset'),
+    limit: optionalInt(form, 'limit'),
+    apiKey: optionalText(form, 'key'),
+  };
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined) params[k] = v;
+  return { kind: 'request', recipe: cfg.datastore, params, notify: { email } };
+};
+
+const packageUrl: Packager = (form, cfg) => ({
+  kind: 'request',
+  recipe: cfg.url,
+  params: { resource: required(form, 'resource_id'), url: required(form, 'resource_url') },
+  notify: { email: required(form, 'email') },
+});
+
+/** Runs a route's work once the secret is right; ckanpackager's error shapes for what goes wrong. */
+function route(path: string, ctx: Context, cfg: CkanpackagerCompat, work: (form: URLSearchParams, req: IncomingMessage, res: ServerResponse) => Promise<void>): Route {
+  return {
+    methods: ['POST'],
+    path: `${PREFIX}${path}`,
+    // The secret in the form is what authorizes these, as in ckanpackager: no bearer token.
+    public: true,
+    async handler({ req, res }) {
+      const refused = crossSiteRefusal(req, { boundHost: ctx.config.http.host, publicUrl: ctx.publicUrl(), anonymous: false });
+      if (refused) throw new HttpError(403, refused);
+      let form: URLSearchParams;
+      try {
+        form = await formOf(req, res, ctx.config.inbox.maxFileBytes);
+      } catch (err) {
+        if (err instanceof BadRequest) return fail(res, 400, { status: 'failed', error: 'BadRequestError', message: err.message });
+        throw err;
+      }
+      if (!secretOk(form.get('secret'), cfg.secret)) return fail(res, 401, NOT_AUTHORIZED);
+      try {
+        await work(form, req, res);
+      } catch (err) {
+        if (err instanceof BadRequest) return fail(res, 400, { status: 'failed', error: 'BadRequestError', message: err.message });
+        if (err instanceof InvalidFileError) return fail(res, 400, { status: 'failed', error: 'BadRequestError', message: sentenceOf(err.problems) });
+        throw err;
+      }
+    },
+  };
+}
+
+function page(form: URLSearchParams): { offset: number; limit: number } {
+  const limit = optionalInt(form, 'limit') ?? 100;
+  if (limit < 1 || limit > 1000) throw new BadRequest('Parameter limit must be from 1 to 1000');
+  return { offset: optionalInt(form, 'offset') ?? 0, limit };
+}
+
+function filterOf(form: URLSearchParams, cfg: CkanpackagerCompat): ResourceFilter {
+  return { recipes: [cfg.datastore, cfg.url], resource: optionalText(form, 'resource_id'), email: optionalText(form, 'email') };
+}
+
+/** The routes of ckanpackager's API, for config compat.ckanpackager. */
+export function ckanpackagerRoutes(ctx: Context, cfg: CkanpackagerCompat, intake: () => HttpIntake | undefined): Route[] {
+  const packager = (path: string, build: Packager): Route =>
+    route(path, ctx, cfg, async (form, req, res) => {
+      const doc = build(form, cfg);
+      const i = intake();
+      if (!i) throw new HttpError(503, 'hopper is not taking requests now (it is starting or stopping); try again in a moment');
+      const outcome = await i.request(JSON.stringify(doc), `ckanpackager ${path.slice(1)} from ${req.socket.remoteAddress ?? 'unknown'}`);
+      if (outcome.kind === 'conflict') throw new BadRequest('This request conflicts with an earlier one');
+      sendJson(res, 200, { status: 'success', message: ACCEPTED, job: outcome.job.id });
+    });
+  const status = route('/status', ctx, cfg, async (_form, _req, res) => {
+    const s = daemonStatus(ctx.store, ctx.config, { version: VERSION, now: ctx.clock.now() });
+    sendJson(res, 200, { worker_count: s.workers, ...s });
+  });
+  return [
+    packager('/package_datastore', packageDatastore),
+    packager('/package_url', packageUrl),
+    status,
+    { ...status, path: PREFIX },
+    route('/statistics', ctx, cfg, async (form, _req, res) => {
+      sendJson(res, 200, { status: true, totals: resourceTotals(ctx.store.db, filterOf(form, cfg)) });
+    }),
+    route('/statistics/:type', ctx, cfg, async (form, req, res) => {
+      const type = new URL(req.url ?? '/', 'http://x').pathname.split('/').pop();
+      if (type === 'requests') sendJson(res, 200, { success: true, requests: resourceRequests(ctx.store.db, filterOf(form, cfg), page(form)) });
+      else if (type === 'errors') sendJson(res, 200, { success: true, errors: resourceErrors(ctx.store.db, filterOf(form, cfg), page(form)) });
+      else throw new BadRequest(`Unknown statistics request ${type ?? ''}`);
+    }),
+    route('/clear_caches', ctx, cfg, async (_form, _req, res) => {
+      await ctx.store.later(() => {
+        ctx.store.jobs.clearCache(cfg.datastore);
+        ctx.store.jobs.clearCache(cfg.url);
+      });
+      sendJson(res, 200, { status: 'success', message: 'Done.' });
+    }),
+  ];
+}
