@@ -656,6 +656,15 @@ describe('readRecipeText', () => {
     assert.equal(laneFor(r, { limit: 'many' }), 'slow');
   });
 
+  it('readRecipeText - slowWhen.minus takes another param off first (limit - offset, as ckanpackager counts)', () => {
+    const r = readRecipeText(recipeWithSteps('  - run: {command: [echo]}\n', 'lane: auto\nslowWhen: {param: limit, minus: offset, over: 100}\n'));
+    assert.equal(laneFor(r, { limit: 150, offset: 60 }), 'fast');
+    assert.equal(laneFor(r, { limit: 150, offset: 40 }), 'slow');
+    assert.equal(laneFor(r, { limit: 90 }), 'fast', 'no offset: nothing taken off');
+    assert.equal(laneFor(r, { offset: 10 }), 'slow', 'no limit: all rows');
+    assert.equal(laneFor(r, { limit: 150, offset: 'x' }), 'slow');
+  });
+
   it('readRecipeText - a bad name pattern is refused with the rule in words', () => {
     for (const name of ['Bad_Name', '-abc', 'a'.repeat(64), '"has space"', '""']) {
       const p = only(invalid(() => readRecipeText(`kind: recipe\nname: ${name}\nsteps:\n  - run: {command: [echo]}\n`)));
