@@ -5,7 +5,7 @@ import type { Context } from '../context.js';
 import { InvalidFileError, type Problem } from '../errors.js';
 import { crossSiteRefusal } from '../http/origin.js';
 import { HttpError, sendJson, type Route } from '../http/router.js';
-import { readBody, type HttpIntake } from '../http/submit.js';
+import { orLater, readBody, type HttpIntake } from '../http/submit.js';
 import { resourceErrors, resourceRequests, resourceTotals, type ResourceFilter } from '../store/resources.js';
 import { daemonStatus } from '../store/views.js';
 import { VERSION } from '../version.js';
@@ -23,6 +23,9 @@ const PREFIX = '/ckanpackager';
 const NOT_AUTHORIZED = { status: 'failed', error: 'NotAuthorizedError', message: 'Wrong/missing secret' };
 
 const ACCEPTED = 'Your download is being prepared. The link will be emailed to you when it is ready; a large one may take a while.';
+
+/** A form is a few short fields (a filters list of some hundred values at most): far below inbox.maxFileBytes. */
+const MAX_FORM_BYTES = 64 * 1024;
 
 class BadRequest extends Error {}
 
@@ -49,12 +52,15 @@ function required(form: URLSearchParams, name: string): string {
   return v;
 }
 
-function optionalInt(form: URLSearchParams, name: string): number | undefined {
+function optionalInt(form: URLSearchParams, name: string, o: { negative?: boolean } = {}): number | undefined {
   const v = form.get(name);
   if (v === null || v.trim() === '') return undefined;
-  if (!/^\d{1,15}$/.test(v.trim())) throw new BadRequest(`Parameter ${name} must be a whole number`);
+  if (!(o.negative ? /^-?\d{1,15}$/ : /^\d{1,15}$/).test(v.trim())) throw new BadRequest(`Parameter ${name} must be a whole number`);
   return Number(v.trim());
 }
+
+/** A value a filter compares with: text, a number, true/false or null. */
+const scalar = (v: unknown): boolean => v === null || ['string', 'number', 'boolean'].includes(typeof v);
 
 function optionalText(form: URLSearchParams, name: string): string | undefined {
   const v = form.get(name);
@@ -72,6 +78,9 @@ function filtersOf(form: URLSearchParams): Record<string, unknown> | undefined {
     throw new BadRequest('Parameter filters must be JSON, like {"country": ["DE", "FR"]}');
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new BadRequest('Parameter filters must be a JSON object of field names to values');
+  for (const [field, v] of Object.entries(value)) {
+    if (!scalar(v) && !(Array.isArray(v) && v.every(scalar))) throw new BadRequest(`Parameter filters: field ${field.slice(0, 100)} must have a value or a list of values`);
+  }
   return value as Record<string, unknown>;
 }
 
@@ -100,6 +109,8 @@ function sentenceOf(problems: readonly Problem[]): string {
 
 type Packager = (form: URLSearchParams, cfg: CkanpackagerCompat) => Record<string, unknown>;
 
+const positive = (n: number | undefined): number | undefined => (n !== undefined && n > 0 ? n : undefined);
+
 const packageDatastore: Packager = (form, cfg) => {
   const params: Record<string, unknown> = { api: required(form, 'api_url'), resource: required(form, 'resource_id') };
   const email = required(form, 'email');
@@ -111,7 +122,10 @@ const packageDatastore: Packager = (form, cfg) => {
     sort: optionalText(form, 'sort'),
     fields: optionalText(form, 'fields'),
     offset: optionalInt(form, 'offset'),
-    limit: optionalInt(form, 'limit'),
+    // The extension sends limit = total - offset when the person asked for all rows:
+    // 0 when the filters match nothing, below 0 past the end. ckanpackager read 0 as all
+    // rows; either way there is nothing to limit.
+    limit: positive(optionalInt(form, 'limit', { negative: true })),
     apiKey: optionalText(form, 'key'),
   };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) params[k] = v;
@@ -126,25 +140,30 @@ const packageUrl: Packager = (form, cfg) => ({
 });
 
 /** Runs a route's work once the secret is right; ckanpackager's error shapes for what goes wrong. */
-function route(path: string, ctx: Context, cfg: CkanpackagerCompat, work: (form: URLSearchParams, req: IncomingMessage, res: ServerResponse) => Promise<void>): Route {
+function route(
+  path: string,
+  ctx: Context,
+  cfg: CkanpackagerCompat,
+  work: (form: URLSearchParams, req: IncomingMessage, res: ServerResponse, params: Record<string, string>) => Promise<void>,
+): Route {
   return {
     methods: ['POST'],
     path: `${PREFIX}${path}`,
     // The secret in the form is what authorizes these, as in ckanpackager: no bearer token.
     public: true,
-    async handler({ req, res }) {
+    async handler({ req, res, params }) {
       const refused = crossSiteRefusal(req, { boundHost: ctx.config.http.host, publicUrl: ctx.publicUrl(), anonymous: false });
       if (refused) throw new HttpError(403, refused);
       let form: URLSearchParams;
       try {
-        form = await formOf(req, res, ctx.config.inbox.maxFileBytes);
+        form = await formOf(req, res, Math.min(MAX_FORM_BYTES, ctx.config.inbox.maxFileBytes));
       } catch (err) {
         if (err instanceof BadRequest) return fail(res, 400, { status: 'failed', error: 'BadRequestError', message: err.message });
         throw err;
       }
       if (!secretOk(form.get('secret'), cfg.secret)) return fail(res, 401, NOT_AUTHORIZED);
       try {
-        await work(form, req, res);
+        await work(form, req, res, params);
       } catch (err) {
         if (err instanceof BadRequest) return fail(res, 400, { status: 'failed', error: 'BadRequestError', message: err.message });
         if (err instanceof InvalidFileError) return fail(res, 400, { status: 'failed', error: 'BadRequestError', message: sentenceOf(err.problems) });
@@ -155,8 +174,8 @@ function route(path: string, ctx: Context, cfg: CkanpackagerCompat, work: (form:
 }
 
 function page(form: URLSearchParams): { offset: number; limit: number } {
-  const limit = optionalInt(form, 'limit') ?? 100;
-  if (limit < 1 || limit > 1000) throw new BadRequest('Parameter limit must be from 1 to 1000');
+  // As ckanpackager: 100 unless asked; more than 1,000 at once are not given (not refused).
+  const limit = Math.min(optionalInt(form, 'limit') ?? 100, 1000);
   return { offset: optionalInt(form, 'offset') ?? 0, limit };
 }
 
@@ -171,7 +190,7 @@ export function ckanpackagerRoutes(ctx: Context, cfg: CkanpackagerCompat, intake
       const doc = build(form, cfg);
       const i = intake();
       if (!i) throw new HttpError(503, 'hopper is not taking requests now (it is starting or stopping); try again in a moment');
-      const outcome = await i.request(JSON.stringify(doc), `ckanpackager ${path.slice(1)} from ${req.socket.remoteAddress ?? 'unknown'}`);
+      const outcome = await orLater(res, i.request(JSON.stringify(doc), `ckanpackager ${path.slice(1)} from ${req.socket.remoteAddress ?? 'unknown'}`));
       if (outcome.kind === 'conflict') throw new BadRequest('This request conflicts with an earlier one');
       sendJson(res, 200, { status: 'success', message: ACCEPTED, job: outcome.job.id });
     });
@@ -187,17 +206,20 @@ export function ckanpackagerRoutes(ctx: Context, cfg: CkanpackagerCompat, intake
     route('/statistics', ctx, cfg, async (form, _req, res) => {
       sendJson(res, 200, { status: true, totals: resourceTotals(ctx.store.db, filterOf(form, cfg)) });
     }),
-    route('/statistics/:type', ctx, cfg, async (form, req, res) => {
-      const type = new URL(req.url ?? '/', 'http://x').pathname.split('/').pop();
+    route('/statistics/:type', ctx, cfg, async (form, _req, res, params) => {
+      const type = params.type;
       if (type === 'requests') sendJson(res, 200, { success: true, requests: resourceRequests(ctx.store.db, filterOf(form, cfg), page(form)) });
       else if (type === 'errors') sendJson(res, 200, { success: true, errors: resourceErrors(ctx.store.db, filterOf(form, cfg), page(form)) });
-      else throw new BadRequest(`Unknown statistics request ${type ?? ''}`);
+      else throw new BadRequest(`Unknown statistics request ${type.slice(0, 100)}`);
     }),
     route('/clear_caches', ctx, cfg, async (_form, _req, res) => {
-      await ctx.store.later(() => {
-        ctx.store.jobs.clearCache(cfg.datastore);
-        ctx.store.jobs.clearCache(cfg.url);
-      });
+      await orLater(
+        res,
+        ctx.store.later(() => {
+          ctx.store.jobs.clearCache(cfg.datastore);
+          ctx.store.jobs.clearCache(cfg.url);
+        }),
+      );
       sendJson(res, 200, { status: 'success', message: 'Done.' });
     }),
   ];

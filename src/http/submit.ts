@@ -65,7 +65,7 @@ function intakeOf(intake: () => HttpIntake | undefined): HttpIntake {
 }
 
 /** Trouble of the machine (the database busy, the disk full): the client may try again, as a file stays in the inbox. */
-async function orLater<T>(res: ServerResponse, work: Promise<T>): Promise<T> {
+export async function orLater<T>(res: ServerResponse, work: Promise<T>): Promise<T> {
   try {
     return await work;
   } catch (err) {

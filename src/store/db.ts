@@ -181,6 +181,12 @@ const MIGRATIONS: string[] = [
   DROP INDEX jobs_cache;
   CREATE INDEX jobs_cache ON jobs(cache_key, state, finished_at) WHERE cache_key IS NOT NULL;
   `,
+  // Statistics per CKAN resource (store/resources.ts, ckanpackager's API): only jobs
+  // with a \`resource\` param have an entry, so other jobs' writes never touch it.
+  `
+  CREATE INDEX jobs_resource ON jobs(recipe, json_extract(params_json, '$.resource'), created_at)
+    WHERE json_extract(params_json, '$.resource') IS NOT NULL;
+  `,
 ];
 
 export interface OpenOptions {

@@ -25,10 +25,11 @@ const ROWS: Row[] = Array.from({ length: 240 }, (_, i) => ({ _id: i + 1, name: `
  * any of its values), sort ("col DESC, col2"), fields (comma-separated, in that
  * order), offset and limit, as CKAN answers them.
  */
-function datastoreSearch(seen: URLSearchParams[]) {
+function datastoreSearch(seen: URLSearchParams[], auth: Array<string | undefined>) {
   return (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void => {
     const q = new URL(req.url ?? '/', 'http://x').searchParams;
     seen.push(q);
+    auth.push(req.headers.authorization);
     const filters = JSON.parse(q.get('filters') ?? '{}') as Record<string, unknown>;
     let rows = ROWS.filter((r) => Object.entries(filters).every(([k, v]) => (Array.isArray(v) ? v.map(String) : [String(v)]).includes(String(r[k as keyof Row]))));
     const sort = (q.get('sort') ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((s) => s.split(/\s+/) as [keyof Row, string?]);
@@ -61,9 +62,10 @@ describe('compat: ckanpackager', () => {
   let base: string;
   let ckan: TestServer;
   const seen: URLSearchParams[] = [];
+  const auth: Array<string | undefined> = [];
   let files: TestServer;
   before(async () => {
-    ckan = await httpServer(datastoreSearch(seen));
+    ckan = await httpServer(datastoreSearch(seen, auth));
     files = await httpServer((_req, res) => res.writeHead(200, { 'content-type': 'text/csv' }).end('a,b\n1,2\n'));
     d = await testDaemon({
       recipes: { 'package-datastore': recipeText('package-datastore'), 'package-url': recipeText('package-url') },
@@ -112,6 +114,8 @@ describe('compat: ckanpackager', () => {
     assert.equal(lines[0], 'name,year,country');
     assert.deepEqual(lines.slice(1), expected.map((r) => `${r.name},${r.year},${r.country}`));
     assert.equal(seen.at(-1)?.get('filters'), JSON.stringify({ country: ['DE', 'FR'] }));
+    assert.equal(auth.at(-1), 'ckan-api-key-secret', 'the key goes to CKAN as the Authorization header');
+    assert.ok(!JSON.stringify(job.params).includes(SECRET) && !JSON.stringify(d.ctx.store.jobs.get(job.id)).includes(SECRET), 'the secret is not kept');
     // The CKAN key is a secret: not in the job's params as shown, not in its log.
     const shown = await apiGet(base, `/jobs/${job.id}`, { authorization: 'Bearer tok-bearer-0123456789' });
     assert.ok(!shown.text.includes('ckan-api-key-secret'));
@@ -126,6 +130,29 @@ describe('compat: ckanpackager', () => {
     const job = d.ctx.store.jobs.get(String(body(a).job))!;
     assert.equal(job.lane, 'slow');
     await d.job(job.id, ended, 30_000);
+  });
+
+  it('limit 0 or below (what the extension sends for "all rows" that match nothing, or past the end) is all rows, not a refusal', async () => {
+    for (const limit of ['0', '-20']) {
+      const a = await post('/package_datastore', [['secret', SECRET], ['resource_id', 'res-none'], ['email', 'a@example.org'], ['api_url', `${ckan.url}/x`], ['filters', '{"country": "XX"}'], ['limit', limit]]);
+      assert.equal(a.status, 200, a.text);
+      const job = await d.job(String(body(a).job), ended, 20_000);
+      assert.equal(job.params.limit, undefined);
+      assert.equal(job.state, 'succeeded', job.errorMessage ?? '');
+    }
+  });
+
+  it('refuses what a web page of another site sends (403), and a form of deep or odd filters (400)', async () => {
+    const fields: Array<[string, string]> = [['secret', SECRET], ['resource_id', 'r'], ['email', 'a@example.org'], ['api_url', `${ckan.url}/x`]];
+    const cross = await apiPost(base, '/ckanpackager/package_datastore', extensionForm(fields), { ...FORM, origin: 'https://evil.example' });
+    assert.equal(cross.status, 403);
+    for (const filters of [`{"a": ${'['.repeat(500)}${']'.repeat(500)}}`, '{"a": {"b": 1}}', '{"a": [[1]]}']) {
+      const a = await post('/package_datastore', [...fields, ['filters', filters]]);
+      assert.equal(a.status, 400, a.text);
+      assert.match(String(body(a).message), /Parameter filters/);
+    }
+    const huge = await post('/package_datastore', [...fields, ['q', 'x'.repeat(100_000)]]);
+    assert.equal(huge.status, 413);
   });
 
   it('package_url: the file zipped and emailed, its resource id kept for the statistics', { timeout: 30_000 }, async () => {
@@ -187,7 +214,7 @@ describe('compat: ckanpackager', () => {
     const totals = stats.totals as Record<string, { requests: number; emails: number; errors: number }>;
     assert.deepEqual(totals['res-sites'], { requests: 1, emails: 1, errors: 0 });
     assert.deepEqual(totals['res-file'], { requests: 1, emails: 1, errors: 0 });
-    assert.equal(totals['*'].requests, 3);
+    assert.equal(totals['*'].requests, 5, 'res-sites, res-big, res-file and res-none twice');
     assert.equal(totals['*'].emails, 3);
     const one = body(await post('/statistics', [['secret', SECRET], ['resource_id', 'res-sites']]));
     assert.deepEqual(Object.keys(one.totals as object), ['res-sites']);
@@ -205,6 +232,8 @@ describe('compat: ckanpackager', () => {
     const errors = body(await post('/statistics/errors', [['secret', SECRET]]));
     assert.deepEqual(errors, { success: true, errors: [] });
     assert.equal((await post('/statistics/other', [['secret', SECRET]])).status, 400);
+    assert.equal((await post('/statistics/requests/', [['secret', SECRET]])).status, 200, 'a trailing slash');
+    assert.equal((body(await post('/statistics/requests', [['secret', SECRET], ['limit', '5000']])).requests as unknown[]).length > 0, true, 'a limit over 1,000 is capped, not refused');
 
     const cleared = await post('/clear_caches', [['secret', SECRET]]);
     assert.deepEqual(body(cleared), { status: 'success', message: 'Done.' });
