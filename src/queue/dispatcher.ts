@@ -452,10 +452,10 @@ export class Dispatcher {
         // The start (with its `started` notification) joins the next commit while the
         // steps run: nothing they do leaves hopper before the job's end is committed,
         // and that commit comes after it. A crash before it leaves the job queued.
-        const numbers = this.ctx.store.jobs.nextRun(job.id);
-        const started = this.ctx.store.soon(() => this.ctx.store.jobs.markStarted(job.id, now, numbers, planNotifications(job, recipe, { event: 'started' }, now)));
-        started.catch((err: unknown) => controller.abort(toHopperError(err)));
         try {
+          const numbers = this.ctx.store.jobs.nextRun(job.id);
+          const started = this.ctx.store.soon(() => this.ctx.store.jobs.markStarted(job.id, now, numbers, planNotifications(job, recipe, { event: 'started' }, now)));
+          started.catch((err: unknown) => controller.abort(toHopperError(err)));
           this.afterSettle();
           const entry = this.running.get(job.id);
           if (entry) entry.attempt = numbers.attempt;
