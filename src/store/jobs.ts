@@ -125,7 +125,7 @@ function fromRow(r: JobRow): Job {
 
 /**
  * Sortable and readable: `20261124-103355-002a1c07b2` (the caller checks it is
- * free). After the second comes a counter of ids made in this process (4 hex
+ * free). After the second comes a counter of the ids this store made (4 hex
  * digits, wrapping), then 24 random bits: ids made one after another sort one
  * after another, so a burst's rows in every index keyed by job id share pages,
  * and a commit rewrites fewer of them (measured: ~15 % less WAL per job).
