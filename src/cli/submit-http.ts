@@ -30,6 +30,9 @@ interface JobView {
 
 const ENDED = ['succeeded', 'failed', 'canceled'];
 
+/** No answer from the daemon (not running, restarting, the network): --wait tries again until its timeout. */
+class Unreachable extends CliError {}
+
 /** The daemon's base URL from --http: a bare host:port gets http://; a trailing slash goes. */
 export function daemonBase(raw: string): string {
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`;
@@ -80,7 +83,7 @@ async function call(url: string, token: string | undefined, init: { method?: str
     });
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new CliError(`no hopper answered at ${new URL(url).origin} (${cause})`, EXIT.failure);
+    throw new Unreachable(`no hopper answered at ${new URL(url).origin} (${cause})`, EXIT.failure);
   }
   const text = await res.text();
   let body: Record<string, unknown>;
@@ -111,8 +114,23 @@ export async function followOverHttp(base: string, token: string | undefined, id
   const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
   let seenEvents = 0;
   let lastWait = '';
+  let away = false;
   while (Date.now() < deadline) {
-    const { status, body } = await call(`${base}/jobs/${encodeURIComponent(id)}`, token);
+    let answer: Awaited<ReturnType<typeof call>>;
+    try {
+      answer = await call(`${base}/jobs/${encodeURIComponent(id)}`, token);
+      if (answer.status === 503) throw new Unreachable(`${base} answered 503: ${String(answer.body.error)}`, EXIT.failure);
+    } catch (err) {
+      // A daemon restarting (or a network blip) does not end the wait; the job goes on there.
+      if (!(err instanceof Unreachable)) throw err;
+      if (!away) process.stderr.write(`${err.message}; still waiting\n`);
+      away = true;
+      await sleep(POLL_MS * 4);
+      continue;
+    }
+    if (away) process.stderr.write(`${base} answers again\n`);
+    away = false;
+    const { status, body } = answer;
     if (status !== 200) throw new CliError(`${base}/jobs/${id} answered ${status}: ${String(body.error)}`, EXIT.failure);
     const job = body as unknown as JobView;
     for (const e of job.events.slice(seenEvents)) say(`${e.at} ${job.id} ${e.event}\n`);

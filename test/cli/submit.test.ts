@@ -75,6 +75,33 @@ describe('cli: submit --http', () => {
   });
 });
 
+describe('cli: submit --http --wait across a restart', () => {
+  it('rides out the daemon going away: says so, waits, and follows the job to its end when it is back', { timeout: 90_000 }, async () => {
+    const port = await closedPort();
+    const config = { http: { port, token: TOKEN } };
+    const first = await testDaemon({ recipes: { echo: echoRecipe('echo') }, config });
+    let second: TestDaemon | undefined;
+    try {
+      const cli = hopper(['submit', 'echo', '--root', first.root, '--http', `127.0.0.1:${port}`, '-p', 'text=restart', '-p', 'seconds=2', '--id', 'cli-restart', '--wait', '--timeout', '60s'], {
+        env: { HOPPER_TOKEN: TOKEN },
+        timeoutMs: 80_000,
+      });
+      await first.job('cli-restart', (j) => j.state === 'running', 20_000);
+      await first.stop(100); // the running job goes back to the queue
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      second = await testDaemon({ root: first.root, recipes: { echo: echoRecipe('echo') }, config });
+      const r = await cli;
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stderr, /no hopper answered at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\); still waiting/);
+      assert.match(r.stderr, /answers again/);
+      assert.match(r.stdout, /succeeded/);
+    } finally {
+      await second?.cleanup();
+      await first.cleanup();
+    }
+  });
+});
+
 describe('cli: submit --http, which token goes where', () => {
   const config = { token: 'tok-config-0123456789', port: 8765, publicUrl: 'https://hopper.example.org' };
   it('HOPPER_TOKEN first; the config token only to this root\'s own daemon', () => {
