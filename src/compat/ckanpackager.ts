@@ -174,9 +174,10 @@ function route(
 }
 
 function page(form: URLSearchParams): { offset: number; limit: number } {
-  // As ckanpackager: 100 unless asked; more than 1,000 at once are not given (not refused).
+  // As ckanpackager: 100 unless asked; more than 1,000 at once are not given, nor
+  // rows past the millionth (each page reads offset + limit rows), not refused.
   const limit = Math.min(optionalInt(form, 'limit') ?? 100, 1000);
-  return { offset: optionalInt(form, 'offset') ?? 0, limit };
+  return { offset: Math.min(optionalInt(form, 'offset') ?? 0, 1_000_000), limit };
 }
 
 function filterOf(form: URLSearchParams, cfg: CkanpackagerCompat): ResourceFilter {

@@ -187,6 +187,12 @@ const MIGRATIONS: string[] = [
   CREATE INDEX jobs_resource ON jobs(recipe, json_extract(params_json, '$.resource'), created_at)
     WHERE json_extract(params_json, '$.resource') IS NOT NULL;
   `,
+  // ...and its totals from the index alone (requests, unique emails, errors per
+  // resource): at 40,000 such jobs they read every row and took ~250 ms.
+  `
+  CREATE INDEX jobs_resource_totals ON jobs(recipe, json_extract(params_json, '$.resource'), lower(email), state)
+    WHERE json_extract(params_json, '$.resource') IS NOT NULL;
+  `,
 ];
 
 export interface OpenOptions {
