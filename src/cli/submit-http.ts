@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
+import { isLoopback } from '../config/config.js';
+import { END_STATES, type JobState } from '../store/jobs.js';
 import { formatBytes } from '../units.js';
 import { CliError, EXIT, say } from './common.js';
 
@@ -28,7 +30,6 @@ interface JobView {
   error: { code: string; message: string } | null;
 }
 
-const ENDED = ['succeeded', 'failed', 'canceled'];
 
 /** No answer from the daemon (not running, restarting, the network): --wait tries again until its timeout. */
 class Unreachable extends CliError {}
@@ -48,7 +49,8 @@ export function daemonBase(raw: string): string {
   return url.href.replace(/\/+$/, '');
 }
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+/** A URL's host is this machine ([::1] as URL writes it, too). */
+const onThisHost = (url: URL): boolean => isLoopback(url.hostname.replace(/^\[(.*)\]$/, '$1'));
 
 /**
  * The token to send to `base`: HOPPER_TOKEN when set; else this root's
@@ -59,14 +61,14 @@ export function tokenFor(base: string, env: string | undefined, config: { token:
   if (env) return env;
   if (!config.token) return undefined;
   const url = new URL(base);
-  const own = (LOOPBACK.has(url.hostname) && Number(url.port || 80) === config.port) || (config.publicUrl !== undefined && new URL(config.publicUrl).origin === url.origin);
+  const own = (onThisHost(url) && Number(url.port || 80) === config.port) || (config.publicUrl !== undefined && new URL(config.publicUrl).origin === url.origin);
   return own ? config.token : undefined;
 }
 
 /** Said once: a token sent in clear text to another host can be read on the way. */
 export function warnIfClear(base: string, token: string | undefined): void {
   const url = new URL(base);
-  if (token && url.protocol === 'http:' && !LOOPBACK.has(url.hostname)) {
+  if (token && url.protocol === 'http:' && !onThisHost(url)) {
     process.stderr.write(`warning: the token goes to ${url.host} over plain http, readable on the way; use https:// where the daemon is behind a TLS proxy\n`);
   }
 }
@@ -138,7 +140,7 @@ export async function followOverHttp(base: string, token: string | undefined, id
     const waiting = job.waiting ? `waiting: ${job.waiting.reason}${job.waiting.position === null ? '' : ` (position ${job.waiting.position})`}` : '';
     if (waiting && waiting !== lastWait) say(`${waiting}\n`);
     lastWait = waiting;
-    if (ENDED.includes(job.state)) {
+    if (END_STATES.includes(job.state as JobState)) {
       if (job.state === 'succeeded') {
         for (const o of job.outputs) say(`output: ${o.name} (${formatBytes(o.bytes)}): ${o.link ?? 'no link'}\n`);
         return EXIT.ok;

@@ -178,24 +178,21 @@ export function registerSubmit(program: Command): void {
     .action(async (recipeName: string, o: SubmitOptions, cmd: Command) => {
       const config = configFor(cmd);
       const timeoutMs = o.timeout ? durationOption(o.timeout) : undefined;
-      if (o.http !== undefined) {
-        const base = daemonBase(o.http);
-        // The root's recipes, when there, type the -p values; the daemon checks them either way.
-        const registry = new RecipeRegistry(rootPaths(cmd).recipes, silentLogger());
-        if (existsSync(rootPaths(cmd).recipes)) registry.loadAll();
-        const id = o.id ?? newRequestId();
+      const base = o.http === undefined ? undefined : daemonBase(o.http);
+      const paths = rootPaths(cmd);
+      if (!base && !existsSync(paths.inbox)) throw new CliError(`there is no inbox at ${paths.inbox}: is --root right? (hopper init makes the folders)`, EXIT.usage);
+      // The root's recipes type the -p values; over HTTP they may not be there, and the daemon checks the values either way.
+      const registry = new RecipeRegistry(paths.recipes, silentLogger());
+      if (!base || existsSync(paths.recipes)) registry.loadAll();
+      const id = o.id ?? newRequestId();
+      const request = buildRequest(recipeName, o, registry.get(recipeName), id);
+      if (base) {
         const token = tokenFor(base, process.env.HOPPER_TOKEN, config.http);
         warnIfClear(base, token);
-        const jobId = await submitOverHttp(base, token, buildRequest(recipeName, o, registry.get(recipeName), id));
+        const jobId = await submitOverHttp(base, token, request);
         if (o.wait) process.exitCode = await followOverHttp(base, token, jobId, timeoutMs);
         return;
       }
-      const paths = rootPaths(cmd);
-      if (!existsSync(paths.inbox)) throw new CliError(`there is no inbox at ${paths.inbox}: is --root right? (hopper init makes the folders)`, EXIT.usage);
-      const registry = new RecipeRegistry(paths.recipes, silentLogger());
-      registry.loadAll();
-      const id = o.id ?? newRequestId();
-      const request = buildRequest(recipeName, o, registry.get(recipeName), id);
       const text = stringify(request);
       const fileName = `${id.replace(/[^A-Za-z0-9._-]/g, '_')}.yaml`;
       try {

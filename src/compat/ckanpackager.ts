@@ -1,11 +1,10 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CkanpackagerCompat } from '../config/config.js';
 import type { Context } from '../context.js';
 import { InvalidFileError, type Problem } from '../errors.js';
 import { crossSiteRefusal } from '../http/origin.js';
-import { HttpError, sendJson, type Route } from '../http/router.js';
-import { orLater, readBody, type HttpIntake } from '../http/submit.js';
+import { HttpError, sameSecret, sendJson, type Route } from '../http/router.js';
+import { intakeOf, orLater, readBody, sourceOf, type HttpIntake } from '../http/submit.js';
 import { resourceErrors, resourceRequests, resourceTotals, type ResourceFilter } from '../store/resources.js';
 import { daemonStatus } from '../store/views.js';
 import { VERSION } from '../version.js';
@@ -28,17 +27,6 @@ const ACCEPTED = 'Your download is being prepared. The link will be emailed to y
 const MAX_FORM_BYTES = 64 * 1024;
 
 class BadRequest extends Error {}
-
-function fail(res: ServerResponse, status: number, body: Record<string, unknown>): void {
-  sendJson(res, status, body);
-}
-
-function secretOk(given: string | null, secret: string): boolean {
-  if (given === null) return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(secret);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 async function formOf(req: IncomingMessage, res: ServerResponse, maxBytes: number): Promise<URLSearchParams> {
   const type = String(req.headers['content-type'] ?? '');
@@ -158,15 +146,15 @@ function route(
       try {
         form = await formOf(req, res, Math.min(MAX_FORM_BYTES, ctx.config.inbox.maxFileBytes));
       } catch (err) {
-        if (err instanceof BadRequest) return fail(res, 400, { status: 'failed', error: 'BadRequestError', message: err.message });
+        if (err instanceof BadRequest) return sendJson(res, 400, { status: 'failed', error: 'BadRequestError', message: err.message });
         throw err;
       }
-      if (!secretOk(form.get('secret'), cfg.secret)) return fail(res, 401, NOT_AUTHORIZED);
+      if (!sameSecret(form.get('secret'), cfg.secret)) return sendJson(res, 401, NOT_AUTHORIZED);
       try {
         await work(form, req, res, params);
       } catch (err) {
-        if (err instanceof BadRequest) return fail(res, 400, { status: 'failed', error: 'BadRequestError', message: err.message });
-        if (err instanceof InvalidFileError) return fail(res, 400, { status: 'failed', error: 'BadRequestError', message: sentenceOf(err.problems) });
+        if (err instanceof BadRequest) return sendJson(res, 400, { status: 'failed', error: 'BadRequestError', message: err.message });
+        if (err instanceof InvalidFileError) return sendJson(res, 400, { status: 'failed', error: 'BadRequestError', message: sentenceOf(err.problems) });
         throw err;
       }
     },
@@ -189,9 +177,7 @@ export function ckanpackagerRoutes(ctx: Context, cfg: CkanpackagerCompat, intake
   const packager = (path: string, build: Packager): Route =>
     route(path, ctx, cfg, async (form, req, res) => {
       const doc = build(form, cfg);
-      const i = intake();
-      if (!i) throw new HttpError(503, 'hopper is not taking requests now (it is starting or stopping); try again in a moment');
-      const outcome = await orLater(res, i.request(JSON.stringify(doc), `ckanpackager ${path.slice(1)} from ${req.socket.remoteAddress ?? 'unknown'}`));
+      const outcome = await orLater(res, intakeOf(intake).request(JSON.stringify(doc), sourceOf(req, `ckanpackager ${path.slice(1)}`)));
       if (outcome.kind === 'conflict') throw new BadRequest('This request conflicts with an earlier one');
       sendJson(res, 200, { status: 'success', message: ACCEPTED, job: outcome.job.id });
     });

@@ -1,4 +1,13 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** Whether a secret a client sent is the one configured, compared in constant time. */
+export function sameSecret(given: string | null | undefined, want: string): boolean {
+  if (given === null || given === undefined) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(want);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
 
 export class HttpError extends Error {
   readonly status: number;

@@ -1,9 +1,8 @@
-import { timingSafeEqual } from 'node:crypto';
 import { createServer, STATUS_CODES, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Context } from '../context.js';
 import { crossSiteRefusal } from './origin.js';
-import { compile, HttpError, match, sendJson, type Route } from './router.js';
+import { compile, HttpError, match, sameSecret, sendJson, type Route } from './router.js';
 
 const PARSER_REFUSALS: Record<string, [number, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'the request URL or headers are too long'],
@@ -38,11 +37,7 @@ function refusedRequest(answered: WeakSet<Socket>) {
 }
 
 function tokenOk(header: string | undefined, token: string): boolean {
-  const m = /^Bearer (.+)$/.exec(header ?? '');
-  if (!m) return false;
-  const given = Buffer.from(m[1]);
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
+  return sameSecret(/^Bearer (.+)$/.exec(header ?? '')?.[1], token);
 }
 
 export interface HttpServer {

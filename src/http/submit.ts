@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from '../context.js';
 import { InvalidFileError, type Problem } from '../errors.js';
-import { isTransient } from '../inbox/intake.js';
+import { cancelRefusal, conflictMessage, isTransient } from '../inbox/intake.js';
 import type { CancelOutcome, SubmitOutcome } from '../inbox/submit.js';
 import type { Job } from '../store/jobs.js';
 import { formatBytes } from '../units.js';
@@ -58,7 +58,7 @@ function jobAnswer(ctx: Context, job: Job): Record<string, unknown> {
   return { id: job.id, requestId: job.requestId, state: job.state, links: { self: `${ctx.publicUrl()}/jobs/${encodeURIComponent(job.id)}` } };
 }
 
-function intakeOf(intake: () => HttpIntake | undefined): HttpIntake {
+export function intakeOf(intake: () => HttpIntake | undefined): HttpIntake {
   const i = intake();
   if (!i) throw new HttpError(503, 'hopper is not taking requests now (it is starting or stopping); try again in a moment');
   return i;
@@ -75,7 +75,7 @@ export async function orLater<T>(res: ServerResponse, work: Promise<T>): Promise
   }
 }
 
-const sourceOf = (req: IncomingMessage, what: string): string => `${what} from ${req.socket.remoteAddress ?? 'unknown'}`;
+export const sourceOf = (req: IncomingMessage, what: string): string => `${what} from ${req.socket.remoteAddress ?? 'unknown'}`;
 
 /** `POST /requests`: a request document (YAML or JSON, `kind` optional), taken as a dropped file is. */
 export function submitRoute(ctx: Context, intake: () => HttpIntake | undefined): Route {
@@ -97,7 +97,7 @@ export function submitRoute(ctx: Context, intake: () => HttpIntake | undefined):
         return;
       }
       if (outcome.kind === 'conflict') {
-        const message = `id "${outcome.job.requestId}" is already job ${outcome.job.id}, with different content; use a new id for a new request`;
+        const message = conflictMessage(outcome.job.requestId, outcome.job.id);
         sendJson(res, 409, { error: message, problems: [{ path: 'id', line: null, column: null, message }] });
         return;
       }
@@ -116,8 +116,7 @@ export function cancelRoute(ctx: Context, intake: () => HttpIntake | undefined):
       noQuery(url);
       await readBody(req, res, ctx.config.inbox.maxFileBytes); // nothing is read from it; drained so the connection stays usable
       const outcome = await orLater(res, intakeOf(intake).cancel(params.id, sourceOf(req, 'POST /jobs/:id/cancel')));
-      if (outcome.kind === 'unknown') throw new HttpError(404, `no job or request with id "${params.id}"`);
-      if (outcome.kind === 'ended') throw new HttpError(409, `job ${outcome.job.id} already ended (${outcome.job.state}); there is nothing to cancel`);
+      if (outcome.kind !== 'canceling') throw new HttpError(outcome.kind === 'unknown' ? 404 : 409, cancelRefusal(params.id, outcome));
       sendJson(res, 200, { ...jobAnswer(ctx, outcome.job), cancelRequested: true });
     },
   };

@@ -86,6 +86,31 @@ function problem(message: string, problemPath = ''): InvalidFileError {
   return new InvalidFileError([{ path: problemPath, message }]);
 }
 
+/** What a request with an `id` already taken by other content is told. */
+export function conflictMessage(requestId: string | null, jobId: string): string {
+  return `id "${requestId}" is already job ${jobId}, with different content; use a new id for a new request`;
+}
+
+export type CancelOutcome = { kind: 'canceling'; job: Job } | { kind: 'unknown' } | { kind: 'ended'; job: Job };
+
+/** Why a cancel is refused, in the words a cancel file's rejection and POST /jobs/:id/cancel use. */
+export function cancelRefusal(target: string, outcome: Exclude<CancelOutcome, { kind: 'canceling' }>): string {
+  return outcome.kind === 'unknown' ? `no job or request with id "${target}"` : `job ${outcome.job.id} already ended (${outcome.job.state}); there is nothing to cancel`;
+}
+
+/**
+ * A cancel's target looked up and marked, with its intake record, inside the
+ * caller's transaction: what a cancel file and POST /jobs/:id/cancel share.
+ */
+export function storeCancel(ctx: Context, target: string, key: string, source: string, now: number): CancelOutcome {
+  const job = ctx.store.jobs.find(target);
+  if (!job) return { kind: 'unknown' };
+  if (END_STATES.includes(job.state)) return { kind: 'ended', job };
+  ctx.store.jobs.requestCancel(job.id);
+  ctx.store.jobs.recordIntake(key, 'cancel', job.id, source, now);
+  return { kind: 'canceling', job: { ...job, cancelRequested: true } };
+}
+
 /** What one file asks for, found by reading and validating it, before anything is stored. */
 type Plan = { file: string } & (
   | { kind: 'request'; key: string; input: NewJob; recipe: Recipe }
@@ -159,19 +184,15 @@ function storePlan(deps: IntakeDeps, plan: Plan, now: number): Stored {
     case 'request': {
       const outcome = ctx.store.jobs.accept(plan.input, plan.key, now, (job) => planNotifications(job, plan.recipe, { event: 'requested' }, now));
       if (outcome.kind === 'conflict') {
-        return { file: plan.file, reject: [{ path: 'id', message: `id "${plan.input.requestId}" is already job ${outcome.job.id}, with different content; use a new id for a new request` }] };
+        return { file: plan.file, reject: [{ path: 'id', message: conflictMessage(plan.input.requestId, outcome.job.id) }] };
       }
       const created = outcome.kind === 'created';
       return { file: plan.file, result: { outcome: created ? 'accepted' : 'duplicate', kind: 'request', jobId: outcome.job.id }, archiveAs: outcome.job.id, job: outcome.job, then: created ? 'queue' : undefined };
     }
     case 'cancel': {
-      const job = ctx.store.jobs.find(plan.target);
-      if (!job) return { file: plan.file, reject: [{ path: 'job', message: `no job or request with id "${plan.target}"`, ...plan.where }] };
-      if (END_STATES.includes(job.state)) {
-        return { file: plan.file, reject: [{ path: 'job', message: `job ${job.id} already ended (${job.state}); there is nothing to cancel`, ...plan.where }] };
-      }
-      ctx.store.jobs.requestCancel(job.id);
-      ctx.store.jobs.recordIntake(plan.key, 'cancel', job.id, name, now);
+      const outcome = storeCancel(ctx, plan.target, plan.key, name, now);
+      if (outcome.kind !== 'canceling') return { file: plan.file, reject: [{ path: 'job', message: cancelRefusal(plan.target, outcome), ...plan.where }] };
+      const { job } = outcome;
       return { file: plan.file, result: { outcome: 'accepted', kind: 'cancel', jobId: job.id }, archiveAs: `cancel-${job.id}`, job, then: 'cancel' };
     }
     case 'recipe':
@@ -190,7 +211,7 @@ function storePlan(deps: IntakeDeps, plan: Plan, now: number): Stored {
 }
 
 /** A stored job that a crash kept from its lane (or its cancel) gets there now; both are idempotent. */
-function resumeAs(job: Job): 'queue' | 'cancel' | undefined {
+export function resumeAs(job: Job): 'queue' | 'cancel' | undefined {
   if (END_STATES.includes(job.state)) return undefined;
   if (job.cancelRequested) return 'cancel';
   return job.state === 'queued' || job.state === 'retrying' ? 'queue' : undefined;

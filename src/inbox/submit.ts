@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { InvalidFileError } from '../errors.js';
 import { planNotifications } from '../notify/plan.js';
 import { parseYaml, type ParsedFile } from '../schemas/document.js';
-import { END_STATES, type Job } from '../store/jobs.js';
-import { whyNever, type IntakeDeps } from './intake.js';
+import type { Job } from '../store/jobs.js';
+import { resumeAs, storeCancel, whyNever, type CancelOutcome, type IntakeDeps } from './intake.js';
 import { requestFromFile } from './request.js';
 
 // The inbox's other door: a request or a cancel handed over directly (POST
@@ -19,7 +19,7 @@ export type SubmitOutcome =
   /** The same `id` with other content. */
   | { kind: 'conflict'; job: Job };
 
-export type CancelOutcome = { kind: 'canceling'; job: Job } | { kind: 'unknown' } | { kind: 'ended'; job: Job };
+export type { CancelOutcome } from './intake.js';
 
 /** A request document whose `kind` may be left out; any other kind is refused here. */
 function asRequest(parsed: ParsedFile): ParsedFile {
@@ -52,30 +52,18 @@ export async function submitRequest(deps: IntakeDeps, text: string, source: stri
   if (outcome.kind === 'conflict') return outcome;
   // Committed: to its lane now, as a dropped file's job goes (a repeat too, should a
   // failed sync have kept the first from its answer: the lane takes a job once).
-  if (outcome.kind === 'created' || resumable(outcome.job)) deps.onJob(outcome.job);
+  if (outcome.kind === 'created' || resumeAs(outcome.job) === 'queue') deps.onJob(outcome.job);
   if (outcome.kind === 'created') ctx.log.info({ job: outcome.job.id, recipe: outcome.job.recipe, lane: outcome.job.lane, via: source }, 'request accepted');
   // Answered once the commit is on disk, as a file leaves the inbox only then.
   await ctx.store.sync();
   return outcome.kind === 'created' ? { kind: 'created', job: outcome.job } : { kind: 'existing', job: outcome.job };
 }
 
-/** A stored job that has not started and is not being canceled. */
-function resumable(job: Job): boolean {
-  return (job.state === 'queued' || job.state === 'retrying') && !job.cancelRequested;
-}
-
 /** Cancels a job by its id or its request's id, as a cancel file does: looked up and marked in one transaction. */
 export async function submitCancel(deps: IntakeDeps, target: string, source: string): Promise<CancelOutcome> {
   const { ctx } = deps;
   const now = ctx.clock.now();
-  const outcome = await ctx.store.later((): CancelOutcome => {
-    const job = ctx.store.jobs.find(target);
-    if (!job) return { kind: 'unknown' };
-    if (END_STATES.includes(job.state)) return { kind: 'ended', job };
-    ctx.store.jobs.requestCancel(job.id);
-    ctx.store.jobs.recordIntake(`http:${randomUUID()}`, 'cancel', job.id, source, now);
-    return { kind: 'canceling', job: { ...job, cancelRequested: true } };
-  });
+  const outcome = await ctx.store.later(() => storeCancel(ctx, target, `http:${randomUUID()}`, source, now));
   if (outcome.kind !== 'canceling') return outcome;
   deps.onCancel(outcome.job);
   ctx.log.info({ job: outcome.job.id, via: source }, 'cancel accepted');

@@ -17,7 +17,7 @@ import { isDatabaseTrouble, type Db } from './db.js';
 // eight per commit ~40 (.scratch-style replay in docs/benchmarks.md).
 const SOON_MS = 10;
 
-export type Urgency = 'now' | 'soon';
+type Urgency = 'now' | 'soon';
 
 interface Waiting {
   write: () => unknown;

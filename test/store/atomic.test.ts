@@ -1,22 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 import { atomically, runUnits } from '../../src/store/atomic.js';
 import { GroupCommit } from '../../src/store/commit.js';
-import { isDatabaseTrouble, openDb, type Db } from '../../src/store/db.js';
+import { isDatabaseTrouble, type Db } from '../../src/store/db.js';
+import { tempDb } from '../helpers/db.js';
 
-function withDb(t: { after(fn: () => void): void }): Db {
-  const dir = mkdtempSync(path.join(tmpdir(), 'hopper-atomic-'));
-  const db = openDb(path.join(dir, 'test.db'), { durability: 'deferred' });
-  db.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)');
-  t.after(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return db;
-}
+const withDb = (t: { after(fn: () => void): void }): Db => tempDb(t, 'CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)');
 
 const put = (db: Db, k: string, v = 1): void => void db.prepare('INSERT INTO t (k, v) VALUES (?, ?)').run(k, v);
 const keys = (db: Db): string[] => db.prepare<[], { k: string }>('SELECT k FROM t ORDER BY k').all().map((r) => r.k);

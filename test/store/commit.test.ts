@@ -1,22 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { GroupCommit } from '../../src/store/commit.js';
-import { openDb, type Db } from '../../src/store/db.js';
+import type { Db } from '../../src/store/db.js';
+import { tempDb } from '../helpers/db.js';
 
-function withDb(t: { after(fn: () => void): void }): Db {
-  const dir = mkdtempSync(path.join(tmpdir(), 'hopper-commit-'));
-  const db = openDb(path.join(dir, 'test.db'), { durability: 'deferred' });
-  db.exec('CREATE TABLE t (k TEXT PRIMARY KEY)');
-  t.after(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return db;
-}
+const withDb = (t: { after(fn: () => void): void }): Db => tempDb(t, 'CREATE TABLE t (k TEXT PRIMARY KEY)');
 
 const put = (db: Db, k: string) => (): void => void db.prepare('INSERT INTO t (k) VALUES (?)').run(k);
 const keys = (db: Db): string[] => db.prepare<[], { k: string }>('SELECT k FROM t ORDER BY k').all().map((r) => r.k);
