@@ -10,6 +10,7 @@ import { parseCron, type CronSchedule } from '../schedule/cron.js';
 import { stepPathProblems, stepProblems, stepScope } from '../steps/plan.js';
 
 export type Lane = 'fast' | 'slow';
+export const LANE_NAMES: readonly Lane[] = ['fast', 'slow'];
 
 export type Step =
   | { kind: 'fetch'; url: string; to: string; maxBytes: number; timeoutMs: number; maxRedirects: number; headers: Record<string, string> }

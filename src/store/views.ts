@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config/config.js';
 import type { Link } from '../delivery/deliver.js';
-import type { Lane } from '../recipes/recipe.js';
+import { LANE_NAMES, type Lane } from '../recipes/recipe.js';
 import { maskParams, scrub, secretValues } from '../redact.js';
 import type { JobEvent } from '../schemas/common.js';
 import { statements } from './db.js';
@@ -15,7 +15,6 @@ import type { Store } from './store.js';
 import { formatDuration } from '../units.js';
 
 export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'retrying', 'delivering', 'succeeded', 'failed', 'canceled'];
-export const LANE_NAMES: readonly Lane[] = ['fast', 'slow'];
 /** The most rows one list answer holds. */
 export const MAX_LIMIT = 500;
 export const DEFAULT_LIMIT = 50;
