@@ -1,4 +1,4 @@
-// The README tells the truth: every example in it is found mechanically (test/helpers/readme.ts)
+// The README and docs/ tell the truth: every example in them is found mechanically (test/helpers/readme.ts)
 // and run here against real things: a daemon in a temp root with the shipped recipes, an HTTP
 // server standing in for example.org and every other host, an S3 server, Docker. Examples that
 // cannot run here (installing on a server) are named with the reason, and what they name is checked.
@@ -23,8 +23,20 @@ import { commandsOf, readmeExamples, ROOTS, unknownKeys, words, type Example } f
 import { s3Server, type TestS3 } from './helpers/s3.js';
 import { waitFor } from './helpers/wait.js';
 
-const README = readFileSync(path.join(REPO, 'README.md'), 'utf8');
-const EXAMPLES = readmeExamples(README);
+/**
+ * The README and the reference pages in docs/, each read on its own. (docs/benchmarks.md is a
+ * record of measurements: its commands are the benchmark, run by `npm run bench`, not here.)
+ */
+const PAGES = ['README.md', ...readdirSync(path.join(REPO, 'docs')).filter((f) => f.endsWith('.md') && f !== 'benchmarks.md').sort().map((f) => `docs/${f}`)];
+const TEXTS = new Map(PAGES.map((p) => [p, readFileSync(path.join(REPO, p), 'utf8')]));
+/** Which page each example is on, for its name and its failure. */
+const PAGE_OF = new WeakMap<Example, string>();
+function examplesOf(page: string, text: string): Example[] {
+  const found = readmeExamples(text);
+  for (const ex of found) PAGE_OF.set(ex, page);
+  return found;
+}
+const EXAMPLES = PAGES.flatMap((p) => examplesOf(p, TEXTS.get(p)!));
 const PKG = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string; scripts: Record<string, string>; dependencies: Record<string, string>; engines: { node: string } };
 const NODE_MAJOR = Number(/\d+/.exec(PKG.engines.node)?.[0]);
 const docker = await dockerForTests();
@@ -60,6 +72,7 @@ const NOT_RUN = {
   'npm ci': 'reinstalls node_modules of this shared checkout (and compiles better-sqlite3: about a minute)',
   'npm start': 'builds dist/ in this shared checkout and serves on port 8765 of this machine (the daemon itself runs in this file)',
   'npm test': 'the whole suite, this file included (other people share this machine)',
+  cluster: 'runs on a host of a cluster, named by its prompt',
 } as const;
 
 // ---- what the examples run against ----
@@ -463,10 +476,29 @@ function runtimeImports(): Set<string> {
   return found;
 }
 
+/** A line for another host of a cluster: not run; a docker command is checked to be one the docker CLI has. */
+function clusterRule(host: string, command: string): { notRun: string; check(): Promise<void> | void } {
+  const [cmd, ...args] = words(command);
+  return {
+    notRun: `${NOT_RUN.cluster} (${host})`,
+    check: async () => {
+      if (cmd !== 'docker') return;
+      assert.ok(dockerCommand || process.env.HOPPER_REQUIRE_DOCKER !== '1', 'the docker command is installed');
+      if (!dockerCommand) return;
+      const sub = args.slice(0, 2).filter((a) => /^[a-z-]+$/.test(a));
+      const r = await sh(['docker', ...sub, '--help'].join(' '), { timeoutMs: 10_000 });
+      assert.equal(r.code, 0, `docker ${sub.join(' ')} is a docker command\n${shown(r)}`);
+    },
+  };
+}
+
 /** What one shell command of an installation block does here: run it, or check what it names. */
 function shellRule(command: string, s: ShellState): { notRun?: string; check(): Promise<void> | void } {
   // f=$(grep ... SHASUMS256.txt): picks the Node tarball to download.
   if (/^[a-z]+=\$\(/.test(command)) return { notRun: NOT_RUN.nodejs, check: () => assert.match(command, new RegExp(`node-v${NODE_MAJOR}\\\\\\.`), `Node ${NODE_MAJOR}`) };
+  // `node-b$ docker swarm join ...`: a prompt names the host of a cluster a line is for (docs/scale-out.md).
+  const onHost = /^([a-z][\w-]*)\$ (.*)$/.exec(command);
+  if (onHost) return clusterRule(onHost[1], onHost[2]);
   let w = words(command);
   let runAs: string | undefined;
   if (w[0] === 'sudo' && w[1] === '-u') {
@@ -685,13 +717,13 @@ async function check(ex: Example, t: TestContext): Promise<void> {
       await helpResults(helpArgvs(EXAMPLES.filter((e): e is Extract<Example, { kind: 'mention' }> => e.kind === 'mention')));
       return checkMention(ex, await helpResults(helpArgvs([ex])));
     case 'unknown':
-      assert.fail(`README line ${ex.line}: ${ex.why}; teach test/helpers/readme.ts to run it:\n${ex.source}`);
+      assert.fail(`${PAGE_OF.get(ex)} line ${ex.line}: ${ex.why}; teach test/helpers/readme.ts to run it:\n${ex.source}`);
   }
 }
 
-const label = (ex: Example): string => `line ${ex.line}, ${ex.kind}: ${ex.source.split('\n')[0].slice(0, 110)}`;
+const label = (ex: Example): string => `${PAGE_OF.get(ex)}:${ex.line}, ${ex.kind}: ${ex.source.split('\n')[0].slice(0, 110)}`;
 
-describe('README: every example works', () => {
+describe('README and docs/: every example works', () => {
   let scratch: ReturnType<typeof tempRoot>;
   before(async () => {
     scratch = tempRoot('hopper-readme-');
@@ -750,8 +782,11 @@ describe('README: every example works', () => {
     ];
     for (const b of breakages) {
       it(b.what, { timeout: 60_000 }, async (t) => {
-        assert.equal(README.split(b.from).length, 2, `the README has "${b.from}" once`);
-        const broken = readmeExamples(README.replace(b.from, b.to));
+        const page = PAGES.find((p) => TEXTS.get(p)!.includes(b.from));
+        assert.ok(page, `a page has "${b.from}"`);
+        const text = TEXTS.get(page)!;
+        assert.equal(text.split(b.from).length, 2, `${page} has "${b.from}" once`);
+        const broken = examplesOf(page, text.replace(b.from, b.to));
         const changed = broken.filter((e) => !EXAMPLES.some((o) => o.kind === e.kind && o.source === e.source));
         assert.ok(changed.length > 0, 'the change is in an example');
         for (const ex of changed) {

@@ -27,11 +27,13 @@ export function fences(md: string): Array<{ lang: string; body: string; line: nu
   const out: Array<{ lang: string; body: string; line: number }> = [];
   const lines = md.split('\n');
   for (let i = 0; i < lines.length; i++) {
-    const open = /^```(\S*)\s*$/.exec(lines[i]);
+    // Indented too: a fence inside a list item (its body loses the fence's indentation).
+    const open = /^( *)```(\S*)\s*$/.exec(lines[i]);
     if (!open) continue;
-    const end = lines.findIndex((l, j) => j > i && /^```\s*$/.test(l));
-    if (end < 0) throw new Error(`README line ${i + 1}: a fence that is never closed`);
-    out.push({ lang: open[1], body: lines.slice(i + 1, end).join('\n'), line: i + 1 });
+    const end = lines.findIndex((l, j) => j > i && /^ *```\s*$/.test(l));
+    if (end < 0) throw new Error(`line ${i + 1}: a fence that is never closed`);
+    const indent = open[1].length;
+    out.push({ lang: open[2], body: lines.slice(i + 1, end).map((l) => l.slice(Math.min(indent, l.length - l.trimStart().length))).join('\n'), line: i + 1 });
     i = end;
   }
   return out;
@@ -43,7 +45,7 @@ function prose(md: string): string {
   return md
     .split('\n')
     .map((l) => {
-      if (/^```/.test(l)) {
+      if (/^ *```/.test(l)) {
         inFence = !inFence;
         return '';
       }
