@@ -193,6 +193,32 @@ const MIGRATIONS: string[] = [
   CREATE INDEX jobs_resource_totals ON jobs(recipe, json_extract(params_json, '$.resource'), lower(email), state)
     WHERE json_extract(params_json, '$.resource') IS NOT NULL;
   `,
+  // Jobs per recipe, lane and state, kept by the writes themselves: /status, the
+  // dashboard and /metrics read a few rows instead of counting index entries over
+  // every job kept (11-13 ms per /status with 100,000 queued and 100,000 ended).
+  `
+  CREATE TABLE job_counts (
+    recipe TEXT NOT NULL,
+    lane TEXT NOT NULL,
+    state TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (recipe, lane, state)
+  ) WITHOUT ROWID;
+  INSERT INTO job_counts (recipe, lane, state, n) SELECT recipe, lane, state, count(*) FROM jobs GROUP BY recipe, lane, state;
+  CREATE TRIGGER job_counts_insert AFTER INSERT ON jobs BEGIN
+    INSERT INTO job_counts (recipe, lane, state, n) VALUES (NEW.recipe, NEW.lane, NEW.state, 1)
+      ON CONFLICT DO UPDATE SET n = n + 1;
+  END;
+  CREATE TRIGGER job_counts_update AFTER UPDATE OF state, lane ON jobs
+    WHEN OLD.state IS NOT NEW.state OR OLD.lane IS NOT NEW.lane BEGIN
+    UPDATE job_counts SET n = n - 1 WHERE recipe = OLD.recipe AND lane = OLD.lane AND state = OLD.state;
+    INSERT INTO job_counts (recipe, lane, state, n) VALUES (NEW.recipe, NEW.lane, NEW.state, 1)
+      ON CONFLICT DO UPDATE SET n = n + 1;
+  END;
+  CREATE TRIGGER job_counts_delete AFTER DELETE ON jobs BEGIN
+    UPDATE job_counts SET n = n - 1 WHERE recipe = OLD.recipe AND lane = OLD.lane AND state = OLD.state;
+  END;
+  `,
 ];
 
 export interface OpenOptions {

@@ -3,11 +3,18 @@ import type { Lane } from '../recipes/recipe.js';
 import type { JobState } from './jobs.js';
 import type { Channel } from './notifications.js';
 import type { Store } from './store.js';
-import { sqlOf } from './views.js';
+import { jobCountRows, sqlOf } from './views.js';
 
-/** Jobs per recipe and state. */
+/** Jobs per recipe and state (both lanes together). */
 export function jobCounts(store: Store): Array<{ recipe: string; state: JobState; n: number }> {
-  return sqlOf(store)<[], { recipe: string; state: JobState; n: number }>('SELECT recipe, state, count(*) AS n FROM jobs GROUP BY recipe, state').all();
+  const out = new Map<string, { recipe: string; state: JobState; n: number }>();
+  for (const r of jobCountRows(store)) {
+    const key = `${r.recipe}\u0000${r.state}`;
+    const row = out.get(key);
+    if (row) row.n += r.n;
+    else out.set(key, { recipe: r.recipe, state: r.state, n: r.n });
+  }
+  return [...out.values()];
 }
 
 /** Notifications per channel and state (pending, sent, dead). */

@@ -364,16 +364,34 @@ export function scheduleStatus(store: Store): ScheduleStatus[] {
   return store.schedules.all().map((s) => ({ recipe: s.recipe, schedule: s.pattern, nextRunAt: iso(s.nextAt), lastRunAt: iso(s.lastRunAt), lastJob: s.lastJobId }));
 }
 
+export interface JobCount {
+  recipe: string;
+  lane: Lane;
+  state: JobState;
+  n: number;
+}
+
+/**
+ * Jobs per recipe, lane and state: a few rows the writes keep up to date (the
+ * job_counts migration). A database older than that (the CLI reading an older
+ * daemon's) is counted the long way.
+ */
+export function jobCountRows(store: Store): JobCount[] {
+  try {
+    return sqlOf(store)<[], JobCount>('SELECT recipe, lane, state, n FROM job_counts WHERE n > 0').all();
+  } catch (err) {
+    if (!/no such table: job_counts/.test((err as Error).message)) throw err;
+    return sqlOf(store)<[], JobCount>('SELECT recipe, lane, state, count(*) AS n FROM jobs GROUP BY recipe, lane, state').all();
+  }
+}
+
 /** Running and queued (+ retrying) jobs per lane. */
-export function laneCounts(store: Store): Record<Lane, { running: number; queued: number }> {
+export function laneCounts(store: Store, rows: readonly JobCount[] = jobCountRows(store)): Record<Lane, { running: number; queued: number }> {
   const out: Record<Lane, { running: number; queued: number }> = { fast: { running: 0, queued: 0 }, slow: { running: 0, queued: 0 } };
-  const rows = sqlOf(store)<[], { lane: Lane; state: JobState; n: number }>(
-    `SELECT lane, state, count(*) AS n FROM jobs WHERE state IN ('queued', 'retrying', 'running') GROUP BY lane, state`,
-  ).all();
   for (const r of rows) {
     const lane = (out[r.lane] ??= { running: 0, queued: 0 });
     if (r.state === 'running') lane.running += r.n;
-    else lane.queued += r.n;
+    else if (r.state === 'queued' || r.state === 'retrying') lane.queued += r.n;
   }
   return out;
 }
@@ -383,10 +401,9 @@ export function laneCounts(store: Store): Record<Lane, { running: number; queued
  * the daemon started (omit it when reading a stopped daemon's database).
  */
 export function daemonStatus(store: Store, config: Pick<Config, 'lanes'>, o: { version: string; now: number; startedAt?: number }): Status {
-  const lanes = laneCounts(store);
-  const counts = sqlOf(store)<[], { state: JobState; n: number }>(
-    `SELECT state, count(*) AS n FROM jobs WHERE state IN ('succeeded', 'failed', 'canceled', 'delivering') GROUP BY state`,
-  ).all();
+  const rows = jobCountRows(store);
+  const lanes = laneCounts(store, rows);
+  const inState = (state: JobState): number => rows.reduce((sum, r) => sum + (r.state === state ? r.n : 0), 0);
   const out = {} as Record<Lane, LaneStatus>;
   for (const lane of LANE_NAMES) out[lane] = { concurrency: config.lanes[lane].concurrency, running: lanes[lane].running, queued: lanes[lane].queued };
   return {
@@ -394,9 +411,9 @@ export function daemonStatus(store: Store, config: Pick<Config, 'lanes'>, o: { v
     uptimeSeconds: o.startedAt === undefined ? null : Math.max(0, Math.floor((o.now - o.startedAt) / 1000)),
     workers: LANE_NAMES.reduce((sum, l) => sum + config.lanes[l].concurrency, 0),
     queueLength: LANE_NAMES.reduce((sum, l) => sum + lanes[l].queued, 0),
-    delivering: counts.find((r) => r.state === 'delivering')?.n ?? 0,
-    processed: counts.reduce((sum, r) => sum + (r.state === 'delivering' ? 0 : r.n), 0),
-    failed: counts.find((r) => r.state === 'failed')?.n ?? 0,
+    delivering: inState('delivering'),
+    processed: inState('succeeded') + inState('failed') + inState('canceled'),
+    failed: inState('failed'),
     lanes: out,
     schedules: scheduleStatus(store),
   };

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Output } from '../../src/store/outputs.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { errorList, p95Rank, requestList, statistics } from '../../src/store/stats.js';
-import { daemonStatus, jobDetail, listJobs, paging } from '../../src/store/views.js';
+import { daemonStatus, jobCountRows, jobDetail, listJobs, paging, type JobCount } from '../../src/store/views.js';
 import { tempRoot } from '../helpers/daemon.js';
 import { FIXTURE_EXPECTED, FIXTURE_T0, insertFixture, jobWriter, NEVER_REASON } from '../helpers/jobrows.js';
 
@@ -174,6 +174,69 @@ describe('jobDetail() and the lists never show a secret', () => {
       assert.equal(errorList(store).errors[0].message, 'GET https://example.org/a.csv?key=*** answered 403');
     } finally {
       store.close();
+      tmp.cleanup();
+    }
+  });
+});
+
+describe('job counts kept by the writes (job_counts)', () => {
+  const counted = (store: Store): string[] =>
+    (store.db.prepare('SELECT recipe, lane, state, count(*) AS n FROM jobs GROUP BY recipe, lane, state').all() as JobCount[])
+      .map((r) => `${r.recipe} ${r.lane} ${r.state} ${r.n}`)
+      .sort();
+  const kept = (store: Store): string[] => jobCountRows(store).map((r) => `${r.recipe} ${r.lane} ${r.state} ${r.n}`).sort();
+
+  it('stay equal to counting the jobs through inserts, state and lane changes, and deletes', () => {
+    const tmp = tempRoot();
+    const store = openStore(path.join(tmp.root, 'hopper.db'));
+    try {
+      const write = jobWriter(store.db);
+      const states = ['queued', 'running', 'retrying', 'delivering', 'succeeded', 'failed', 'canceled'] as const;
+      let seed = 7;
+      const pick = (k: number): number => (seed = (seed * 1103515245 + 12345) % 2147483648) % k;
+      const ids: string[] = [];
+      for (let i = 0; i < 400; i++) {
+        const op = ids.length === 0 ? 0 : pick(4);
+        if (op === 0) {
+          const id = `c${i}`;
+          write.insert({ id, recipe: ['alpha', 'beta'][pick(2)], state: states[pick(3)], lane: pick(2) ? 'fast' : 'slow', createdAt: FIXTURE_T0 + i });
+          ids.push(id);
+        } else if (op === 1) store.db.prepare('UPDATE jobs SET state = ? WHERE id = ?').run(states[pick(states.length)], ids[pick(ids.length)]);
+        else if (op === 2) store.db.prepare('UPDATE jobs SET lane = ?, wait_reason = ? WHERE id = ?').run(pick(2) ? 'fast' : 'slow', 'x', ids[pick(ids.length)]);
+        else store.db.prepare('DELETE FROM jobs WHERE id = ?').run(ids.splice(pick(ids.length), 1)[0]);
+      }
+      assert.ok(ids.length > 50, 'jobs are left to count');
+      assert.deepEqual(kept(store), counted(store));
+      const s = daemonStatus(store, LANES, { version: '1', now: 0 });
+      assert.equal(s.processed + s.delivering + s.queueLength + s.lanes.fast.running + s.lanes.slow.running, ids.length);
+    } finally {
+      store.close();
+      tmp.cleanup();
+    }
+  });
+
+  it('the migration counts the jobs of a database made before it, and a reader of such a database counts them itself', () => {
+    const tmp = tempRoot();
+    const file = path.join(tmp.root, 'hopper.db');
+    try {
+      let store = openStore(file);
+      // Back to the schema before job_counts, with jobs in it.
+      store.db.exec('DROP TRIGGER job_counts_insert; DROP TRIGGER job_counts_update; DROP TRIGGER job_counts_delete; DROP TABLE job_counts');
+      const version = store.db.pragma('user_version', { simple: true }) as number;
+      store.db.pragma(`user_version = ${version - 1}`);
+      insertFixture(store.db);
+      const expected = counted(store);
+      store.close();
+      const reader = openStore(file, { readonly: true });
+      assert.deepEqual(kept(reader), expected, 'counted without the table');
+      reader.close();
+      store = openStore(file);
+      assert.equal(store.db.pragma('user_version', { simple: true }), version);
+      assert.deepEqual(kept(store), expected);
+      const s = daemonStatus(store, LANES, { version: '9.9.9', now: FIXTURE_T0 + 61_500, startedAt: FIXTURE_T0 });
+      assert.deepEqual(s, { version: '9.9.9', uptimeSeconds: 61, ...FIXTURE_EXPECTED.status });
+      store.close();
+    } finally {
       tmp.cleanup();
     }
   });
