@@ -18,6 +18,7 @@ import { jobRoute, jobsRoute } from './http/jobs.js';
 import { metricsRoute } from './http/metrics.js';
 import { errorsRoute, requestsRoute, statisticsRoute } from './http/statistics.js';
 import { statusRoute } from './http/status.js';
+import { uiRoutes } from './http/ui.js';
 import { cancelRoute, submitRoute, type HttpIntake } from './http/submit.js';
 import { ckanpackagerRoutes } from './compat/ckanpackager.js';
 import { submitCancel, submitRequest } from './inbox/submit.js';
@@ -135,6 +136,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       jobRoute(ctx),
       jobLogRoute(ctx),
       dashboardRoute(ctx, () => reserved()),
+      ...uiRoutes(ctx),
       statisticsRoute(ctx),
       requestsRoute(ctx),
       errorsRoute(ctx),
