@@ -428,6 +428,26 @@ describe('the dashboard in a real browser (headless Chromium)', { skip: browserM
     assert.equal(requested.filter((u) => u.endsWith('/ui')).length, before, 'no reload');
   });
 
+  it('asks at most once a second, and not while the tab is hidden', async () => {
+    const asked = (): number => requested.filter((u) => u.endsWith('/status')).length;
+    const start = asked();
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    const visible = asked() - start;
+    assert.ok(visible >= 1 && visible <= 4, `${visible} polls in 4 s`);
+    const setVisibility = (state: string) =>
+      page.evaluate((s) => {
+        Object.defineProperty(document, 'visibilityState', { value: s, configurable: true });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, state);
+    await setVisibility('hidden');
+    await new Promise((resolve) => setTimeout(resolve, 300)); // a poll already under way ends
+    const hiddenFrom = asked();
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    assert.equal(asked(), hiddenFrom, 'no polls while hidden');
+    await setVisibility('visible');
+    await waitFor('polling to resume', () => asked() > hiddenFrom, 3000);
+  });
+
   it('fits a phone (390 px) without scrolling sideways, the detail too', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     const fits = () => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);

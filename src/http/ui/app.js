@@ -179,7 +179,8 @@ async function api(path) {
 const view = {
   tick: 0,
   timer: 0,
-  polling: false,
+  /** Each poll's number: an answer to an older poll (a filter changed meanwhile) is dropped. */
+  seq: 0,
   /** The job shown in the detail panel, if any. */
   detailId: null,
   lastOk: 0,
@@ -198,7 +199,7 @@ function filters() {
 async function poll() {
   clearTimeout(view.timer);
   if (document.visibilityState === 'hidden') return;
-  view.polling = true;
+  const mine = ++view.seq;
   try {
     const slow = view.tick % SLOW_EVERY === 0;
     const [status, dash, jobs, stats, errors] = await Promise.all([
@@ -208,6 +209,7 @@ async function poll() {
       slow ? api('/statistics') : null,
       slow ? api(`/statistics/errors?limit=${FAILURES_SHOWN}`) : null,
     ]);
+    if (mine !== view.seq) return;
     skewMs = Date.parse(dash.now) - Date.now();
     renderStatus(status, dash);
     renderResources(dash.resources);
@@ -222,15 +224,13 @@ async function poll() {
     showProblem(null);
     setLive(true);
   } catch (err) {
+    if (mine !== view.seq) return;
     if (err instanceof AuthNeeded) {
       askToken(storedToken() ? 'That token was not accepted.' : null);
       return;
-    } else {
-      showProblem(`Cannot read from hopper: ${err.message}`);
-      setLive(false);
     }
-  } finally {
-    view.polling = false;
+    showProblem(`Cannot read from hopper: ${err.message}`);
+    setLive(false);
   }
   schedule();
 }
@@ -472,6 +472,7 @@ function renderFailures(list) {
 async function openDetail(id) {
   view.detailId = id;
   $('detail-title').textContent = id;
+  delete $('detail-body').dataset.state;
   $('detail-body').replaceChildren(el('p', 'muted', 'loading…'));
   const dialog = /** @type {HTMLDialogElement} */ ($('detail'));
   if (!dialog.open) dialog.showModal();
@@ -481,11 +482,11 @@ async function openDetail(id) {
 async function refreshDetail(first) {
   const id = view.detailId;
   if (!id) return;
+  // An ended job does not change: it is not asked for again (and the reader's scroll position stays).
+  if (!first && ENDED.has($('detail-body').dataset.state ?? '')) return;
   try {
     const [job, log] = await Promise.all([api(`/jobs/${encodeURIComponent(id)}`), api(`/jobs/${encodeURIComponent(id)}/log?tail=40`)]);
     if (view.detailId !== id) return;
-    // An ended job does not change: leave it alone (and the reader's scroll position) after the first drawing.
-    if (!first && ENDED.has(job.state) && $('detail-body').dataset.state === job.state) return;
     renderDetail(job, log.lines);
   } catch (err) {
     if (err instanceof AuthNeeded) throw err;
