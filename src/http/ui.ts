@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context } from '../context.js';
 import { noQuery } from './query.js';
@@ -90,9 +91,9 @@ function staticRoutes(ctx: Context, folder: string): Route[] {
       if (loaded) return loaded;
       let body: Buffer;
       try {
-        body = readFileSync(`${folder}/${file}`);
+        body = readFileSync(path.join(folder, file));
       } catch (err) {
-        ctx.log.error({ file: `${folder}/${file}`, err: (err as Error).message }, 'a dashboard file is missing');
+        ctx.log.error({ file: path.join(folder, file), err: (err as Error).message }, 'a dashboard file is missing');
         throw new HttpError(404, `the dashboard file ${file} is missing from this installation`);
       }
       loaded = { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { UI_CSP } from '../../src/http/ui.js';
+import { startHttpServer } from '../../src/http/server.js';
+import { UI_CSP, uiRoutes } from '../../src/http/ui.js';
 import { apiGet, errorOf } from '../helpers/api.js';
 import { REPO } from '../helpers/cli.js';
 import { ended, tempRoot, testDaemon, type TestDaemon } from '../helpers/daemon.js';
@@ -80,6 +81,19 @@ describe('GET /ui: the dashboard files', () => {
     const js = readFileSync(path.join(UI_DIR, 'app.js'), 'utf8');
     assert.doesNotMatch(js, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|setAttribute\('style'|localStorage/);
     assert.doesNotMatch(readFileSync(path.join(UI_DIR, 'style.css'), 'utf8'), /@import|url\(\s*['"]?https?:/i, 'no stylesheet or font from elsewhere');
+  });
+
+  it('an installation without the files still starts, and /ui says what is missing', async () => {
+    const empty = tempRoot('hopper-ui-empty-');
+    const server = await startHttpServer(d.ctx, uiRoutes(d.ctx, empty.root));
+    try {
+      const a = await apiGet(server.address(), '/ui/style.css');
+      assert.equal(a.status, 404);
+      assert.match(errorOf(a), /the dashboard file style\.css is missing from this installation/);
+    } finally {
+      await server.close();
+      empty.cleanup();
+    }
   });
 
   const refusals: Array<[string, string, number, RegExp]> = [
