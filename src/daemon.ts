@@ -12,11 +12,13 @@ import { createOffload } from './workers/offload.js';
 import { removeOrphans, removeOrphanServices } from './docker/orphans.js';
 import { privilegesWarning } from './docker/swarm.js';
 import { downloadRoute } from './http/downloads.js';
+import { dashboardRoute, jobLogRoute } from './http/dashboard.js';
 import { healthRoute } from './http/health.js';
 import { jobRoute, jobsRoute } from './http/jobs.js';
 import { metricsRoute } from './http/metrics.js';
 import { errorsRoute, requestsRoute, statisticsRoute } from './http/statistics.js';
 import { statusRoute } from './http/status.js';
+import { uiRoutes } from './http/ui.js';
 import { cancelRoute, submitRoute, type HttpIntake } from './http/submit.js';
 import { ckanpackagerRoutes } from './compat/ckanpackager.js';
 import { submitCancel, submitRequest } from './inbox/submit.js';
@@ -31,6 +33,7 @@ import { Notifier } from './notify/notifier.js';
 import { pathsFor } from './paths.js';
 import { DeliveryStage } from './queue/delivering.js';
 import { Dispatcher } from './queue/dispatcher.js';
+import { NOTHING, type Need } from './queue/resources.js';
 import { scheduleRetention } from './maintenance/retention.js';
 import { RECIPE_FILE, RecipeRegistry } from './recipes/registry.js';
 import { Scheduler } from './schedule/scheduler.js';
@@ -104,6 +107,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let publicUrl = config.http.publicUrl ?? '';
   let onDockerChange = (): void => {};
   let onRecipesChange = (): void => {};
+  // What running jobs hold: nothing until the dispatcher is there (the HTTP server starts first).
+  let reserved = (): Need => NOTHING;
   const docker = new DockerEngine(config.docker.socketPath, log, () => onDockerChange(), { swarm: config.docker.swarm !== undefined });
   const ctx: Context = {
     paths,
@@ -129,6 +134,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       statusRoute(ctx),
       jobsRoute(ctx),
       jobRoute(ctx),
+      jobLogRoute(ctx),
+      dashboardRoute(ctx, () => reserved()),
+      ...uiRoutes(ctx),
       statisticsRoute(ctx),
       requestsRoute(ctx),
       errorsRoute(ctx),
@@ -179,6 +187,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const notifier = new Notifier(ctx, { retryBaseMs: options.notifyRetryBaseMs });
     const delivery = new DeliveryStage(ctx, () => notifier.kick(), (job) => dispatcher.add(job), { retryBaseMs: options.deliveryRetryBaseMs });
     const dispatcher = new Dispatcher(ctx, () => notifier.kick(), { resourceHoldMs: options.resourceHoldMs, diskCheckMs: options.diskCheckMs }, (jobId) => delivery.add(jobId));
+    reserved = () => dispatcher.reserved();
     let wasUp = docker.up;
     onDockerChange = () => {
       // Back after an outage: what hopper left running in the meantime is no job's any more.

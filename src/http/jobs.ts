@@ -5,7 +5,7 @@ import { noQuery, Query } from './query.js';
 import { HttpError, sendJson, type Route } from './router.js';
 
 /** A job id or a request id (REQUEST_ID_PATTERN covers both). */
-const JOB_REF = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+export const JOB_REF = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 /** `GET /jobs?state=&recipe=&email=&limit=&offset=`: newest first, one page, with the total. */
 export function jobsRoute(ctx: Context): Route {

@@ -5,7 +5,7 @@ import { LANE_NAMES, snapshotRecipes, usesDocker, type Lane, type Recipe } from 
 import type { Job } from '../store/jobs.js';
 import { formatBytes, formatDuration, timerMs } from '../units.js';
 import { freeDiskBytes } from '../fs/disk.js';
-import { add, localNeed, needOf, NOTHING, overBudget, resourceBlocker, watchDisk } from './resources.js';
+import { add, localNeed, needOf, NOTHING, overBudget, resourceBlocker, watchDisk, type Need } from './resources.js';
 import path from 'node:path';
 import { runAttempt, workDirOf } from './attempt.js';
 import { Lanes } from './lanes.js';
@@ -357,9 +357,8 @@ export class Dispatcher {
     if (this.stopping) return;
     const now = this.ctx.clock.now();
     let wakeAt = Infinity;
-    let inUse = NOTHING;
+    let inUse = this.reserved();
     const onSwarm = this.ctx.config.docker.swarm !== undefined;
-    for (const r of this.running.values()) inUse = add(inUse, localNeed(r.recipe, onSwarm));
     let promised = NOTHING;
     let free: number | undefined;
     const freeDisk = (): number => (free ??= freeDiskBytes(this.ctx.paths.state));
@@ -509,6 +508,14 @@ export class Dispatcher {
   reconfigured(): void {
     this.lanes.resize(this.ctx.config.lanes);
     this.tick();
+  }
+
+  /** What the running jobs hold of this host's resources budget (config `resources`), as admission counts it. */
+  reserved(): Need {
+    const onSwarm = this.ctx.config.docker.swarm !== undefined;
+    let inUse = NOTHING;
+    for (const r of this.running.values()) inUse = add(inUse, localNeed(r.recipe, onSwarm));
+    return inUse;
   }
 
   isRunning(jobId: string): boolean {
