@@ -13,7 +13,7 @@ export const MAX_LINE_CHARS = 2000;
 export function tailLines(file: string, lines: number, maxBytes = 256 * 1024): string[] {
   let fd: number;
   try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {
     return [];
   }
