@@ -30,6 +30,7 @@ const OUTCOMES: Readonly<Record<string, Outcome>> = {
   E_PAGES_SIZE: { permanent: true },
   E_PAGES_HEADER: { permanent: true },
   E_PAGES_CLIENT: { permanent: true },
+  E_PAGES_NO_HOST: { permanent: true },
   E_OUTBOUND: {
     permanent: true,
     // The admin's advice (outbound.allow) is not the requester's to follow.

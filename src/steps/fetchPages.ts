@@ -6,7 +6,7 @@ import { HopperError } from '../errors.js';
 import type { Step } from '../recipes/recipe.js';
 import { scrub } from '../redact.js';
 import { render, renderDeep } from '../template.js';
-import { decodedBody, failureReason, getFollowing, httpUrl, isRedirect, readAll } from '../net/client.js';
+import { decodedBody, failureReason, getFollowing, httpUrl, isNoSuchHost, isRedirect, readAll } from '../net/client.js';
 import { formatBytes, formatDuration, timerMs } from '../units.js';
 import { PageParser } from './pages/parser.js';
 import { throwIfJobAborted, type StepRunner } from './step.js';
@@ -114,9 +114,14 @@ async function page(url: URL, headers: Record<string, string>, step: FetchPagesS
     const signal = AbortSignal.any([env.signal, timeout]);
     try {
       const { res } = await getFollowing(url, { headers: { 'accept-encoding': 'gzip, deflate, br', ...headers }, signal, policy: env.outbound, maxRedirects: PAGE_REDIRECTS, check: (next) => httpUrl(next, 'E_PAGES_URL', env.secrets) });
-      if (res.statusCode !== 200) {
+      const status = res.statusCode ?? 0;
+      if (status !== 200) {
         res.destroy(); // an error page may be large, or never end
-        last = isRedirect(res) ? `redirected more than ${PAGE_REDIRECTS} times` : `answered ${res.statusCode}`;
+        // 4xx says the request itself is wrong (but 408 and 429: come back later): asking again, now or in a retry, gets the same.
+        if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
+          throw new HopperError('E_PAGES_CLIENT', `the data API answered ${`${status} ${res.statusMessage ?? ''}`.trim()} for the page at offset ${offset} of ${scrub(url.origin + url.pathname, env.secrets)}`);
+        }
+        last = isRedirect(res) ? `redirected more than ${PAGE_REDIRECTS} times` : `answered ${status}`;
       } else {
         // readAll counts decoded bytes: a small gzip of a huge page stops at maxPageBytes.
         return await readAll(decodedBody(res), step.maxPageBytes, () => new HopperError('E_PAGES_SIZE', `the page at offset ${offset} is larger than maxPageBytes (${formatBytes(step.maxPageBytes)}): ask for a smaller pageSize`));
@@ -124,6 +129,7 @@ async function page(url: URL, headers: Record<string, string>, step: FetchPagesS
     } catch (err) {
       throwIfJobAborted(env.signal);
       if (err instanceof HopperError) throw err;
+      if (isNoSuchHost(err)) throw new HopperError('E_PAGES_NO_HOST', `no such host: ${scrub(url.hostname, env.secrets)}`);
       const code = (err as { code?: string }).code ?? '';
       // A header value no HTTP request can carry (a line break in a param): trying again cannot help.
       if (code === 'ERR_INVALID_CHAR' || code === 'ERR_INVALID_HTTP_TOKEN') throw new HopperError('E_PAGES_HEADER', `a header cannot be sent: ${scrub((err as Error).message, env.secrets)}`);

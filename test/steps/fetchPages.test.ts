@@ -161,6 +161,25 @@ describe('fetchPagesStep', () => {
     assert.ok(!existsSync(path.join(h2.workDir, 'b.csv')) && !existsSync(path.join(h2.workDir, 'b.csv.part')));
   });
 
+  it('fails at once, without trying the page again, when the API answers 4xx (but 408 and 429) or the host does not exist', async () => {
+    let hits = 0;
+    const refusing = await httpServer((req, res) => {
+      hits++;
+      res.writeHead(req.url?.includes('slow') ? 429 : 404).end('no such resource');
+    });
+    afterStep(() => refusing.close());
+    const h = stepHarness({ scope: { params: { key: 'secret-key-4711' } } });
+    await assert.rejects(
+      fetchPagesStep(pagesOf({ url: `${refusing.url}/api/{{params.key}}`, to: 'a.csv' }), { ...h.env, secrets: ['secret-key-4711'] }),
+      (err: HopperError) => err.code === 'E_PAGES_CLIENT' && /answered 404 Not Found for the page at offset 0 of http:\/\/127\.0\.0\.1:\d+\/api\/\*\*\*/.test(err.message) && !err.message.includes('secret-key-4711'),
+    );
+    assert.equal(hits, 1, 'asked once');
+    // 429 says: come back later. It is tried again, as a 5xx is.
+    await assert.rejects(fetchPagesStep(pagesOf({ url: `${refusing.url}/slow`, to: 'b.csv' }), stepHarness().env), isCode('E_PAGES', /failed 3 times \(answered 429\)/));
+    assert.equal(hits, 4);
+    await assert.rejects(fetchPagesStep(pagesOf({ url: 'http://no-such-host.invalid/api', to: 'c.csv' }), stepHarness().env), isCode('E_PAGES_NO_HOST', /no such host: no-such-host\.invalid/));
+  });
+
   it('says so when the answer has no list where records points', async () => {
     const api = await datastore(10);
     const h = stepHarness();

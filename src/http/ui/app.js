@@ -38,6 +38,7 @@ const PLAIN = {
   E_OUTBOUND: 'a URL points to a blocked address',
   E_PAGES_URL: 'a data API URL is not valid',
   E_PAGES_CLIENT: 'a data API refused the request',
+  E_PAGES_NO_HOST: 'a host name does not exist',
   E_PAGES_LIMIT: 'a data API answer was too large',
   E_PAGES_SIZE: 'a data API answer was too large',
   E_PAGES_SHAPE: 'a data API answered in an unexpected shape',
