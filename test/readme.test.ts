@@ -241,6 +241,17 @@ async function checkCli(ex: Extract<Example, { kind: 'cli' }>): Promise<void> {
   }
 }
 
+/** A request with a notBefore to come: it is taken and waits, saying until when (then it is canceled). */
+async function checkWaiting(name: string, text: string, doc: { id?: string; notBefore: string }): Promise<void> {
+  assert.ok(doc.id, 'a request that waits for its notBefore has an id to find it by');
+  env.d.drop(name, text);
+  const job = await env.d.job(doc.id, (j) => j.waitReason !== null, 15_000);
+  assert.equal(job.state, 'queued');
+  assert.match(job.waitReason ?? '', new RegExp(`not before ${new Date(doc.notBefore).toISOString().slice(0, 16)}`));
+  env.d.drop(`cancel-${name}`, { kind: 'cancel', job: doc.id });
+  await env.d.job(doc.id, (j) => j.state === 'canceled', 15_000);
+}
+
 async function checkFile(ex: Extract<Example, { kind: 'file' }>): Promise<void> {
   const name = `readme-line-${ex.line}-${++dropCount}.yaml`;
   if (ex.fileKind === 'recipe') {
@@ -264,7 +275,8 @@ async function checkFile(ex: Extract<Example, { kind: 'file' }>): Promise<void> 
     return;
   }
   const text = localUrls(fill(ex.text));
-  const doc = parse(text) as { id?: string; notify?: { email?: string } };
+  const doc = parse(text) as { id?: string; notify?: { email?: string }; notBefore?: string };
+  if (doc.notBefore && Date.parse(doc.notBefore) > Date.now()) return checkWaiting(name, text, doc as { id?: string; notBefore: string });
   const before = new Set(env.d.ctx.store.jobs.list({ limit: 500 }).map((j) => j.id));
   const find = (): Job | undefined => (doc.id ? env.d.ctx.store.jobs.find(doc.id) : env.d.ctx.store.jobs.list({ limit: 5 }).find((j) => !before.has(j.id)));
   env.d.drop(name, text);

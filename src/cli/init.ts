@@ -7,12 +7,12 @@ import { globals } from './common.js';
 
 const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'recipes');
 
-export const CONFIG_TEMPLATE = `# hopper.yaml: every key is optional; the values shown are the defaults.
+export const CONFIG_TEMPLATE = `# hopper.yaml: every key is optional; the values shown are the defaults (or examples, where a comment gives the default).
 # A value "env:NAME" reads an environment variable, "file:PATH" a file
 # (systemd credentials: file:$CREDENTIALS_DIRECTORY/smtp-url).
 
 # lanes: { fast: { concurrency: 4 }, slow: { concurrency: 1 } }
-# threads: 1                                           # worker threads that run steps; default: cores - 1 (at least 1), 0: none
+# threads: 2                                           # worker threads that run steps; default: cores - 1 (at least 1), 0: none
 # resources: { cpus: 2, memory: 4GiB, disk: 20GiB }   # default: what the host has
 # groups: { youtube: 2 }                               # limits shared by recipes naming the group
 # http: { host: 127.0.0.1, port: 8765, token: env:HOPPER_TOKEN, publicUrl: http://localhost:8765 }
