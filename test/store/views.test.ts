@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Output } from '../../src/store/outputs.js';
+import { MIGRATIONS } from '../../src/store/db.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { errorList, p95Rank, requestList, statistics } from '../../src/store/stats.js';
 import { daemonStatus, jobCountRows, jobDetail, listJobs, paging, type JobCount } from '../../src/store/views.js';
@@ -220,10 +221,13 @@ describe('job counts kept by the writes (job_counts)', () => {
     const file = path.join(tmp.root, 'hopper.db');
     try {
       let store = openStore(file);
-      // Back to the schema before job_counts, with jobs in it.
-      store.db.exec('DROP TRIGGER job_counts_insert; DROP TRIGGER job_counts_update; DROP TRIGGER job_counts_delete; DROP TABLE job_counts');
+      // Back to the schema before job_counts (and the migrations after it), with jobs in it.
       const version = store.db.pragma('user_version', { simple: true }) as number;
-      store.db.pragma(`user_version = ${version - 1}`);
+      const at = MIGRATIONS.findIndex((m) => m.includes('CREATE TABLE job_counts'));
+      store.db.exec('DROP TRIGGER job_counts_insert; DROP TRIGGER job_counts_update; DROP TRIGGER job_counts_delete; DROP TABLE job_counts');
+      store.db.exec('DROP INDEX notifications_job; DROP INDEX intake_job; DROP INDEX jobs_cached_from');
+      assert.equal(MIGRATIONS.length - at, 2, 'the migrations after job_counts are undone here too');
+      store.db.pragma(`user_version = ${at}`);
       insertFixture(store.db);
       const expected = counted(store);
       store.close();
