@@ -198,6 +198,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       wasUp = docker.up;
       dispatcher.tick();
     };
+    // The step threads start now and load what the recipes' steps use (and MailComposer when
+    // mail goes to outbox/), while the first jobs are taken: not with each first job.
+    const kinds = recipes.all().flatMap((r) => r.steps.map((s) => s.kind));
+    ctx.offload.preload({ steps: kinds, outbox: !config.smtp }).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not load the steps ahead of the first jobs; they load with them'));
     dispatcher.start();
     delivery.start();
     notifier.kick();

@@ -18,6 +18,12 @@ export interface OutboxMail {
 type Composer = typeof import('nodemailer/lib/mail-composer/index.js').default;
 let composer: Promise<Composer> | undefined;
 
+/** Loads MailComposer now (at start, when mail goes to outbox/), not with the first email. */
+export async function preloadComposer(): Promise<void> {
+  composer ??= import('nodemailer/lib/mail-composer/index.js').then((m) => m.default);
+  await composer;
+}
+
 /**
  * Writes the message a mail server would have been sent, as an `.eml` file any
  * mail client reads. MailComposer builds it as nodemailer's transports do,
@@ -26,8 +32,8 @@ let composer: Promise<Composer> | undefined;
  */
 export async function writeOutboxMail(mail: OutboxMail): Promise<void> {
   // Loaded with the first email: a daemon that sends none never holds nodemailer.
-  composer ??= import('nodemailer/lib/mail-composer/index.js').then((m) => m.default);
-  const MailComposer = await composer;
+  await preloadComposer();
+  const MailComposer = (await composer)!;
   const message = await new MailComposer({ from: mail.from, to: mail.to, subject: mail.subject, text: mail.text, headers: { 'X-Hopper-Job': mail.jobId }, newline: 'unix' })
     .compile()
     .build();

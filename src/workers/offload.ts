@@ -5,7 +5,7 @@ import type { StepsOutcome } from '../steps/attempt.js';
 import type { AttemptTask, DeliveryTask } from '../steps/services.js';
 import type { Output } from '../store/outputs.js';
 import { WorkerPool } from './pool.js';
-import { taskRunner, type Task, type TaskResults } from './tasks.js';
+import { taskRunner, type Preload, type Task, type TaskResults } from './tasks.js';
 
 /**
  * Where the per-job work goes that would otherwise hold the main thread (it
@@ -16,6 +16,8 @@ export interface Offload {
   attempt(task: AttemptTask, signal: AbortSignal): Promise<StepsOutcome>;
   deliver(task: DeliveryTask, signal: AbortSignal): Promise<Output[]>;
   outbox(mail: OutboxMail): Promise<void>;
+  /** Starts every thread and loads there what the first jobs will need (see steps/index.ts). */
+  preload(preload: Preload): Promise<void>;
   /** Worker threads (0: the main thread does the work). */
   readonly threads: number;
   close(): Promise<void>;
@@ -40,12 +42,15 @@ const NEVER = new AbortController().signal;
 
 export function createOffload(threads: number): Offload {
   let run: (task: Task, signal: AbortSignal) => Promise<TaskResults[Task['kind']]>;
+  let everywhere: (task: Task) => Promise<unknown>;
   let close = async (): Promise<void> => {};
   if (threads === 0) {
     run = taskRunner();
+    everywhere = (task) => run(task, NEVER);
   } else {
     const pool = new WorkerPool<Task, TaskResults[Task['kind']]>({ size: threads, ...threadEntry(), what: "a job's work" });
     run = (task, signal) => pool.run(task, signal);
+    everywhere = (task) => pool.runOnEach(task);
     close = () => pool.close();
   }
   return {
@@ -53,6 +58,7 @@ export function createOffload(threads: number): Offload {
     attempt: async (attempt, signal) => (await run({ kind: 'attempt', attempt }, signal)) as StepsOutcome,
     deliver: async (deliver, signal) => (await run({ kind: 'deliver', deliver }, signal)) as Output[],
     outbox: async (mail) => void (await run({ kind: 'outbox', mail }, NEVER)),
+    preload: async (preload) => void (await everywhere({ kind: 'preload', preload })),
     close,
   };
 }

@@ -74,7 +74,17 @@ export class WorkerPool<I, O> {
    */
   run(input: I, signal: AbortSignal): Promise<O> {
     if (this.closed) return Promise.reject(new HopperError('E_SHUTDOWN', 'hopper is stopping'));
-    const thread = this.pick();
+    return this.runOn(this.pick(), input, signal);
+  }
+
+  /** Starts every thread the pool may have, and runs `input` once on each (loading modules before the first jobs). */
+  runOnEach(input: I): Promise<O[]> {
+    if (this.closed) return Promise.reject(new HopperError('E_SHUTDOWN', 'hopper is stopping'));
+    while (this.threads.length < this.options.size) this.spawn();
+    return Promise.all(this.threads.map((t) => this.runOn(t, input, new AbortController().signal)));
+  }
+
+  private runOn(thread: Thread<O>, input: I, signal: AbortSignal): Promise<O> {
     const id = this.nextId++;
     return new Promise<O>((resolve, reject) => {
       const onAbort = (): void => thread.worker.postMessage({ t: 'abort', id, reason: asFailure(signal.reason) } satisfies ToThread<I>);

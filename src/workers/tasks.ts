@@ -1,4 +1,6 @@
-import { writeOutboxMail, type OutboxMail } from '../notify/outbox.js';
+import { preloadComposer, writeOutboxMail, type OutboxMail } from '../notify/outbox.js';
+import type { Step } from '../recipes/recipe.js';
+import { preloadSteps } from '../steps/index.js';
 import { runDelivery } from '../delivery/task.js';
 import { runSteps, type StepsOutcome } from '../steps/attempt.js';
 import { servicesCache, type AttemptTask, type DeliveryTask } from '../steps/services.js';
@@ -7,12 +9,19 @@ import type { Output } from '../store/outputs.js';
 // The work hopper hands to its threads: plain data in, plain data out, so the
 // same function runs it on a worker thread or, with `threads: 0`, on the main one.
 
-export type Task = { kind: 'attempt'; attempt: AttemptTask } | { kind: 'deliver'; deliver: DeliveryTask } | { kind: 'outbox'; mail: OutboxMail };
+/** What a thread loads before its first job: the kinds of step the recipes use, and MailComposer when mail goes to outbox/. */
+export interface Preload {
+  steps: Array<Step['kind']>;
+  outbox: boolean;
+}
+
+export type Task = { kind: 'attempt'; attempt: AttemptTask } | { kind: 'deliver'; deliver: DeliveryTask } | { kind: 'outbox'; mail: OutboxMail } | { kind: 'preload'; preload: Preload };
 
 export interface TaskResults {
   attempt: StepsOutcome;
   deliver: Output[];
   outbox: undefined;
+  preload: undefined;
 }
 
 /** Runs tasks in one thread; keeps that thread's clients (S3, Docker) between tasks. */
@@ -26,6 +35,10 @@ export function taskRunner(): (task: Task, signal: AbortSignal) => Promise<TaskR
         return runDelivery(task.deliver.input, await services(task.deliver), signal);
       case 'outbox':
         await writeOutboxMail(task.mail);
+        return undefined;
+      case 'preload':
+        await preloadSteps(task.preload.steps);
+        if (task.preload.outbox) await preloadComposer();
         return undefined;
     }
   };

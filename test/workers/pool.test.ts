@@ -64,6 +64,16 @@ describe('WorkerPool', () => {
     assert.notEqual(next.thread, first.thread);
   });
 
+  it('.runOnEach() - starts every thread at once and runs the task once on each', { timeout: 30_000 }, async () => {
+    const p = pool(3);
+    const results = await p.runOnEach({ do: 'echo', value: 'warm' });
+    assert.deepEqual(results.map((r) => r.value), ['warm', 'warm', 'warm']);
+    assert.equal(new Set(results.map((r) => r.thread)).size, 3);
+    // The threads stay: the next tasks find them started.
+    const next = await Promise.all(Array.from({ length: 3 }, () => p.run({ do: 'echo', value: 'job' }, new AbortController().signal)));
+    assert.deepEqual(new Set(next.map((r) => r.thread)), new Set(results.map((r) => r.thread)));
+  });
+
   it('.close() - a task asked for after close is refused as hopper stopping', { timeout: 30_000 }, async () => {
     const p = pool(1);
     await p.run({ do: 'echo', value: 'x' }, new AbortController().signal);
