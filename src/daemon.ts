@@ -77,6 +77,8 @@ export interface Daemon {
   scheduler: Scheduler;
   inbox: InboxArrivals;
   http: HttpServer;
+  /** Settles once the step threads have started and loaded what the recipes' steps use (never rejects). */
+  warm: Promise<void>;
   /**
    * SIGHUP: reads hopper.yaml and recipes again without dropping a job. A bad
    * config is refused (logged) and the old one stays; returns whether it took.
@@ -201,7 +203,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     // The step threads start now and load what the recipes' steps use (and MailComposer when
     // mail goes to outbox/), while the first jobs are taken: not with each first job.
     const kinds = recipes.all().flatMap((r) => r.steps.map((s) => s.kind));
-    ctx.offload.preload({ steps: kinds, outbox: !config.smtp }).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not load the steps ahead of the first jobs; they load with them'));
+    const warm = ctx.offload.preload({ steps: kinds, outbox: !config.smtp }).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not load the steps ahead of the first jobs; they load with them'));
     dispatcher.start();
     delivery.start();
     notifier.kick();
@@ -265,6 +267,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       scheduler,
       inbox,
       http,
+      warm,
       reload: () => {
         recipes.loadAll();
         scheduler.tick();

@@ -64,6 +64,8 @@ function writeRequests(dir: string, n: number, prefix: string): void {
 async function benchIntake(n: number): Promise<void> {
   const { root, cleanup } = tempRoot('hopper-bench-');
   const d = await testDaemon({ root, recipes: { parked: echoRecipe('parked') } });
+  // A started daemon, its step threads loaded: what is timed is the intake alone.
+  await d.warm;
   try {
     const count = (): number => (d.ctx.store.db.prepare('SELECT count(*) AS n FROM jobs').get() as { n: number }).n;
     const ms = await timeAsync(async () => {
