@@ -48,7 +48,7 @@ export function openStore(file: string, options: OpenOptions = {}): Store {
     syncs: () => durability?.syncs ?? 0,
     outsideVersion: () => dataVersion.get() as number,
     close: () => {
-      group.flush();
+      group.flushAll();
       db.close();
     },
   };

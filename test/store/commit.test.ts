@@ -40,6 +40,28 @@ describe('store/commit', () => {
     assert.ok(performance.now() - t0 < 1000);
   });
 
+  it('GroupCommit: a commit takes at most 16 writes; the rest follow in the next turns, in order; flushAll() commits them all at once', async (t) => {
+    const db = withDb(t);
+    const group = new GroupCommit(db);
+    const names = Array.from({ length: 40 }, (_, i) => `k${String(i).padStart(2, '0')}`);
+    const order: string[] = [];
+    const all = names.map((k) => group.later(() => (put(db, k)(), order.push(k))));
+    group.flush();
+    assert.deepEqual(keys(db), names.slice(0, 16), 'one commit of 16');
+    await nextTurn();
+    assert.deepEqual(keys(db), names.slice(0, 32), 'the next 16 in the next turn');
+    await Promise.all(all);
+    assert.deepEqual(order, names);
+    assert.deepEqual(keys(db), names);
+
+    const db2 = withDb(t);
+    const group2 = new GroupCommit(db2);
+    const more = names.map((k) => group2.later(put(db2, k), 'soon'));
+    group2.flushAll();
+    assert.deepEqual(keys(db2), names);
+    await Promise.all(more);
+  });
+
   it('GroupCommit: flush() commits soon writes at once (as before the database closes)', async (t) => {
     const db = withDb(t);
     const group = new GroupCommit(db);
