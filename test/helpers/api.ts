@@ -16,6 +16,15 @@ export function apiGet(base: string, rawPath: string, headers: Record<string, st
   return apiCall(base, rawPath, { headers, method });
 }
 
+/** GETs a path and returns its JSON body, failing the test (with the body's start) unless the answer is 200 JSON. */
+export async function apiJson<T>(base: string, rawPath: string, headers: Record<string, string> = {}): Promise<T> {
+  const a = await apiGet(base, rawPath, headers);
+  if (a.status !== 200 || !/^application\/json/.test(String(a.headers['content-type']))) {
+    throw new Error(`${rawPath}: ${a.status} ${String(a.headers['content-type'])} ${a.text.slice(0, 300)}`);
+  }
+  return a.json as T;
+}
+
 /**
  * POSTs `body` to a path on a running daemon, within 10 s. `chunks` sends it
  * in that many pieces without a Content-Length (chunked), as a stream would.

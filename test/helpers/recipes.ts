@@ -19,3 +19,8 @@ export function echoRecipe(name = 'echo', extra: Record<string, unknown> = {}): 
 export function request(recipe: string, params: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { kind: 'request', recipe, params, ...extra };
 }
+
+/** A `run` step of a shell script given its arguments as params placeholders ($1, $2, ... in the script): `sh -c SCRIPT sh ARGS...`. */
+export function shStep(script: string, ...args: string[]): Record<string, unknown> {
+  return { run: { command: ['sh', '-c', script, 'sh', ...args] } };
+}

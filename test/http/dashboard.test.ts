@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { apiGet, errorOf, type ApiAnswer } from '../helpers/api.js';
+import { apiGet, apiJson, errorOf, type ApiAnswer } from '../helpers/api.js';
 import { ended, testDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { jobWriter } from '../helpers/jobrows.js';
-import { request } from '../helpers/recipes.js';
+import { request, shStep } from '../helpers/recipes.js';
 import { waitFor } from '../helpers/wait.js';
 import type { Dashboard } from '../../src/http/dashboard.js';
 
@@ -24,19 +24,10 @@ const worker = {
   resources: { cpus: 1, memory: '256MiB', disk: '8MiB' },
   retries: { attempts: 1 },
   steps: [
-    {
-      run: {
-        command: [
-          'sh',
-          '-c',
-          `for i in 1 2 3 4 5; do echo "line $i"; done; echo "using key $2"; echo 'step ${HOSTILE} 2 of 5'; sleep "$1"; if [ "$3" = true ]; then exit 4; fi; mkdir -p out; echo done > out/r.txt`,
-          'sh',
-          '{{params.seconds}}',
-          '{{params.apiKey}}',
-          '{{params.fail}}',
-        ],
-      },
-    },
+    shStep(
+      `for i in 1 2 3 4 5; do echo "line $i"; done; echo "using key $2"; echo 'step ${HOSTILE} 2 of 5'; sleep "$1"; if [ "$3" = true ]; then exit 4; fi; mkdir -p out; echo done > out/r.txt`,
+      '{{params.seconds}}', '{{params.apiKey}}', '{{params.fail}}',
+    ),
   ],
   output: { files: ['out/r.txt'], minBytes: 1 },
 };
@@ -44,11 +35,7 @@ const worker = {
 describe('GET /dashboard and GET /jobs/:id/log', () => {
   let d: TestDaemon;
   const get = (p: string, method = 'GET'): Promise<ApiAnswer> => apiGet(d.http.address(), p, {}, method);
-  const json = async <T>(p: string): Promise<T> => {
-    const a = await get(p);
-    assert.equal(a.status, 200, `${p}: ${a.text.slice(0, 300)}`);
-    return a.json as T;
-  };
+  const json = <T>(p: string): Promise<T> => apiJson<T>(d.http.address(), p);
 
   before(async () => {
     d = await testDaemon({ recipes: { worker }, config: { resources: { cpus: 4, memory: '1GiB', disk: '1GiB' } } });

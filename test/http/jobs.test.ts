@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { apiGet, type ApiAnswer } from '../helpers/api.js';
+import { apiGet, apiJson, type ApiAnswer } from '../helpers/api.js';
 import { ended, testDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { request } from '../helpers/recipes.js';
+import { request, shStep } from '../helpers/recipes.js';
 
 const SECRET = 'sk-THE-Secret-7f3a9c';
 const TEXT = 'hello output';
@@ -22,19 +22,10 @@ const secretive = {
   },
   retries: { attempts: 1 },
   steps: [
-    {
-      run: {
-        command: [
-          'sh',
-          '-c',
-          'mkdir -p out && printf %s "$1" > out/result.txt; if [ "$2" = fail ]; then echo "refused key $3" >&2; exit 3; fi',
-          'sh',
-          '{{params.text}}',
-          '{{params.mode}}',
-          '{{params.apiKey}}',
-        ],
-      },
-    },
+    shStep(
+      'mkdir -p out && printf %s "$1" > out/result.txt; if [ "$2" = fail ]; then echo "refused key $3" >&2; exit 3; fi',
+      '{{params.text}}', '{{params.mode}}', '{{params.apiKey}}',
+    ),
   ],
   output: { files: ['out/result.txt'], minBytes: 1 },
 };
@@ -42,11 +33,7 @@ const secretive = {
 describe('HTTP job views of real jobs', () => {
   let d: TestDaemon;
   const get = (p: string): Promise<ApiAnswer> => apiGet(d.http.address(), p);
-  const json = async <T>(p: string): Promise<T> => {
-    const a = await get(p);
-    assert.equal(a.status, 200, `${p}: ${a.text.slice(0, 300)}`);
-    return a.json as T;
-  };
+  const json = <T>(p: string): Promise<T> => apiJson<T>(d.http.address(), p);
 
   before(async () => {
     d = await testDaemon({ recipes: { secretive } });

@@ -8,11 +8,11 @@ import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startHttpServer } from '../../src/http/server.js';
 import { UI_CSP, uiRoutes } from '../../src/http/ui.js';
-import { apiGet, errorOf } from '../helpers/api.js';
+import { apiGet, apiJson, errorOf } from '../helpers/api.js';
 import { REPO } from '../helpers/cli.js';
 import { ended, tempRoot, testDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { jobWriter } from '../helpers/jobrows.js';
-import { request } from '../helpers/recipes.js';
+import { request, shStep } from '../helpers/recipes.js';
 import { waitFor } from '../helpers/wait.js';
 import type { Job } from '../../src/store/jobs.js';
 
@@ -187,20 +187,10 @@ const work = {
   resources: { cpus: 1, memory: '512MiB' },
   retries: { attempts: 1 },
   steps: [
-    {
-      run: {
-        command: [
-          'sh',
-          '-c',
-          'echo "fetching with key $4"; echo "note: $1"; echo "row 1200 of 5000 written"; sleep "$2"; if [ "$3" = true ]; then echo "upstream answered 503 for $1" >&2; exit 3; fi; mkdir -p out; printf %s "$1" > out/result.txt',
-          'sh',
-          '{{params.note}}',
-          '{{params.seconds}}',
-          '{{params.fail}}',
-          '{{params.apiKey}}',
-        ],
-      },
-    },
+    shStep(
+      'echo "fetching with key $4"; echo "note: $1"; echo "row 1200 of 5000 written"; sleep "$2"; if [ "$3" = true ]; then echo "upstream answered 503 for $1" >&2; exit 3; fi; mkdir -p out; printf %s "$1" > out/result.txt',
+      '{{params.note}}', '{{params.seconds}}', '{{params.fail}}', '{{params.apiKey}}',
+    ),
   ],
   output: { files: ['out/result.txt'], minBytes: 1 },
 };
@@ -263,11 +253,7 @@ describe('the dashboard in a real browser (headless Chromium)', { skip: browserM
   const problems: string[] = [];
   const requested: string[] = [];
   const auth = { authorization: `Bearer ${TOKEN}` };
-  const api = async <T>(p: string): Promise<T> => {
-    const a = await apiGet(base, p, auth);
-    assert.equal(a.status, 200, `${p}: ${a.text.slice(0, 200)}`);
-    return a.json as T;
-  };
+  const api = <T>(p: string): Promise<T> => apiJson<T>(base, p, auth);
   const text = (selector: string): Promise<string> => page.locator(selector).first().innerText();
   const asNumber = (s: string): number => Number(s.replace(/,/g, ''));
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { apiGet, errorOf, type ApiAnswer } from '../helpers/api.js';
+import { apiGet, apiJson, errorOf, type ApiAnswer } from '../helpers/api.js';
 import { testDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { FIXTURE_EXPECTED, insertFixture, NEVER_REASON } from '../helpers/jobrows.js';
 
@@ -16,12 +16,7 @@ interface Listed {
 describe('HTTP read views over a hand-counted fixture', () => {
   let d: TestDaemon;
   const get = (p: string, method = 'GET'): Promise<ApiAnswer> => apiGet(d.http.address(), p, {}, method);
-  const json = async <T>(p: string): Promise<T> => {
-    const a = await get(p);
-    assert.equal(a.status, 200, `${p}: ${a.text.slice(0, 300)}`);
-    assert.match(String(a.headers['content-type']), /^application\/json/);
-    return a.json as T;
-  };
+  const json = <T>(p: string): Promise<T> => apiJson<T>(d.http.address(), p);
 
   before(async () => {
     d = await testDaemon();
