@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
 import { linksFor, type LinkContext } from '../delivery/deliver.js';
+import { tailLines } from '../fs/tail.js';
 import { lockHolder } from '../lock.js';
 import type { Paths } from '../paths.js';
 import { loadOrMakeKey } from '../keys/key.js';
@@ -44,20 +45,6 @@ function print(o: ReadOptions, json: unknown, human: () => string): void {
 }
 
 /** The last `lines` lines of a file, read from its end (a job.log can be large). */
-function tail(file: string, lines: number): string[] {
-  if (!existsSync(file)) return [];
-  const size = statSync(file).size;
-  const bytes = Math.min(size, 64 * 1024);
-  const fd = openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(bytes);
-    readSync(fd, buf, 0, bytes, size - bytes);
-    return buf.toString('utf8').split('\n').filter(Boolean).slice(-lines);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Download links as the daemon makes them, where the CLI can: the key exists, S3 is configured. */
 async function linkContext(paths: Paths, config: Config): Promise<LinkContext | undefined> {
   if (!existsSync(paths.linkKey)) return undefined;
@@ -148,7 +135,7 @@ export function registerRead(program: Command): void {
       );
       links?.s3?.client.destroy();
       if (!detail) throw new CliError(`no job or request with id "${id}"`);
-      const log = tail(path.join(paths.jobs, detail.id, 'job.log'), lines);
+      const log = lines === 0 ? [] : tailLines(path.join(paths.jobs, detail.id, 'job.log'), lines, 64 * 1024);
       print(o, { ...detail, logTail: log }, () =>
         [
           `job ${detail.id}${detail.requestId ? ` (request ${detail.requestId})` : ''}: ${detail.recipe}, ${detail.state}, ${detail.lane} lane`,

@@ -39,11 +39,9 @@ export interface Dashboard {
   activity: Activity;
 }
 
-/** A job's log lines with its secrets masked again: job.log is scrubbed when written, this is the second net. */
-function masked(lines: string[], secrets: readonly string[]): string[] {
-  if (lines.length === 0) return lines;
-  const scrub = scrubber(secrets);
-  return lines.map((l) => scrub(l));
+/** The last lines of a job's job.log with its secrets masked again (each whole line, before a long one is cut): job.log is scrubbed when written, this is the second net. */
+function logTail(ctx: Context, jobId: string, lines: number, secrets: readonly string[], maxBytes?: number): string[] {
+  return tailLines(jobLogFile(ctx, jobId), lines, maxBytes, scrubber(secrets));
 }
 
 /** The secret values of stored params under their stored schema (none when the JSON cannot be read: it was scrubbed when written). */
@@ -98,7 +96,7 @@ export function dashboardRoute(ctx: Context, reserved: () => Need): Route {
             lane: j.lane,
             startedAt: j.startedAt,
             attempt: j.attempt,
-            lastLine: masked(tailLines(jobLogFile(ctx, j.id), 1, 16 * 1024), secretsOf(j.paramsJson, j.schemaJson))[0] ?? null,
+            lastLine: logTail(ctx, j.id, 1, secretsOf(j.paramsJson, j.schemaJson), 16 * 1024)[0] ?? null,
           })),
         },
         activity: recipeActivity(ctx.store, now),
@@ -119,8 +117,7 @@ export function jobLogRoute(ctx: Context): Route {
       const job = ctx.store.jobs.find(params.id);
       if (!job) throw new HttpError(404, `no job ${params.id}`);
       // The file is named by the stored job's id, never by the path's text.
-      const lines = tailLines(jobLogFile(ctx, job.id), tail);
-      sendJson(res, 200, { id: job.id, lines: masked(lines, secretValues(job.params, job.recipeSource.params)) });
+      sendJson(res, 200, { id: job.id, lines: logTail(ctx, job.id, tail, secretValues(job.params, job.recipeSource.params)) });
     },
   };
 }

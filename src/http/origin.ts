@@ -32,12 +32,18 @@ export function crossSiteRefusal(req: IncomingMessage, o: { boundHost: string; p
     if (o.publicUrl) own.add(new URL(o.publicUrl).origin);
     if (!own.has(origin)) return `a request sent by a web page of ${origin} is refused here`;
   }
-  if (o.anonymous) {
-    // Without a token, the name the client used must be this daemon's own.
-    const name = hostnameOf(host);
-    const names = new Set([...LOOPBACK_NAMES, o.boundHost]);
-    if (o.publicUrl) names.add(new URL(o.publicUrl).hostname);
-    if (!names.has(name)) return `requests without a token are taken only at this daemon's own address, not at "${host}"`;
-  }
-  return undefined;
+  return o.anonymous ? foreignHostRefusal(req, o) : undefined;
+}
+
+/**
+ * Without a token, the name the client used must be this daemon's own: a web
+ * page whose name was made to resolve to 127.0.0.1 (DNS rebinding) could else
+ * read the jobs, their params and their logs as a same-origin page. Undefined
+ * when the name is the daemon's.
+ */
+export function foreignHostRefusal(req: IncomingMessage, o: { boundHost: string; publicUrl: string }): string | undefined {
+  const host = req.headers.host ?? '';
+  const names = new Set([...LOOPBACK_NAMES, o.boundHost]);
+  if (o.publicUrl) names.add(new URL(o.publicUrl).hostname);
+  return names.has(hostnameOf(host)) ? undefined : `requests without a token are taken only at this daemon's own address, not at "${host}"`;
 }

@@ -1,7 +1,7 @@
 import { createServer, STATUS_CODES, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Context } from '../context.js';
-import { crossSiteRefusal } from './origin.js';
+import { crossSiteRefusal, foreignHostRefusal } from './origin.js';
 import { compile, HttpError, match, sameSecret, sendJson, type Route } from './router.js';
 
 const PARSER_REFUSALS: Record<string, [number, string]> = {
@@ -68,6 +68,10 @@ export async function startHttpServer(ctx: Context, routes: readonly Route[]): P
       if (token && !route.public && !tokenOk(req.headers.authorization, token)) {
         res.setHeader('WWW-Authenticate', 'Bearer');
         throw new HttpError(401, 'a bearer token is required');
+      }
+      if (!token && !route.public) {
+        const refused = foreignHostRefusal(req, { boundHost: ctx.config.http.host, publicUrl: ctx.publicUrl() });
+        if (refused) throw new HttpError(403, refused);
       }
       if (route.writes) {
         if (!token && !ctx.config.http.allowAnonymousSubmit) {

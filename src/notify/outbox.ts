@@ -20,7 +20,14 @@ let composer: Promise<Composer> | undefined;
 
 /** Loads MailComposer now (at start, when mail goes to outbox/), not with the first email. */
 export async function preloadComposer(): Promise<void> {
-  composer ??= import('nodemailer/lib/mail-composer/index.js').then((m) => m.default);
+  // A load that failed is tried again with the next email.
+  composer ??= import('nodemailer/lib/mail-composer/index.js').then(
+    (m) => m.default,
+    (err: unknown) => {
+      composer = undefined;
+      throw err;
+    },
+  );
   await composer;
 }
 

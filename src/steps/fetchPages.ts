@@ -113,13 +113,13 @@ async function page(url: URL, headers: Record<string, string>, step: FetchPagesS
     const timeout = AbortSignal.timeout(timerMs(step.timeoutMs));
     const signal = AbortSignal.any([env.signal, timeout]);
     try {
-      const { res } = await getFollowing(url, { headers: { 'accept-encoding': 'gzip, deflate, br', ...headers }, signal, policy: env.outbound, maxRedirects: PAGE_REDIRECTS, check: (next) => httpUrl(next, 'E_PAGES_URL', env.secrets) });
+      const { res, url: at } = await getFollowing(url, { headers: { 'accept-encoding': 'gzip, deflate, br', ...headers }, signal, policy: env.outbound, maxRedirects: PAGE_REDIRECTS, check: (next) => httpUrl(next, 'E_PAGES_URL', env.secrets) });
       const status = res.statusCode ?? 0;
       if (status !== 200) {
         res.destroy(); // an error page may be large, or never end
         // 4xx says the request itself is wrong (but 408 and 429: come back later): asking again, now or in a retry, gets the same.
         if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
-          throw new HopperError('E_PAGES_CLIENT', `the data API answered ${`${status} ${res.statusMessage ?? ''}`.trim()} for the page at offset ${offset} of ${scrub(url.origin + url.pathname, env.secrets)}`);
+          throw new HopperError('E_PAGES_CLIENT', scrub(`the data API answered ${`${status} ${res.statusMessage ?? ''}`.trim()} for the page at offset ${offset} of ${at.origin + at.pathname}`, env.secrets));
         }
         last = isRedirect(res) ? `redirected more than ${PAGE_REDIRECTS} times` : `answered ${status}`;
       } else {

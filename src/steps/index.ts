@@ -18,7 +18,11 @@ const loaded = new Map<Step['kind'], Promise<Runner>>();
 function runnerOf(kind: Step['kind']): Promise<Runner> {
   let runner = loaded.get(kind);
   if (!runner) {
-    runner = (loaders[kind] as () => Promise<Runner>)();
+    // A load that failed (too many open files at a busy start, say) is tried again by the next job.
+    runner = (loaders[kind] as () => Promise<Runner>)().catch((err: unknown) => {
+      loaded.delete(kind);
+      throw err;
+    });
     loaded.set(kind, runner);
   }
   return runner;

@@ -196,6 +196,7 @@ export const MIGRATIONS: readonly string[] = [
   // Jobs per recipe, lane and state, kept by the writes themselves: /status, the
   // dashboard and /metrics read a few rows instead of counting index entries over
   // every job kept (11-13 ms per /status with 100,000 queued and 100,000 ended).
+  // Never INSERT OR REPLACE into jobs: the row it replaces goes without its delete trigger.
   `
   CREATE TABLE job_counts (
     recipe TEXT NOT NULL,
@@ -209,8 +210,8 @@ export const MIGRATIONS: readonly string[] = [
     INSERT INTO job_counts (recipe, lane, state, n) VALUES (NEW.recipe, NEW.lane, NEW.state, 1)
       ON CONFLICT DO UPDATE SET n = n + 1;
   END;
-  CREATE TRIGGER job_counts_update AFTER UPDATE OF state, lane ON jobs
-    WHEN OLD.state IS NOT NEW.state OR OLD.lane IS NOT NEW.lane BEGIN
+  CREATE TRIGGER job_counts_update AFTER UPDATE OF state, lane, recipe ON jobs
+    WHEN OLD.state IS NOT NEW.state OR OLD.lane IS NOT NEW.lane OR OLD.recipe IS NOT NEW.recipe BEGIN
     UPDATE job_counts SET n = n - 1 WHERE recipe = OLD.recipe AND lane = OLD.lane AND state = OLD.state;
     INSERT INTO job_counts (recipe, lane, state, n) VALUES (NEW.recipe, NEW.lane, NEW.state, 1)
       ON CONFLICT DO UPDATE SET n = n + 1;

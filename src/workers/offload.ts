@@ -16,7 +16,7 @@ export interface Offload {
   attempt(task: AttemptTask, signal: AbortSignal): Promise<StepsOutcome>;
   deliver(task: DeliveryTask, signal: AbortSignal): Promise<Output[]>;
   outbox(mail: OutboxMail): Promise<void>;
-  /** Starts every thread and loads there what the first jobs will need (see steps/index.ts). */
+  /** Loads on the threads what the first jobs will need (see steps/index.ts): on one started now, and first on each started later. */
   preload(preload: Preload): Promise<void>;
   /** Worker threads (0: the main thread does the work). */
   readonly threads: number;
@@ -42,15 +42,15 @@ const NEVER = new AbortController().signal;
 
 export function createOffload(threads: number): Offload {
   let run: (task: Task, signal: AbortSignal) => Promise<TaskResults[Task['kind']]>;
-  let everywhere: (task: Task) => Promise<unknown>;
+  let preloadOn: (task: Task) => Promise<unknown>;
   let close = async (): Promise<void> => {};
   if (threads === 0) {
     run = taskRunner();
-    everywhere = (task) => run(task, NEVER);
+    preloadOn = (task) => run(task, NEVER);
   } else {
     const pool = new WorkerPool<Task, TaskResults[Task['kind']]>({ size: threads, ...threadEntry(), what: "a job's work" });
     run = (task, signal) => pool.run(task, signal);
-    everywhere = (task) => pool.runOnEach(task);
+    preloadOn = (task) => pool.preload(task);
     close = () => pool.close();
   }
   return {
@@ -58,7 +58,7 @@ export function createOffload(threads: number): Offload {
     attempt: async (attempt, signal) => (await run({ kind: 'attempt', attempt }, signal)) as StepsOutcome,
     deliver: async (deliver, signal) => (await run({ kind: 'deliver', deliver }, signal)) as Output[],
     outbox: async (mail) => void (await run({ kind: 'outbox', mail }, NEVER)),
-    preload: async (preload) => void (await everywhere({ kind: 'preload', preload })),
+    preload: async (preload) => void (await preloadOn({ kind: 'preload', preload })),
     close,
   };
 }

@@ -25,6 +25,8 @@ interface Thread<O> {
   tasks: Map<number, Task<O>>;
 }
 
+const NEVER = new AbortController().signal;
+
 export interface PoolOptions {
   /** Threads at most; they start as tasks come (none before the first). */
   size: number;
@@ -53,6 +55,8 @@ export class WorkerPool<I, O> {
   private readonly threads: Array<Thread<O>> = [];
   private nextId = 1;
   private closed = false;
+  /** What every thread runs first (see preload). */
+  private first: I | undefined;
 
   constructor(private readonly options: PoolOptions) {
     if (!Number.isInteger(options.size) || options.size < 1) throw new RangeError(`a pool needs at least one thread, got ${options.size}`);
@@ -77,11 +81,19 @@ export class WorkerPool<I, O> {
     return this.runOn(this.pick(), input, signal);
   }
 
-  /** Starts every thread the pool may have, and runs `input` once on each (loading modules before the first jobs). */
-  runOnEach(input: I): Promise<O[]> {
+  /**
+   * Makes `input` the first task of every thread: run now on the threads there
+   * are (one is started if there is none), and first on each thread started
+   * later. So threads arrive loaded (modules, say) before their first real task,
+   * and the pool still starts only as many as the work asks for: a host of 32
+   * cores does not hold 31 idle threads. Resolves once the threads there are now
+   * have run it; a later thread's failure is its own first task's (not thrown).
+   */
+  preload(input: I): Promise<O[]> {
     if (this.closed) return Promise.reject(new HopperError('E_SHUTDOWN', 'hopper is stopping'));
-    while (this.threads.length < this.options.size) this.spawn();
-    return Promise.all(this.threads.map((t) => this.runOn(t, input, new AbortController().signal)));
+    this.first = input;
+    if (this.threads.length === 0) this.spawn(false);
+    return Promise.all(this.threads.map((t) => this.runOn(t, input, NEVER)));
   }
 
   private runOn(thread: Thread<O>, input: I, signal: AbortSignal): Promise<O> {
@@ -107,7 +119,7 @@ export class WorkerPool<I, O> {
     return this.spawn();
   }
 
-  private spawn(): Thread<O> {
+  private spawn(runFirst = true): Thread<O> {
     const worker = new Worker(this.options.entry, { name: `hopper ${this.options.what}`, execArgv: this.options.execArgv, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_MB } });
     // The daemon's server keeps the process alive; an idle thread must not.
     worker.unref();
@@ -128,6 +140,8 @@ export class WorkerPool<I, O> {
     };
     worker.on('error', (err) => lost(err.message));
     worker.on('exit', (code) => lost(`exit code ${code}`));
+    // Posted before any task the caller gives it: messages reach the thread in order.
+    if (runFirst && this.first !== undefined) this.runOn(thread, this.first, NEVER).catch(() => {});
     return thread;
   }
 

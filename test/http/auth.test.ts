@@ -65,3 +65,32 @@ describe('the bearer token (config http.token)', () => {
     assert.equal(dl.status, 403);
   });
 });
+
+describe('without a token: only at the daemon\'s own name (DNS rebinding)', () => {
+  let d: TestDaemon;
+  const get = (p: string, host: string) => apiGet(d.http.address(), p, { host });
+
+  before(async () => {
+    d = await testDaemon({ config: { http: { port: 0, publicUrl: 'http://hopper.internal:8765' } } });
+    insertFixture(d.ctx.store.db);
+  });
+  after(async () => {
+    await d?.cleanup();
+  });
+
+  it('refuses every read route to a request naming another host, as a page rebound to 127.0.0.1 would', async () => {
+    for (const route of [...ROUTES, '/dashboard', '/jobs/a1/log']) {
+      const a = await get(route, 'attacker.example:8765');
+      assert.equal(a.status, 403, `${route} answered ${a.status}`);
+      assert.match(errorOf(a), /only at this daemon's own address, not at "attacker\.example:8765"/);
+    }
+  });
+
+  it('answers at its own names: loopback, localhost, the bound address and publicUrl\'s host; /healthz at any', async () => {
+    const port = new URL(d.http.address()).port;
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, 'hopper.internal:8765']) {
+      assert.equal((await get('/status', host)).status, 200, host);
+    }
+    assert.equal((await get('/healthz', 'attacker.example')).status, 200);
+  });
+});

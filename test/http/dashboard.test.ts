@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { apiGet, apiJson, errorOf, type ApiAnswer } from '../helpers/api.js';
 import { ended, testDaemon, type TestDaemon } from '../helpers/daemon.js';
@@ -122,6 +124,16 @@ describe('GET /dashboard and GET /jobs/:id/log', () => {
     assert.ok(byId.lines.every((l) => !l.includes(SECRET)));
     const one = await json<{ lines: string[] }>(`/jobs/${body.id}/log?tail=1`);
     assert.deepEqual(one.lines, byId.lines.slice(-1));
+  });
+
+  it('GET /jobs/:id/log masks a secret that reached job.log unscrubbed, also across the cut of a long line (the second net)', async () => {
+    const job = d.ctx.store.jobs.find('req-done')!;
+    // Written past the daemon's own scrubbing, as a line a step printed some other way might be.
+    appendFileSync(path.join(d.ctx.paths.jobs, job.id, 'job.log'), `raw ${SECRET} here\n${'x'.repeat(1990)}${SECRET}${'y'.repeat(50)}\n`);
+    const lines = (await json<{ lines: string[] }>(`/jobs/${job.id}/log?tail=2`)).lines;
+    assert.equal(lines[0], 'raw *** here');
+    assert.ok(lines[1].startsWith('x'.repeat(1990)) && lines[1].endsWith('…'), lines[1].slice(1980));
+    assert.ok(lines.every((l) => !l.includes(SECRET) && !l.includes(SECRET.slice(0, 10))), lines[1].slice(1980));
   });
 
   it('a job without a log yet has no lines', async () => {

@@ -156,7 +156,12 @@ describe('the dashboard from the esbuild build (what npm start runs)', () => {
       assert.equal((await apiGet(base, '/dashboard')).status, 200);
     } finally {
       child.kill('SIGTERM');
-      await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)));
+      // Bounded: a daemon that does not stop within 15 s is killed.
+      await new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve(null);
+        const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        child.once('exit', () => resolve(clearTimeout(kill)));
+      });
     }
   });
 });

@@ -5,7 +5,7 @@ import { WorkerPool } from '../../src/workers/pool.js';
 import type { FixtureTask } from './fixtures/thread.js';
 
 const entry = new URL('./fixtures/thread.ts', import.meta.url);
-type Result = { value?: string; thread: number };
+type Result = { value?: string; thread: number; marked?: number };
 
 async function rejectsWith(p: Promise<unknown>, code: string, message: RegExp): Promise<void> {
   await assert.rejects(p, (err: unknown) => {
@@ -64,14 +64,15 @@ describe('WorkerPool', () => {
     assert.notEqual(next.thread, first.thread);
   });
 
-  it('.runOnEach() - starts every thread at once and runs the task once on each', { timeout: 30_000 }, async () => {
+  it('.preload() - runs first on one thread started now, and first on each thread started later, once', { timeout: 30_000 }, async () => {
     const p = pool(3);
-    const results = await p.runOnEach({ do: 'echo', value: 'warm' });
-    assert.deepEqual(results.map((r) => r.value), ['warm', 'warm', 'warm']);
-    assert.equal(new Set(results.map((r) => r.thread)).size, 3);
-    // The threads stay: the next tasks find them started.
-    const next = await Promise.all(Array.from({ length: 3 }, () => p.run({ do: 'echo', value: 'job' }, new AbortController().signal)));
-    assert.deepEqual(new Set(next.map((r) => r.thread)), new Set(results.map((r) => r.thread)));
+    const now = await p.preload({ do: 'mark' });
+    assert.equal(now.length, 1, 'one thread started, not three');
+    assert.equal(now[0].marked, 1);
+    // Three at once: two more threads start, each having run the preload before the task.
+    const next = await Promise.all(Array.from({ length: 3 }, (_, i) => p.run({ do: 'echo', value: `job${i}` }, new AbortController().signal)));
+    assert.equal(new Set(next.map((r) => r.thread)).size, 3);
+    assert.deepEqual(next.map((r) => r.marked), [1, 1, 1]);
   });
 
   it('.close() - a task asked for after close is refused as hopper stopping', { timeout: 30_000 }, async () => {
