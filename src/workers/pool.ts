@@ -28,7 +28,7 @@ interface Thread<O> {
 const NEVER = new AbortController().signal;
 
 export interface PoolOptions {
-  /** Threads at most; they start as tasks come (none before the first). */
+  /** Threads at most; they start as tasks come (none before the first, or one with preload). */
   size: number;
   /** The module a thread runs: it calls `serveTasks`. */
   entry: URL;
