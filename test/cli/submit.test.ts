@@ -4,12 +4,13 @@ import { after, before, describe, it } from 'node:test';
 import { hopper } from '../helpers/cli.js';
 import { ended, tempRoot, testDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { echoRecipe } from '../helpers/recipes.js';
+import { REFUSING_PORT } from '../helpers/http.js';
 import { daemonBase, tokenFor } from '../../src/cli/submit-http.js';
 
 const TOKEN = 'tok-cli-0123456789abcdef';
 
-/** A loopback port nothing listens on (taken, then let go). */
-function closedPort(): Promise<number> {
+/** A loopback port free to listen on (taken, then let go). */
+function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
       const { port } = s.address() as net.AddressInfo;
@@ -66,7 +67,7 @@ describe('cli: submit --http', () => {
   });
 
   it('no daemon at the address: exit 1 in words; a malformed address: exit 2', async () => {
-    const r = await hopper(['submit', 'echo', '--root', elsewhere.root, '--http', `127.0.0.1:${await closedPort()}`], { env: { HOPPER_TOKEN: TOKEN } });
+    const r = await hopper(['submit', 'echo', '--root', elsewhere.root, '--http', `127.0.0.1:${REFUSING_PORT}`], { env: { HOPPER_TOKEN: TOKEN } });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /no hopper answered at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
     const bad = await hopper(['submit', 'echo', '--root', elsewhere.root, '--http', 'ftp://example.org']);
@@ -77,7 +78,7 @@ describe('cli: submit --http', () => {
 
 describe('cli: submit --http --wait across a restart', () => {
   it('rides out the daemon going away: says so, waits, and follows the job to its end when it is back', { timeout: 90_000 }, async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const config = { http: { port, token: TOKEN } };
     const first = await testDaemon({ recipes: { echo: echoRecipe('echo') }, config });
     let second: TestDaemon | undefined;

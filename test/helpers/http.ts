@@ -28,3 +28,11 @@ export async function httpServer(handler: (req: IncomingMessage, res: ServerResp
       }),
   };
 }
+
+/**
+ * A loopback port where a connection is refused: 2, where nothing listens (and
+ * which fetch does not block, as it does 1). A port freed by a closed server was
+ * now and then taken by another test meanwhile, and the connection was reset or
+ * answered instead of refused.
+ */
+export const REFUSING_PORT = 2;

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { outboundModuleUrl } from '../../src/net/childPolicy.js';
 import { ended, manualClock, tempRoot, testDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { emlFiles, readEml } from '../helpers/mail.js';
-import { httpServer, type TestServer } from '../helpers/http.js';
+import { httpServer, REFUSING_PORT, type TestServer } from '../helpers/http.js';
 import { request } from '../helpers/recipes.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -43,13 +43,6 @@ async function sites(): Promise<TestServer & { arrivals: Array<{ path: string; a
   return Object.assign(s, { arrivals });
 }
 
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** An HTTP server on another loopback address (Linux routes all of 127/8 to lo), counting what reaches it. */
 async function serverOn(host: string, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; port: number; hits: string[]; close(): Promise<void> }> {
@@ -99,7 +92,7 @@ describe('recipe link-check', () => {
   it('checks the given links in paced batches and emails a CSV of statuses and redirect hops (loopback allowed by outbound.allow)', { timeout: 60_000 }, async () => {
     const s = await sites();
     cleanups.push(() => s.close());
-    const dead = await closedPort();
+    const dead = REFUSING_PORT;
     const t = rootWithRecipe();
     cleanups.push(t.cleanup);
     const d = await testDaemon({ root: t.root, config: { outbound: { allow: ['127.0.0.1'] } } });

@@ -8,7 +8,7 @@ import { HopperError } from '../../src/errors.js';
 import type { Step } from '../../src/recipes/recipe.js';
 import { fetchStep, nameFromUrl } from '../../src/steps/fetch.js';
 import { afterStep, cleanupStepHarnesses, isCode, stepHarness, type StepHarness } from '../helpers/steps.js';
-import { httpServer, type TestServer } from '../helpers/http.js';
+import { httpServer, REFUSING_PORT, type TestServer } from '../helpers/http.js';
 
 type FetchStep = Extract<Step, { kind: 'fetch' }>;
 
@@ -36,14 +36,6 @@ function filesIn(dir: string): string[] {
     .sort();
 }
 
-/**
- * A port where a connection is refused: 1 (tcpmux), where nothing listens. A port
- * freed by a closed server was taken by another test now and then, and the
- * connection was reset instead of refused.
- */
-async function refusingPort(): Promise<number> {
-  return 1;
-}
 
 describe('nameFromUrl', () => {
   const safe = /^[A-Za-z0-9-][A-Za-z0-9._-]{0,199}$/;
@@ -367,7 +359,7 @@ describe('fetchStep', () => {
   });
 
   it('fails with E_FETCH_NETWORK when the connection is refused', async () => {
-    const port = await refusingPort();
+    const port = REFUSING_PORT;
     const h = harness();
     await assert.rejects(fetchStep(fetchOf({ url: `http://127.0.0.1:${port}/x`, to: 'x' }), h.env), isCode('E_FETCH_NETWORK', /ECONNREFUSED/));
     assert.deepEqual(filesIn(h.workDir), []);
@@ -395,7 +387,7 @@ describe('fetchStep', () => {
         else if (u.pathname === '/stall') res.writeHead(200).write('x');
         else res.end('fine');
       });
-      const port = await refusingPort();
+      const port = REFUSING_PORT;
       const h = harness({ key: SECRET }, [SECRET]);
       const q = '?key={{params.key}}';
       const errors = [

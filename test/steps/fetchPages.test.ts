@@ -12,7 +12,7 @@ import { HopperError } from '../../src/errors.js';
 import { DEFAULTS, type Step } from '../../src/recipes/recipe.js';
 import { csvField, fetchPagesStep } from '../../src/steps/fetchPages.js';
 import { parseSize } from '../../src/units.js';
-import { httpServer, type TestServer } from '../helpers/http.js';
+import { httpServer, REFUSING_PORT, type TestServer } from '../helpers/http.js';
 import { afterStep, cleanupStepHarnesses, isCode, stepHarness } from '../helpers/steps.js';
 
 type PagesStep = Extract<Step, { kind: 'fetchPages' }>;
@@ -253,9 +253,7 @@ describe('fetchPagesStep', () => {
     afterStep(() => silent.close());
     const h = stepHarness();
     await assert.rejects(fetchPagesStep(pagesOf({ url: silent.url, to: 's.csv', timeoutMs: 200 }), h.env), isCode('E_PAGES', /offset 0 failed 3 times \(no answer within 200ms\)/));
-    const gone = await httpServer(() => {});
-    await gone.close();
-    await assert.rejects(fetchPagesStep(pagesOf({ url: gone.url, to: 's.csv' }), h.env), isCode('E_PAGES', /ECONNREFUSED/));
+    await assert.rejects(fetchPagesStep(pagesOf({ url: `http://127.0.0.1:${REFUSING_PORT}/api`, to: 's.csv' }), h.env), isCode('E_PAGES', /ECONNREFUSED/));
     await assert.rejects(fetchPagesStep(pagesOf({ url: 'ftp://x/', to: 's.csv' }), h.env), isCode('E_PAGES_URL', /ftp:/));
     await assert.rejects(fetchPagesStep(pagesOf({ url: 'no url', to: 's.csv' }), h.env), isCode('E_PAGES_URL', /not a URL/));
   });
