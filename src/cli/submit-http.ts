@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { ValidateFunction } from 'ajv';
 import { stringify } from 'yaml';
 import { isLoopback } from '../config/config.js';
+import { createAjv } from '../schemas/ajv.js';
 import { END_STATES, type JobState } from '../store/jobs.js';
 import { formatBytes } from '../units.js';
 import { CliError, EXIT, say } from './common.js';
@@ -21,6 +23,19 @@ interface Problem {
   message: string;
 }
 
+/** What the CLI reads of POST /requests' 200/201 answer. */
+interface Accepted {
+  id: string;
+  links?: { self?: string };
+}
+
+/** An error answer: `{error}`, with `problems` for a request that is not valid. */
+interface Refusal {
+  error: string;
+  problems?: Problem[];
+}
+
+/** What the CLI reads of GET /jobs/:id. */
 interface JobView {
   id: string;
   state: string;
@@ -28,6 +43,50 @@ interface JobView {
   outputs: Array<{ name: string; bytes: number; link: string | null }>;
   waiting: { reason: string; position: number | null } | null;
   error: { code: string; message: string } | null;
+}
+
+const text = { type: 'string' } as const;
+const nullable = (schema: object): object => ({ anyOf: [schema, { type: 'null' }] });
+const ANSWER_SCHEMAS = {
+  accepted: { type: 'object', required: ['id'], properties: { id: text, links: { type: 'object', properties: { self: text } } } },
+  refusal: {
+    type: 'object',
+    required: ['error'],
+    properties: {
+      error: text,
+      problems: {
+        type: 'array',
+        items: { type: 'object', required: ['path', 'message'], properties: { path: text, message: text, line: nullable({ type: 'integer' }), column: nullable({ type: 'integer' }) } },
+      },
+    },
+  },
+  job: {
+    type: 'object',
+    required: ['id', 'state', 'events', 'outputs'],
+    properties: {
+      id: text,
+      state: text,
+      events: { type: 'array', items: { type: 'object', required: ['event', 'at'], properties: { event: text, at: text } } },
+      outputs: { type: 'array', items: { type: 'object', required: ['name', 'bytes'], properties: { name: text, bytes: { type: 'number' }, link: nullable(text) } } },
+      waiting: nullable({ type: 'object', required: ['reason'], properties: { reason: text, position: nullable({ type: 'integer' }) } }),
+      error: nullable({ type: 'object', required: ['message'], properties: { code: text, message: text } }),
+    },
+  },
+};
+
+/** The daemon's answers, checked where they come in (another host may answer anything): compiled on first use. */
+let answers: { accepted: ValidateFunction<Accepted>; refusal: ValidateFunction<Refusal>; job: ValidateFunction<JobView> } | undefined;
+function answerCheck(): NonNullable<typeof answers> {
+  if (!answers) {
+    const ajv = createAjv();
+    answers = { accepted: ajv.compile<Accepted>(ANSWER_SCHEMAS.accepted), refusal: ajv.compile<Refusal>(ANSWER_SCHEMAS.refusal), job: ajv.compile<JobView>(ANSWER_SCHEMAS.job) };
+  }
+  return answers;
+}
+
+/** The `error` of an answer, or what the answer is when it has none. */
+function errorText(body: unknown): string {
+  return answerCheck().refusal(body) ? body.error : "an answer that is not hopper's";
 }
 
 
@@ -73,7 +132,7 @@ export function warnIfClear(base: string, token: string | undefined): void {
   }
 }
 
-async function call(url: string, token: string | undefined, init: { method?: string; body?: string } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+async function call(url: string, token: string | undefined, init: { method?: string; body?: string } = {}): Promise<{ status: number; body: unknown }> {
   let res: Response;
   try {
     res = await fetch(url, {
@@ -88,9 +147,9 @@ async function call(url: string, token: string | undefined, init: { method?: str
     throw new Unreachable(`no hopper answered at ${new URL(url).origin} (${cause})`, EXIT.failure);
   }
   const text = await res.text();
-  let body: Record<string, unknown>;
+  let body: unknown;
   try {
-    body = JSON.parse(text) as Record<string, unknown>;
+    body = JSON.parse(text) as unknown;
   } catch {
     throw new CliError(`${new URL(url).origin} answered ${res.status} with something that is not hopper's JSON`, EXIT.failure);
   }
@@ -100,15 +159,15 @@ async function call(url: string, token: string | undefined, init: { method?: str
 /** Sends the request; returns the job's id (throws a CliError with the daemon's reasons when refused). */
 export async function submitOverHttp(base: string, token: string | undefined, request: Record<string, unknown>): Promise<string> {
   const { status, body } = await call(`${base}/requests`, token, { method: 'POST', body: stringify(request) });
-  if ((status === 201 || status === 200) && typeof body.id === 'string') {
-    const id = body.id;
-    say(`${status === 201 ? 'submitted' : 'already submitted'} ${String(request.id)}: job ${id} (${String((body.links as { self?: string } | undefined)?.self ?? '')})\n`);
-    return id;
+  const check = answerCheck();
+  if ((status === 201 || status === 200) && check.accepted(body)) {
+    say(`${status === 201 ? 'submitted' : 'already submitted'} ${String(request.id)}: job ${body.id} (${body.links?.self ?? ''})\n`);
+    return body.id;
   }
-  const problems = (body.problems as Problem[] | undefined) ?? [];
+  const problems = (check.refusal(body) && body.problems) || [];
   const lines = problems.map((p) => `request${p.line === null ? '' : `:${p.line}:${p.column ?? 1}`}: ${p.path ? `${p.path}: ` : ''}${p.message}`);
   const hint = status === 401 ? " (set HOPPER_TOKEN to the daemon's http.token)" : status === 403 ? ' (the daemon takes requests over HTTP only with a token, or with http.allowAnonymousSubmit)' : '';
-  throw new CliError([`${base}/requests refused the request (${status}): ${String(body.error)}${hint}`, ...lines].join('\n'), EXIT.failure);
+  throw new CliError([`${base}/requests refused the request (${status}): ${errorText(body)}${hint}`, ...lines].join('\n'), EXIT.failure);
 }
 
 /** Follows a job through GET /jobs/:id until it ends: its events, why it waits, its outputs. */
@@ -121,7 +180,7 @@ export async function followOverHttp(base: string, token: string | undefined, id
     let answer: Awaited<ReturnType<typeof call>>;
     try {
       answer = await call(`${base}/jobs/${encodeURIComponent(id)}`, token);
-      if (answer.status === 503) throw new Unreachable(`${base} answered 503: ${String(answer.body.error)}`, EXIT.failure);
+      if (answer.status === 503) throw new Unreachable(`${base} answered 503: ${errorText(answer.body)}`, EXIT.failure);
     } catch (err) {
       // A daemon restarting (or a network blip) does not end the wait; the job goes on there.
       if (!(err instanceof Unreachable)) throw err;
@@ -133,8 +192,9 @@ export async function followOverHttp(base: string, token: string | undefined, id
     if (away) process.stderr.write(`${base} answers again\n`);
     away = false;
     const { status, body } = answer;
-    if (status !== 200) throw new CliError(`${base}/jobs/${id} answered ${status}: ${String(body.error)}`, EXIT.failure);
-    const job = body as unknown as JobView;
+    if (status !== 200) throw new CliError(`${base}/jobs/${id} answered ${status}: ${errorText(body)}`, EXIT.failure);
+    if (!answerCheck().job(body)) throw new CliError(`${base}/jobs/${id} answered with a job document this hopper cannot read`, EXIT.failure);
+    const job = body;
     for (const e of job.events.slice(seenEvents)) say(`${e.at} ${job.id} ${e.event}\n`);
     seenEvents = job.events.length;
     const waiting = job.waiting ? `waiting: ${job.waiting.reason}${job.waiting.position === null ? '' : ` (position ${job.waiting.position})`}` : '';

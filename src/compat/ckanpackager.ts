@@ -1,10 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ValidateFunction } from 'ajv';
 import type { CkanpackagerCompat } from '../config/config.js';
 import type { Context } from '../context.js';
 import { InvalidFileError, type Problem } from '../errors.js';
 import { crossSiteRefusal } from '../http/origin.js';
 import { HttpError, sameSecret, sendJson, type Route } from '../http/router.js';
 import { intakeOf, orLater, readBody, sourceOf, type HttpIntake } from '../http/submit.js';
+import { createAjv } from '../schemas/ajv.js';
 import { resourceErrors, resourceRequests, resourceTotals, type ResourceFilter } from '../store/resources.js';
 import { daemonStatus } from '../store/views.js';
 import { VERSION } from '../version.js';
@@ -48,7 +50,12 @@ function optionalInt(form: URLSearchParams, name: string, o: { negative?: boolea
 }
 
 /** A value a filter compares with: text, a number, true/false or null. */
-const scalar = (v: unknown): boolean => v === null || ['string', 'number', 'boolean'].includes(typeof v);
+type FilterValue = string | number | boolean | null;
+/** `filters`: a field to a value, or to a list of values any of which matches. */
+type Filters = Record<string, FilterValue | FilterValue[]>;
+const FILTER_VALUE = { type: ['string', 'number', 'boolean', 'null'] };
+const FILTERS_SCHEMA = { type: 'object', additionalProperties: { anyOf: [FILTER_VALUE, { type: 'array', items: FILTER_VALUE }] } };
+let filtersCheck: ValidateFunction<Filters> | undefined;
 
 function optionalText(form: URLSearchParams, name: string): string | undefined {
   const v = form.get(name);
@@ -56,7 +63,7 @@ function optionalText(form: URLSearchParams, name: string): string | undefined {
 }
 
 /** `filters`: a JSON object of field -> value or list of values, as the extension sends it. */
-function filtersOf(form: URLSearchParams): Record<string, unknown> | undefined {
+function filtersOf(form: URLSearchParams): Filters | undefined {
   const text = optionalText(form, 'filters');
   if (text === undefined) return undefined;
   let value: unknown;
@@ -65,11 +72,13 @@ function filtersOf(form: URLSearchParams): Record<string, unknown> | undefined {
   } catch {
     throw new BadRequest('Parameter filters must be JSON, like {"country": ["DE", "FR"]}');
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new BadRequest('Parameter filters must be a JSON object of field names to values');
-  for (const [field, v] of Object.entries(value)) {
-    if (!scalar(v) && !(Array.isArray(v) && v.every(scalar))) throw new BadRequest(`Parameter filters: field ${field.slice(0, 100)} must have a value or a list of values`);
-  }
-  return value as Record<string, unknown>;
+  filtersCheck ??= createAjv().compile<Filters>(FILTERS_SCHEMA);
+  if (filtersCheck(value)) return value;
+  // The first field that is wrong, by its JSON pointer (/name, with ~1 for / and ~0 for ~); none when the whole is.
+  const pointer = filtersCheck.errors?.find((e) => e.instancePath !== '')?.instancePath.split('/')[1];
+  if (pointer === undefined) throw new BadRequest('Parameter filters must be a JSON object of field names to values');
+  const field = pointer.replaceAll('~1', '/').replaceAll('~0', '~');
+  throw new BadRequest(`Parameter filters: field ${field.slice(0, 100)} must have a value or a list of values`);
 }
 
 /** The request's fields by the names hopper's recipes use, and back (for the sentences of a refusal). */

@@ -6,6 +6,7 @@ import { tailLines } from '../fs/tail.js';
 import type { Need } from '../queue/resources.js';
 import { scrubber, secretValues } from '../redact.js';
 import { recipeActivity, runningJobs, type Activity } from '../store/dashboard.js';
+import { storedSecrets } from '../store/views.js';
 import { noQuery, Query } from './query.js';
 import { JOB_REF } from './jobs.js';
 import { HttpError, sendJson, type Route } from './router.js';
@@ -44,14 +45,6 @@ function logTail(ctx: Context, jobId: string, lines: number, secrets: readonly s
   return tailLines(jobLogFile(ctx, jobId), lines, maxBytes, scrubber(secrets));
 }
 
-/** The secret values of stored params under their stored schema (none when the JSON cannot be read: it was scrubbed when written). */
-function secretsOf(paramsJson: string, schemaJson: string | null): string[] {
-  try {
-    return secretValues(JSON.parse(paramsJson), schemaJson ? JSON.parse(schemaJson) : undefined);
-  } catch {
-    return [];
-  }
-}
 
 function jobLogFile(ctx: Context, jobId: string): string {
   return path.join(ctx.paths.jobs, jobId, 'job.log');
@@ -96,7 +89,7 @@ export function dashboardRoute(ctx: Context, reserved: () => Need): Route {
             lane: j.lane,
             startedAt: j.startedAt,
             attempt: j.attempt,
-            lastLine: logTail(ctx, j.id, 1, secretsOf(j.paramsJson, j.schemaJson), 16 * 1024)[0] ?? null,
+            lastLine: logTail(ctx, j.id, 1, storedSecrets(j.paramsJson, j.schemaJson), 16 * 1024)[0] ?? null,
           })),
         },
         activity: recipeActivity(ctx.store, now),

@@ -2,9 +2,9 @@ import { freeDiskBytes } from '../fs/disk.js';
 import { createRequire } from 'node:module';
 import type PromClient from 'prom-client';
 import type { Context } from '../context.js';
-import { failedDeliveries, jobCounts, lastEventId, notificationCounts, timingsAfter } from '../store/metrics.js';
+import { failedDeliveries, lastEventId, notificationCounts, timingsAfter } from '../store/metrics.js';
 import { LANE_NAMES } from '../recipes/recipe.js';
-import { laneCounts } from '../store/views.js';
+import { jobCountRows, laneCounts } from '../store/views.js';
 import { VERSION } from '../version.js';
 import { noQuery } from './query.js';
 import type { Route } from './router.js';
@@ -69,14 +69,16 @@ export function createMetrics(ctx: Context): { registry: Registry; collect(): vo
 
   /** Reads the store into the metrics; synchronous, so a scrape never sees a half-set metric. */
   const collect = (): void => {
-    const lanes = laneCounts(ctx.store);
+    const counts = jobCountRows(ctx.store);
+    const lanes = laneCounts(ctx.store, counts);
     for (const lane of LANE_NAMES) {
       concurrency.set({ lane }, ctx.config.lanes[lane].concurrency);
       queued.set({ lane }, lanes[lane].queued);
       running.set({ lane }, lanes[lane].running);
     }
     jobs.reset();
-    for (const r of jobCounts(ctx.store)) jobs.set({ recipe: r.recipe, state: r.state }, r.n);
+    // One row per lane: the two lanes of a recipe add up.
+    for (const r of counts) jobs.inc({ recipe: r.recipe, state: r.state }, r.n);
     notifications.reset();
     for (const r of notificationCounts(ctx.store)) notifications.set({ channel: r.channel, state: r.state }, r.n);
     // Counted in the store, so a restart does not lose them (a drop, after retention, reads as a reset).

@@ -68,8 +68,7 @@ export class GroupCommit {
     if (this.timer) clearTimeout(this.timer);
     this.immediate = undefined;
     this.timer = undefined;
-    const group = this.waiting.length > MAX_UNITS ? this.waiting.splice(0, MAX_UNITS) : this.waiting;
-    this.waiting = group === this.waiting ? [] : this.waiting;
+    const group = this.waiting.splice(0, MAX_UNITS);
     if (group.length === 0) return;
     // What is left over is committed in the next turn, like a write that waits on it.
     if (this.waiting.length > 0) this.immediate = setImmediate(() => this.flush());

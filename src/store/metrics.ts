@@ -3,19 +3,7 @@ import type { Lane } from '../recipes/recipe.js';
 import type { JobState } from './jobs.js';
 import type { Channel } from './notifications.js';
 import type { Store } from './store.js';
-import { jobCountRows, sqlOf } from './views.js';
-
-/** Jobs per recipe and state (both lanes together). */
-export function jobCounts(store: Store): Array<{ recipe: string; state: JobState; n: number }> {
-  const out = new Map<string, { recipe: string; state: JobState; n: number }>();
-  for (const r of jobCountRows(store)) {
-    const key = `${r.recipe}\u0000${r.state}`;
-    const row = out.get(key);
-    if (row) row.n += r.n;
-    else out.set(key, { recipe: r.recipe, state: r.state, n: r.n });
-  }
-  return [...out.values()];
-}
+import { sqlOf } from './views.js';
 
 /** Notifications per channel and state (pending, sent, dead). */
 export function notificationCounts(store: Store): Array<{ channel: Channel; state: string; n: number }> {

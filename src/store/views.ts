@@ -42,6 +42,21 @@ export interface JobError {
 }
 
 /**
+ * The secret values of a job from its stored JSON (its params and its recipe's
+ * params schema); none when that JSON cannot be read (what was stored was
+ * scrubbed when written).
+ */
+export function storedSecrets(paramsJson: string, schemaJson: string | null): string[] {
+  try {
+    const params: unknown = JSON.parse(paramsJson);
+    const schema: unknown = schemaJson ? JSON.parse(schemaJson) : undefined;
+    return secretValues(params, schema);
+  } catch {
+    return [];
+  }
+}
+
+/**
  * A stored error message with the job's secrets scrubbed out. Messages are
  * scrubbed when they are recorded; this is the second net, for the views.
  * `paramsJson` and `schemaJson` are the job's params and its recipe's params schema.
@@ -49,14 +64,7 @@ export interface JobError {
 function cleanError(code: string | null, message: string | null, paramsJson: string | null, schemaJson: string | null): JobError | null {
   if (code === null && message === null) return null;
   let text = message ?? '';
-  if (text && paramsJson) {
-    try {
-      const schema: unknown = schemaJson ? JSON.parse(schemaJson) : undefined;
-      text = scrub(text, secretValues(JSON.parse(paramsJson), schema));
-    } catch {
-      /* unreadable stored JSON: the message stays as recorded (already scrubbed then) */
-    }
-  }
+  if (text && paramsJson) text = scrub(text, storedSecrets(paramsJson, schemaJson));
   return { code: code ?? 'E_UNKNOWN', message: text };
 }
 
