@@ -3,6 +3,18 @@ import type { Config } from '../config/config.js';
 import type { EmailPayload, Notification } from '../store/notifications.js';
 import type { Offload } from '../workers/offload.js';
 
+/**
+ * The same Message-ID for every sending of one notification row: should
+ * hopper die after a mail server took a message but before the row was marked
+ * sent, the message sent again after the restart is the same message, which
+ * mail systems and clients recognise (and a random one per sending is six
+ * random draws a mail). The domain is the sender's, as nodemailer's own.
+ */
+export function messageIdFor(n: Pick<Notification, 'id' | 'jobId' | 'event'>, from: string): string {
+  const domain = /@([A-Za-z0-9.-]+)>?\s*$/.exec(from)?.[1] ?? 'localhost';
+  return `<${n.jobId}.${n.event}.${n.id}@${domain}>`;
+}
+
 export interface EmailSender {
   send(n: Notification, payload: EmailPayload): Promise<void>;
   close(): void;
@@ -22,13 +34,13 @@ export function createEmailSender(config: Config, outboxDir: string, offload: Of
     return {
       async send(n, p) {
         transport ??= import('nodemailer').then((m) => m.default.createTransport(smtp.url));
-        await (await transport).sendMail({ from, to: p.to, subject: p.subject, text: p.text, headers: { 'X-Hopper-Job': n.jobId } });
+        await (await transport).sendMail({ from, to: p.to, subject: p.subject, text: p.text, headers: { 'X-Hopper-Job': n.jobId }, messageId: messageIdFor(n, from) });
       },
       close: () => void transport?.then((t) => t.close()),
     };
   }
   return {
-    send: (n, p) => offload.outbox({ outboxDir, name: `${n.jobId}-${n.event}-${n.id}.eml`, from, to: p.to, subject: p.subject, text: p.text, jobId: n.jobId }),
+    send: (n, p) => offload.outbox({ outboxDir, name: `${n.jobId}-${n.event}-${n.id}.eml`, from, to: p.to, subject: p.subject, text: p.text, jobId: n.jobId, messageId: messageIdFor(n, from) }),
     close: () => {},
   };
 }

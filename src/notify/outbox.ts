@@ -13,6 +13,8 @@ export interface OutboxMail {
   subject: string;
   text: string;
   jobId: string;
+  /** `<JOB.EVENT.ROW@DOMAIN>`: the same for every sending of one notification (see email.ts). */
+  messageId: string;
 }
 
 type Composer = typeof import('nodemailer/lib/mail-composer/index.js').default;
@@ -79,9 +81,9 @@ function plainTextMessage(node: MimeNode, lib: Nodemailer): Buffer | undefined {
 }
 
 /** The message MailComposer makes of `mail`, as a transport would send it (LF line ends). */
-export async function composeOutboxMail(mail: Omit<OutboxMail, 'outboxDir' | 'name'>, options: { messageId?: string; date?: Date } = {}): Promise<Buffer> {
+export async function composeOutboxMail(mail: Omit<OutboxMail, 'outboxDir' | 'name'>, date?: Date): Promise<Buffer> {
   const lib = await preloadComposer();
-  const node = new lib.MailComposer({ from: mail.from, to: mail.to, subject: mail.subject, text: mail.text, headers: { 'X-Hopper-Job': mail.jobId }, newline: 'unix', ...options }).compile();
+  const node = new lib.MailComposer({ from: mail.from, to: mail.to, subject: mail.subject, text: mail.text, headers: { 'X-Hopper-Job': mail.jobId }, messageId: mail.messageId, date, newline: 'unix' }).compile();
   return plainTextMessage(node, lib) ?? node.build();
 }
 

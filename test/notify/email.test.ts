@@ -5,6 +5,7 @@ import { SMTPServer } from 'smtp-server';
 import { ended, testDaemon } from '../helpers/daemon.js';
 import { echoRecipe, request } from '../helpers/recipes.js';
 import { waitFor } from '../helpers/wait.js';
+import { messageIdFor } from '../../src/notify/email.js';
 import { emlFiles, readEml } from '../helpers/mail.js';
 import path from 'node:path';
 
@@ -18,6 +19,8 @@ interface Received {
 /** A real SMTP server on 127.0.0.1 with AUTH; `refuse(n)` makes the n-th message fail temporarily. */
 async function smtp(port = 0, refuse: (n: number) => boolean = () => false) {
   const received: Received[] = [];
+  /** Every message's raw text, the refused ones too. */
+  const offered: string[] = [];
   let n = 0;
   const server = new SMTPServer({
     disabledCommands: ['STARTTLS'],
@@ -31,6 +34,7 @@ async function smtp(port = 0, refuse: (n: number) => boolean = () => false) {
       let raw = '';
       stream.on('data', (c: Buffer) => (raw += c.toString()));
       stream.on('end', () => {
+        offered.push(raw);
         if (refuse(n++)) return cb(Object.assign(new Error('try again later'), { responseCode: 451 }));
         received.push({
           from: String(session.envelope.mailFrom && session.envelope.mailFrom.address),
@@ -47,6 +51,7 @@ async function smtp(port = 0, refuse: (n: number) => boolean = () => false) {
   return {
     port: actual,
     received,
+    offered,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
@@ -55,8 +60,18 @@ const url = (port: number, pass = 'mail-pass-4711'): string => `smtp://hopper:${
 
 const mailing = echoRecipe('mailing', { notify: { email: { to: 'ops@example.org', subject: 'done {{job.id}}', body: 'Get it: {{output.links}}' } } });
 
+describe('messageIdFor', () => {
+  it("names the notification row and takes the sender's domain, with nothing else of the address", () => {
+    const n = { id: 7, jobId: '20261129-120000-0001abcdef', event: 'succeeded' as const };
+    assert.equal(messageIdFor(n, 'hopper@data.example.org'), '<20261129-120000-0001abcdef.succeeded.7@data.example.org>');
+    assert.equal(messageIdFor(n, '"Hopper, the daemon" <hopper@data.example.org>'), '<20261129-120000-0001abcdef.succeeded.7@data.example.org>');
+    assert.equal(messageIdFor(n, 'no domain at all'), '<20261129-120000-0001abcdef.succeeded.7@localhost>');
+    assert.equal(messageIdFor(n, 'x@evil.org>\r\nBcc: <y@'), '<20261129-120000-0001abcdef.succeeded.7@localhost>');
+  });
+});
+
 describe('email over SMTP', () => {
-  it('sends through an SMTP server with AUTH, and retries a temporary refusal', async () => {
+  it('sends through an SMTP server with AUTH, and retries a temporary refusal with the same Message-ID', async () => {
     const server = await smtp(0, (n) => n === 0);
     const d = await testDaemon({ recipes: { mailing }, config: { smtp: { url: url(server.port), from: 'hopper@example.org' } }, notifyRetryBaseMs: 100 });
     try {
@@ -74,6 +89,9 @@ describe('email over SMTP', () => {
       await waitFor('sent', () => d.ctx.store.notifications.get(n.id)?.state === 'sent');
       assert.equal(d.ctx.store.notifications.deliveries(n.id).length, 2);
       assert.match(d.ctx.store.notifications.deliveries(n.id)[0].error ?? '', /451/);
+      // The message sent again is the same message: a mail system can tell it is not a second one.
+      const ids = server.offered.map((raw) => /^Message-ID: (.*)$/im.exec(raw)?.[1]?.trim());
+      assert.deepEqual(ids, [`<${job.id}.succeeded.${n.id}@example.org>`, `<${job.id}.succeeded.${n.id}@example.org>`]);
     } finally {
       await d.cleanup();
       await server.close();
@@ -131,6 +149,8 @@ describe('email without SMTP', () => {
       const eml = await waitFor('the email', () => emlFiles(path.join(d.root, 'outbox')).find((f) => f.includes(`${job.id}-failed`)));
       const mail = readEml(eml);
       assert.match(mail.headers.subject, /failing request failed/);
+      const n = d.ctx.store.notifications.forJob(job.id).find((x) => x.event === 'failed' && x.channel === 'email')!;
+      assert.equal(mail.headers['message-id'], `<${job.id}.failed.${n.id}@localhost>`, 'one notification, one Message-ID');
       assert.match(mail.body, /What went wrong: a processing step failed \(exit code 4\)/);
       assert.doesNotMatch(mail.body, /Traceback|deep\.frame/, 'only the first line, no output or trace');
     } finally {
