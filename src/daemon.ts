@@ -79,6 +79,8 @@ export interface Daemon {
   http: HttpServer;
   /** Settles once the step threads have started and loaded what the recipes' steps use (never rejects). */
   warm: Promise<void>;
+  /** Logs "hopper started" once `warm` settles: every part runs, the first jobs run at speed. */
+  ready(): Promise<void>;
   /**
    * SIGHUP: reads hopper.yaml and recipes again without dropping a job. A bad
    * config is refused (logged) and the old one stays; returns whether it took.
@@ -255,7 +257,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     undo.push(() => dispatcher.stop(0), () => delivery.stop(), () => notifier.stop(), stopRetention, () => scheduler.stop());
     await inbox.start();
     scheduler.start();
-    log.info({ root: paths.root, http: http.address(), recipes: recipes.all().map((r) => r.name) }, 'hopper started');
+    // "hopper started" is said once the step threads have loaded too (see Daemon.ready), by whoever
+    // waits for that: `hopper start` does; a daemon built in a test need not wait for its threads.
 
     let stopping: Promise<void> | undefined;
     return {
@@ -268,6 +271,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       inbox,
       http,
       warm,
+      ready: async () => {
+        await warm;
+        // A stop that came first has said what happened.
+        if (stopping) return;
+        log.info({ root: paths.root, http: http.address(), recipes: recipes.all().map((r) => r.name) }, 'hopper started');
+      },
       reload: () => {
         recipes.loadAll();
         scheduler.tick();
