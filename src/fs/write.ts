@@ -1,12 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fchmodSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { randomHex } from '../random.js';
 
 const EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 function tempNameFor(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+  return path.join(path.dirname(target), `.${path.basename(target)}.${randomHex(12)}.tmp`);
 }
 
 /**

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PRIVATE_FILE, PRIVATE_FOLDER } from '../fs/owndir.js';
 import { writeFileAtomicSync } from '../fs/write.js';
+import { randomHex } from '../random.js';
 
 /** One email for outbox/: plain data, so a worker thread can write it. */
 export interface OutboxMail {
@@ -83,7 +84,7 @@ function plainTextMessage(node: MimeNode, lib: Nodemailer): Buffer | undefined {
 /** The message MailComposer makes of `mail`, as a transport would send it (LF line ends). */
 export async function composeOutboxMail(mail: Omit<OutboxMail, 'outboxDir' | 'name'>, date?: Date): Promise<Buffer> {
   const lib = await preloadComposer();
-  const node = new lib.MailComposer({ from: mail.from, to: mail.to, subject: mail.subject, text: mail.text, headers: { 'X-Hopper-Job': mail.jobId }, messageId: mail.messageId, date, newline: 'unix' }).compile();
+  const node = new lib.MailComposer({ from: mail.from, to: mail.to, subject: mail.subject, text: mail.text, headers: { 'X-Hopper-Job': mail.jobId }, messageId: mail.messageId, date, baseBoundary: randomHex(16), newline: 'unix' }).compile();
   return plainTextMessage(node, lib) ?? node.build();
 }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Lane, RecipeDoc } from '../recipes/recipe.js';
+import { randomHex } from '../random.js';
 import type { JobEvent } from '../schemas/common.js';
 import { atomically } from './atomic.js';
 import { statements, type Db } from './db.js';
@@ -132,7 +133,7 @@ function fromRow(r: JobRow): Job {
  */
 export function newJobId(now: number, sequence: number): string {
   const iso = new Date(now).toISOString();
-  return `${iso.slice(0, 10).replace(/-/g, '')}-${iso.slice(11, 19).replace(/:/g, '')}-${(sequence & 0xffff).toString(16).padStart(4, '0')}${randomBytes(3).toString('hex')}`;
+  return `${iso.slice(0, 10).replace(/-/g, '')}-${iso.slice(11, 19).replace(/:/g, '')}-${(sequence & 0xffff).toString(16).padStart(4, '0')}${randomHex(6)}`;
 }
 
 export interface NewJob {
