@@ -38,6 +38,7 @@ import { scheduleRetention } from './maintenance/retention.js';
 import { RECIPE_FILE, RecipeRegistry } from './recipes/registry.js';
 import { Scheduler } from './schedule/scheduler.js';
 import { openStore } from './store/store.js';
+import { Checkpoints } from './store/checkpoints.js';
 
 
 /** How often Swarm services no running job owns are looked for. */
@@ -127,8 +128,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     offload: createOffload(config.threads),
     publicUrl: () => publicUrl,
   };
+  // The WAL is copied back into the database on a step thread, not in the main thread's commits.
+  const checkpoints =
+    config.threads > 0
+      ? new Checkpoints(store.db, () => ctx.offload.checkpoint(paths.db), {
+          onFailure: (err) => log.warn({ err: (err as Error).message }, 'a checkpoint on a step thread failed; the main thread checkpoints from now on'),
+        })
+      : undefined;
+  checkpoints?.start();
   // What has started so far, undone in reverse if a later part fails to start.
-  const undo: Array<() => Promise<void> | void> = [releaseLock, () => store.close(), () => docker.stop(), () => ctx.s3?.client.destroy(), () => ctx.offload.close()];
+  const undo: Array<() => Promise<void> | void> = [releaseLock, () => store.close(), () => docker.stop(), () => ctx.s3?.client.destroy(), () => ctx.offload.close(), () => checkpoints?.stop()];
   // The HTTP door of the intake, open once the lanes are there and closed when hopper stops.
   let httpIntake: HttpIntake | undefined;
   try {
@@ -322,6 +331,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           await dispatcher.stop(graceMs);
           await delivery.stop();
           await notifier.stop();
+          checkpoints?.stop();
           await ctx.offload.close();
           docker.stop();
           ctx.s3?.client.destroy();

@@ -3,19 +3,23 @@ import { fileURLToPath } from 'node:url';
 import type { OutboxMail } from '../notify/outbox.js';
 import type { StepsOutcome } from '../steps/attempt.js';
 import type { AttemptTask, DeliveryTask } from '../steps/services.js';
+import type { CheckpointResult } from '../store/checkpoints.js';
 import type { Output } from '../store/outputs.js';
 import { WorkerPool } from './pool.js';
 import { taskRunner, type Preload, type Task, type TaskResults } from './tasks.js';
 
 /**
  * Where the per-job work goes that would otherwise hold the main thread (it
- * keeps intake, the store, the lanes and the HTTP views): a job's steps, and
- * writing its mail to outbox/. On `threads` worker threads, or, with 0, here.
+ * keeps intake, the store, the lanes and the HTTP views): a job's steps,
+ * writing its mail to outbox/, and the database's checkpoints. On `threads`
+ * worker threads, or, with 0, here.
  */
 export interface Offload {
   attempt(task: AttemptTask, signal: AbortSignal): Promise<StepsOutcome>;
   deliver(task: DeliveryTask, signal: AbortSignal): Promise<Output[]>;
   outbox(mail: OutboxMail): Promise<void>;
+  /** A PASSIVE checkpoint of the database file `db`, on a thread's own connection (store/checkpoints.ts). */
+  checkpoint(db: string): Promise<CheckpointResult>;
   /** Loads on the threads what the first jobs will need (see steps/index.ts): on one started now, and first on each started later. */
   preload(preload: Preload): Promise<void>;
   /** Worker threads (0: the main thread does the work). */
@@ -58,6 +62,7 @@ export function createOffload(threads: number): Offload {
     attempt: async (attempt, signal) => (await run({ kind: 'attempt', attempt }, signal)) as StepsOutcome,
     deliver: async (deliver, signal) => (await run({ kind: 'deliver', deliver }, signal)) as Output[],
     outbox: async (mail) => void (await run({ kind: 'outbox', mail }, NEVER)),
+    checkpoint: async (db) => (await run({ kind: 'checkpoint', db }, NEVER)) as CheckpointResult,
     preload: async (preload) => void (await preloadOn({ kind: 'preload', preload })),
     close,
   };

@@ -4,6 +4,7 @@ import { preloadSteps } from '../steps/index.js';
 import { runDelivery } from '../delivery/task.js';
 import { runSteps, type StepsOutcome } from '../steps/attempt.js';
 import { servicesCache, type AttemptTask, type DeliveryTask } from '../steps/services.js';
+import { passiveCheckpointer, type CheckpointResult } from '../store/checkpoints.js';
 import type { Output } from '../store/outputs.js';
 
 // The work hopper hands to its threads: plain data in, plain data out, so the
@@ -15,20 +16,30 @@ export interface Preload {
   outbox: boolean;
 }
 
-export type Task = { kind: 'attempt'; attempt: AttemptTask } | { kind: 'deliver'; deliver: DeliveryTask } | { kind: 'outbox'; mail: OutboxMail } | { kind: 'preload'; preload: Preload };
+export type Task =
+  | { kind: 'attempt'; attempt: AttemptTask }
+  | { kind: 'deliver'; deliver: DeliveryTask }
+  | { kind: 'outbox'; mail: OutboxMail }
+  | { kind: 'preload'; preload: Preload }
+  /** A PASSIVE checkpoint of the database file `db` (store/checkpoints.ts). */
+  | { kind: 'checkpoint'; db: string };
 
 export interface TaskResults {
   attempt: StepsOutcome;
   deliver: Output[];
   outbox: undefined;
   preload: undefined;
+  checkpoint: CheckpointResult;
 }
 
-/** Runs tasks in one thread; keeps that thread's clients (S3, Docker) between tasks. */
+/** Runs tasks in one thread; keeps that thread's clients (S3, Docker, a database connection for checkpoints) between tasks. */
 export function taskRunner(): (task: Task, signal: AbortSignal) => Promise<TaskResults[Task['kind']]> {
   const services = servicesCache();
+  const checkpoint = passiveCheckpointer();
   return async (task, signal) => {
     switch (task.kind) {
+      case 'checkpoint':
+        return checkpoint(task.db);
       case 'attempt':
         return runSteps(task.attempt.input, await services(task.attempt), signal);
       case 'deliver':

@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Checkpoints, passiveCheckpointer, type CheckpointResult } from '../../src/store/checkpoints.js';
+import { createOffload } from '../../src/workers/offload.js';
+import { tempDb } from '../helpers/db.js';
+import { ended, testDaemon } from '../helpers/daemon.js';
+import { echoRecipe, request } from '../helpers/recipes.js';
+import { waitFor } from '../helpers/wait.js';
+
+const waitUntil = (ok: () => boolean): Promise<unknown> => waitFor('a checkpoint', () => ok() || undefined, 5000);
+
+const SCHEMA = 'CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB)';
+const autocheckpoint = (db: ReturnType<typeof tempDb>): unknown => db.pragma('wal_autocheckpoint', { simple: true });
+const write = (db: ReturnType<typeof tempDb>, bytes = 1024): unknown => db.prepare('INSERT INTO t (data) VALUES (?)').run(Buffer.alloc(bytes, 7));
+
+/** A checkpoint runner that settles when told, and counts its calls. */
+function heldRunner(): { run: () => Promise<CheckpointResult>; calls: number; release(): void } {
+  let release = (): void => {};
+  const r = {
+    calls: 0,
+    run: () => {
+      r.calls++;
+      return new Promise<CheckpointResult>((resolve) => (release = () => resolve({ log: 0, checkpointed: 0 })));
+    },
+    release: () => release(),
+  };
+  return r;
+}
+
+describe('Checkpoints', () => {
+  it('hands the main connection a backstop of 10,000 pages while it runs, and SQLite its own 1,000 back when stopped', (t) => {
+    const db = tempDb(t, SCHEMA);
+    const c = new Checkpoints(db, async () => ({ log: 0, checkpointed: 0 }), { onFailure: () => assert.fail('no failure') });
+    assert.equal(autocheckpoint(db), 1000);
+    c.start();
+    assert.equal(autocheckpoint(db), 10000);
+    c.stop();
+    assert.equal(autocheckpoint(db), 1000);
+  });
+
+  it('asks for a checkpoint only after commits, and never for a second while one runs', async (t) => {
+    const db = tempDb(t, SCHEMA);
+    const runner = heldRunner();
+    const c = new Checkpoints(db, runner.run, { everyMs: 60_000, onFailure: () => assert.fail('no failure') });
+    c.start();
+    t.after(() => c.stop());
+    await c.tick();
+    assert.equal(runner.calls, 0, 'nothing committed since it started');
+    write(db);
+    const first = c.tick();
+    write(db);
+    await c.tick();
+    assert.equal(runner.calls, 1, 'one under way: the second tick waits for the next');
+    runner.release();
+    await first;
+    assert.equal(c.done, 1);
+    const second = c.tick();
+    assert.equal(runner.calls, 2, 'what was committed meanwhile gets the next');
+    runner.release();
+    await second;
+  });
+
+  it('a failed checkpoint is said once, and the main connection checkpoints by itself from then on', async (t) => {
+    const db = tempDb(t, SCHEMA);
+    const failures: unknown[] = [];
+    const c = new Checkpoints(db, () => Promise.reject(new Error('the thread stopped')), { everyMs: 60_000, onFailure: (err) => failures.push(err) });
+    c.start();
+    write(db);
+    await c.tick();
+    write(db);
+    await c.tick();
+    assert.equal(failures.length, 1);
+    assert.match(String(failures[0]), /the thread stopped/);
+    assert.equal(autocheckpoint(db), 1000);
+  });
+
+  it('a failure after stop (the threads stop before the store closes) is not said', async (t) => {
+    const db = tempDb(t, SCHEMA);
+    const failures: unknown[] = [];
+    let reject = (_err: Error): void => {};
+    const c = new Checkpoints(db, () => new Promise((_resolve, no) => (reject = no)), { everyMs: 60_000, onFailure: (err) => failures.push(err) });
+    c.start();
+    write(db);
+    const tick = c.tick();
+    c.stop();
+    reject(new Error('E_WORKER'));
+    await tick;
+    assert.deepEqual(failures, []);
+  });
+
+  it('on a step thread: the WAL is copied back without the main connection, and starts over at the next write', async (t) => {
+    const db = tempDb(t, SCHEMA);
+    const file = db.name;
+    const offload = createOffload(1);
+    t.after(() => offload.close());
+    const c = new Checkpoints(db, () => offload.checkpoint(file), { everyMs: 20, onFailure: (err) => assert.fail(String(err)) });
+    c.start();
+    t.after(() => c.stop());
+    // 120 commits of 128 KiB: 15 MiB through the WAL, under the main connection's backstop
+    // (40 MiB), so only the thread checkpoints; commits come while it does.
+    for (let i = 0; i < 120; i++) {
+      db.transaction(() => {
+        for (let k = 0; k < 32; k++) write(db, 4000);
+      })();
+      await sleep(2);
+    }
+    assert.ok(c.done > 0, 'checkpoints ran on the thread meanwhile');
+    // A quiet moment: the thread's next checkpoint copies all, and the next write starts the WAL over.
+    const before = c.done;
+    write(db);
+    await waitUntil(() => c.done > before);
+    write(db);
+    const [after] = db.pragma('wal_checkpoint(PASSIVE)') as CheckpointResult[];
+    assert.ok(after.log < 10, `the WAL started over (it holds ${after.log} frames, not thousands)`);
+    assert.equal(db.prepare('SELECT count(*) FROM t').pluck().get(), 120 * 32 + 2);
+  });
+});
+
+describe('passiveCheckpointer', () => {
+  it('copies the WAL into the database on a connection of its own, and waits for no reader', (t) => {
+    const db = tempDb(t, SCHEMA);
+    const checkpoint = passiveCheckpointer();
+    db.pragma('wal_autocheckpoint = 0');
+    for (let i = 0; i < 50; i++) write(db, 2000);
+    const r = checkpoint(db.name);
+    assert.ok(r.log > 0);
+    assert.equal(r.checkpointed, r.log, 'every frame is in the database file now');
+    // A reader on an older snapshot: PASSIVE copies what it can, at once, and says how far it got.
+    const reader = new Database(db.name, { readonly: true });
+    t.after(() => reader.close());
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) FROM t').get();
+    for (let i = 0; i < 10; i++) write(db, 2000);
+    const started = performance.now();
+    const held = checkpoint(db.name);
+    assert.ok(performance.now() - started < 1000, 'it did not wait for the reader');
+    assert.ok(held.checkpointed < held.log, 'the frames the reader may still need stay in the WAL');
+    reader.exec('COMMIT');
+    const after = checkpoint(db.name);
+    assert.equal(after.checkpointed, after.log);
+  });
+});
+
+describe('checkpoints in the daemon', () => {
+  it('a daemon whose step thread checkpointed leaves no WAL behind when it stops (its thread let go of the file)', async () => {
+    const d = await testDaemon({ recipes: { e: echoRecipe('e') } });
+    try {
+      for (let i = 0; i < 5; i++) d.drop(`r${i}.yaml`, request('e', { text: 'x' }, { id: `wal-${i}` }));
+      for (let i = 0; i < 5; i++) await d.job(`wal-${i}`, ended);
+      await sleep(250); // more than two checkpoint ticks
+      assert.ok(existsSync(path.join(d.root, 'state', 'hopper.db-wal')), 'a WAL while it runs');
+      await d.stop();
+      assert.ok(!existsSync(path.join(d.root, 'state', 'hopper.db-wal')));
+    } finally {
+      await d.cleanup();
+    }
+  });
+});
