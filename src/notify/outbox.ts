@@ -91,8 +91,9 @@ export async function composeOutboxMail(mail: Omit<OutboxMail, 'outboxDir' | 'na
 /**
  * Writes the message a mail server would have been sent, as an `.eml` file any
  * mail client reads. MailComposer builds it as nodemailer's transports do,
- * without a transport's plugin pipeline around it (composeOutboxMail). Written synchronously: it
- * runs on a step thread (or, with `threads: 0`, on the main one), and is small.
+ * without a transport's plugin pipeline around it (composeOutboxMail). Written
+ * synchronously: it runs on a step thread (or, with `threads: 0`, on the main
+ * one), and is small.
  */
 export async function writeOutboxMail(mail: OutboxMail): Promise<void> {
   // Loaded with the first email: a daemon that sends none never holds nodemailer.
