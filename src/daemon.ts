@@ -82,6 +82,8 @@ export interface Daemon {
   warm: Promise<void>;
   /** Logs "hopper started" once `warm` settles: every part runs, the first jobs run at speed. */
   ready(): Promise<void>;
+  /** The WAL's checkpoints on a step thread (none with `threads: 0`). */
+  checkpoints: Checkpoints | undefined;
   /**
    * SIGHUP: reads hopper.yaml and recipes again without dropping a job. A bad
    * config is refused (logged) and the old one stays; returns whether it took.
@@ -132,7 +134,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const checkpoints =
     config.threads > 0
       ? new Checkpoints(store.db, () => ctx.offload.checkpoint(paths.db), {
-          onFailure: (err) => log.warn({ err: (err as Error).message }, 'a checkpoint on a step thread failed; the main thread checkpoints from now on'),
+          onFailure: (err) => log.warn({ err: (err as Error).message }, 'a checkpoint on a step thread failed; the main thread checkpoints until one works again'),
+          onRecovery: () => log.info('checkpoints run on a step thread again'),
         })
       : undefined;
   checkpoints?.start();
@@ -280,6 +283,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       inbox,
       http,
       warm,
+      checkpoints,
       ready: async () => {
         await warm;
         // A stop that came first has said what happened.

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { signedLink } from '../src/delivery/links.js';
+import { createLogger } from '../src/log.js';
 import { ended, testDaemon, type TestDaemon } from './helpers/daemon.js';
 import { httpServer, type TestServer } from './helpers/http.js';
 import { emlFiles, readEml } from './helpers/mail.js';
@@ -106,6 +107,42 @@ describe('state at rest: readable by hopper\'s user alone, whatever the umask', 
     } finally {
       process.umask(old);
       await d?.cleanup();
+    }
+  });
+});
+
+describe('Daemon.ready', () => {
+  const capture = (): { lines: string[]; log: ReturnType<typeof createLogger> } => {
+    const lines: string[] = [];
+    return { lines, log: createLogger({ destination: { write: (line: string) => void lines.push(line) } }) };
+  };
+  const started = (lines: string[]): number => lines.filter((l) => l.includes('"msg":"hopper started"')).length;
+
+  it('says "hopper started" once the step threads have loaded what the recipes use', async () => {
+    const { lines, log } = capture();
+    const d = await testDaemon({ recipes: { e: echoRecipe('e') }, log });
+    try {
+      let loaded = false;
+      void d.warm.then(() => (loaded = true));
+      assert.equal(started(lines), 0, 'not before ready()');
+      await d.ready();
+      assert.ok(loaded, 'the threads had loaded');
+      assert.equal(started(lines), 1);
+    } finally {
+      await d.cleanup();
+    }
+  });
+
+  it('says nothing of a start once a stop came first', async () => {
+    const { lines, log } = capture();
+    const d = await testDaemon({ recipes: { e: echoRecipe('e') }, log });
+    try {
+      await d.stop();
+      await d.ready();
+      assert.equal(started(lines), 0);
+      assert.ok(lines.some((l) => l.includes('"msg":"hopper stopped"')));
+    } finally {
+      await d.cleanup();
     }
   });
 });

@@ -1,7 +1,18 @@
+import { domainToASCII } from 'node:url';
 import type { Transporter } from 'nodemailer';
 import type { Config } from '../config/config.js';
 import type { EmailPayload, Notification } from '../store/notifications.js';
 import type { Offload } from '../workers/offload.js';
+
+/** A domain as a Message-ID may carry it: dot-separated labels of letters, digits and hyphens. */
+const DOT_ATOM_DOMAIN = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/;
+
+/** The first address's domain in a From value (any form: a bare address, `Name <a@b>`, a list), in ASCII; else localhost. */
+function senderDomain(from: string): string {
+  const domain = /@([^\s<>()[\],;:"@]+)/.exec(from)?.[1];
+  const ascii = domain ? domainToASCII(domain).toLowerCase() : '';
+  return DOT_ATOM_DOMAIN.test(ascii) ? ascii : 'localhost';
+}
 
 /**
  * The same Message-ID for every sending of one notification row: should
@@ -11,8 +22,7 @@ import type { Offload } from '../workers/offload.js';
  * random draws a mail). The domain is the sender's, as nodemailer's own.
  */
 export function messageIdFor(n: Pick<Notification, 'id' | 'jobId' | 'event'>, from: string): string {
-  const domain = /@([A-Za-z0-9.-]+)>?\s*$/.exec(from)?.[1] ?? 'localhost';
-  return `<${n.jobId}.${n.event}.${n.id}@${domain}>`;
+  return `<${n.jobId}.${n.event}.${n.id}@${senderDomain(from)}>`;
 }
 
 export interface EmailSender {

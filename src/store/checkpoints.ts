@@ -13,7 +13,8 @@ import type { Db } from './db.js';
 // it began; the WAL starts over at the first write after one that copied all
 // (a quiet moment), or else once the main connection's own checkpoint, kept as
 // a backstop at BACKSTOP_PAGES, copies the little that is left. After a failed
-// checkpoint the main connection goes back to SQLite's own. Measured in a
+// checkpoint (a step thread that died with it, say) the main connection goes
+// back to SQLite's own, and the thread's are tried again RETRY_MS later. Measured in a
 // 10,000-file burst: commits over 8 ms 130 -> 18, their p99 10.7 -> 5.2 ms,
 // all commits together 6.6 -> 5.0 s (benchmarks.md, seventh step).
 
@@ -23,6 +24,8 @@ const EVERY_MS = 100;
 const BACKSTOP_PAGES = 10_000;
 /** SQLite's default. */
 const DEFAULT_PAGES = 1_000;
+/** After a failure, how long the main connection checkpoints by itself before a thread is asked again. */
+const RETRY_MS = 60_000;
 
 export interface CheckpointResult {
   /** Frames in the WAL, and how many of them are now in the database file. */
@@ -33,8 +36,12 @@ export interface CheckpointResult {
 export interface CheckpointsOptions {
   /** @default 100 */
   everyMs?: number;
-  /** Said when a checkpoint fails (the main connection checkpoints from then on). */
+  /** @default 60000 */
+  retryMs?: number;
+  /** Said when a checkpoint fails after one that did not (the main connection checkpoints until one works again). */
   onFailure: (err: unknown) => void;
+  /** Said when one works again after failures. */
+  onRecovery?: () => void;
 }
 
 export class Checkpoints {
@@ -43,6 +50,8 @@ export class Checkpoints {
   private running = false;
   private timer: NodeJS.Timeout | undefined;
   private count = 0;
+  /** Since a failure: the main connection checkpoints by itself until then (performance.now()). */
+  private retryAt: number | undefined;
 
   constructor(
     private readonly db: Db,
@@ -54,7 +63,7 @@ export class Checkpoints {
     this.last = this.changes.get()!;
   }
 
-  /** Checkpoints done elsewhere so far (for tests). */
+  /** Checkpoints done elsewhere so far. */
   get done(): number {
     return this.count;
   }
@@ -68,6 +77,7 @@ export class Checkpoints {
   /** One checkpoint, when something was committed since the last and none is under way. */
   async tick(): Promise<void> {
     if (this.running || this.timer === undefined || !this.db.open) return;
+    if (this.retryAt !== undefined && performance.now() < this.retryAt) return;
     const changes = this.changes.get()!;
     if (changes === this.last) return;
     this.last = changes;
@@ -75,17 +85,23 @@ export class Checkpoints {
     try {
       await this.checkpoint();
       this.count++;
+      if (this.retryAt !== undefined && this.timer !== undefined && this.db.open) {
+        this.retryAt = undefined;
+        this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
+        this.options.onRecovery?.();
+      }
     } catch (err) {
       // Stopped meanwhile (the threads stop before the store closes): no failure to tell.
-      if (this.timer === undefined) return;
-      this.stop();
-      this.options.onFailure(err);
+      if (this.timer === undefined || !this.db.open) return;
+      if (this.retryAt === undefined) this.options.onFailure(err);
+      this.retryAt = performance.now() + (this.options.retryMs ?? RETRY_MS);
+      this.db.pragma(`wal_autocheckpoint = ${DEFAULT_PAGES}`);
     } finally {
       this.running = false;
     }
   }
 
-  /** The main connection checkpoints by itself again (before the store closes, or after a failure). */
+  /** The main connection checkpoints by itself again: before the store closes. */
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;

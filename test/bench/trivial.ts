@@ -182,36 +182,46 @@ async function startHopper(concurrency: number, profileDir?: string): Promise<St
  * while it was busy was counted late here. (Measured side by side with a
  * separate poller: this process's p99 came out 0-8 ms above the daemon's.)
  */
-function watchStatus(base: string, everyMs = 50): { stop(): Promise<number[]> } {
+function watchStatus(base: string, everyMs = 50): { stop(): Promise<number[]>; kill(): void } {
   // Not counted: the first fetch sets up the poller's HTTP client and connection
   // (30-50 ms here), which is the poller's own start, not the daemon's answer.
-  const script = `const [base, every] = process.argv.slice(1); const times = []; let stopped = false;
+  // A request that fails is counted, not a reason to stop polling.
+  const script = `const [base, every] = process.argv.slice(1); const times = []; let failures = 0; let stopped = false;
     process.on('message', () => (stopped = true));
     (async () => {
       await (await fetch(base + '/status')).arrayBuffer();
       while (!stopped) {
         const t0 = performance.now();
-        await (await fetch(base + '/status')).arrayBuffer();
-        times.push(performance.now() - t0);
+        try {
+          await (await fetch(base + '/status')).arrayBuffer();
+          times.push(performance.now() - t0);
+        } catch {
+          failures++;
+        }
         await new Promise((resolve) => setTimeout(resolve, Number(every)));
       }
-      process.send(times, () => process.exit(0));
+      process.send({ times, failures }, () => process.exit(0));
     })().catch((err) => { console.error(err); process.exit(1); });`;
   const child = spawn(process.execPath, ['-e', script, base, String(everyMs)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const answer = new Promise<number[]>((resolve, reject) => {
-    child.once('message', (times) => resolve(times as number[]));
+  child.on('error', () => {}); // a send after the poller is gone: its exit says what happened
+  const answer = new Promise<{ times: number[]; failures: number }>((resolve, reject) => {
+    child.once('message', (m) => resolve(m as { times: number[]; failures: number }));
     child.once('exit', (code) => reject(new Error(`the /status poller exited (${code}) before it answered`)));
   });
+  answer.catch(() => {}); // read by stop(); a bench that fails before then says its own error
   return {
     stop: async () => {
-      child.send('stop');
+      if (child.connected) child.send('stop');
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       try {
-        return await answer;
+        const { times, failures } = await answer;
+        if (failures > 0) throw new Error(`${failures} of ${times.length + failures} GET /status requests failed while the jobs ran`);
+        return times;
       } finally {
         clearTimeout(timer);
       }
     },
+    kill: () => void child.kill('SIGKILL'),
   };
 }
 
@@ -219,6 +229,7 @@ function watchStatus(base: string, everyMs = 50): { stop(): Promise<number[]> } 
 export async function runHopper(n: number, concurrency: number, url: string, o: { profileDir?: string; watch?: boolean; warmup?: number } = {}): Promise<TrivialResult> {
   const h = await startHopper(concurrency, o.profileDir);
   const outbox = path.join(h.root, 'outbox');
+  let watcher: ReturnType<typeof watchStatus> | undefined;
   try {
     const warmup = o.warmup ?? 0;
     if (warmup > 0) {
@@ -227,7 +238,7 @@ export async function runHopper(n: number, concurrency: number, url: string, o: 
     }
     const cpu0 = cpuMs(h.daemon.pid!);
     const io0 = written(h.daemon.pid!);
-    const watcher = o.watch ? watchStatus(h.http) : undefined;
+    watcher = o.watch ? watchStatus(h.http) : undefined;
     const t0 = performance.now();
     await dropRequests(path.join(h.root, 'inbox'), n, url);
     await waitFor('every email', () => emails(outbox) >= warmup + n, 600_000, 10);
@@ -235,6 +246,7 @@ export async function runHopper(n: number, concurrency: number, url: string, o: 
     const cpu = cpuMs(h.daemon.pid!) - cpu0;
     const io = written(h.daemon.pid!);
     const statusTimes = await watcher?.stop();
+    watcher = undefined;
     return {
       jobsPerSecond: n / seconds,
       seconds,
@@ -244,6 +256,7 @@ export async function runHopper(n: number, concurrency: number, url: string, o: 
       ...(statusTimes ? { statusP99Ms: quantile(statusTimes, 0.99) } : {}),
     };
   } finally {
+    watcher?.kill();
     await h.stop();
   }
 }

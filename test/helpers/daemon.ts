@@ -5,7 +5,7 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/config.js';
 import type { Clock } from '../../src/context.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
-import { silentLogger, createLogger } from '../../src/log.js';
+import { silentLogger, createLogger, type Logger } from '../../src/log.js';
 import type { Job } from '../../src/store/jobs.js';
 import { waitFor } from './wait.js';
 
@@ -39,6 +39,8 @@ export interface TestDaemonOptions {
   dockerSocket?: string;
   clock?: Clock;
   schedulePollMs?: number;
+  /** Where the daemon logs (default: nowhere, or stdout with HOPPER_TEST_LOG). */
+  log?: Logger;
 }
 
 export interface TestDaemon extends Daemon {
@@ -57,7 +59,7 @@ export async function testDaemon(o: TestDaemonOptions = {}): Promise<TestDaemon>
   for (const [name, content] of Object.entries(o.recipes ?? {})) drop(path.join(root, 'recipes'), `${name}.yaml`, content);
   const doc = { http: { port: 0 }, outbound: { allow: ['127.0.0.1'] }, ...(o.dockerSocket ? { docker: { socketPath: o.dockerSocket } } : {}), ...(o.config ?? {}) };
   const config = parseConfig(stringify(doc), path.join(root, 'hopper.yaml'));
-  const log = process.env.HOPPER_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger();
+  const log = o.log ?? (process.env.HOPPER_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger());
   const d = await startDaemon({
     root,
     config,

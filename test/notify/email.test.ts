@@ -65,8 +65,13 @@ describe('messageIdFor', () => {
     const n = { id: 7, jobId: '20261129-120000-0001abcdef', event: 'succeeded' as const };
     assert.equal(messageIdFor(n, 'hopper@data.example.org'), '<20261129-120000-0001abcdef.succeeded.7@data.example.org>');
     assert.equal(messageIdFor(n, '"Hopper, the daemon" <hopper@data.example.org>'), '<20261129-120000-0001abcdef.succeeded.7@data.example.org>');
-    assert.equal(messageIdFor(n, 'no domain at all'), '<20261129-120000-0001abcdef.succeeded.7@localhost>');
-    assert.equal(messageIdFor(n, 'x@evil.org>\r\nBcc: <y@'), '<20261129-120000-0001abcdef.succeeded.7@localhost>');
+    assert.equal(messageIdFor(n, 'hopper@Data.Example.org (Hopper)'), '<20261129-120000-0001abcdef.succeeded.7@data.example.org>');
+    assert.equal(messageIdFor(n, 'a@first.example.org, b@second.example.org'), '<20261129-120000-0001abcdef.succeeded.7@first.example.org>', 'the first address');
+    assert.equal(messageIdFor(n, 'hopper@bücher.de'), '<20261129-120000-0001abcdef.succeeded.7@xn--bcher-kva.de>', 'an IDN in ASCII');
+    for (const odd of ['no domain at all', 'hopper@..', 'hopper@[10.0.0.1]', 'hopper@-x-.org', `hopper@${'x'.repeat(64)}\u0000.org`]) {
+      assert.equal(messageIdFor(n, odd), '<20261129-120000-0001abcdef.succeeded.7@localhost>', odd);
+    }
+    assert.equal(messageIdFor(n, 'x@evil.org>\r\nBcc: <y@'), '<20261129-120000-0001abcdef.succeeded.7@evil.org>', 'nothing after the domain comes along');
   });
 });
 

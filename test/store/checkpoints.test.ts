@@ -64,18 +64,37 @@ describe('Checkpoints', () => {
     await second;
   });
 
-  it('a failed checkpoint is said once, and the main connection checkpoints by itself from then on', async (t) => {
+  it('after a failure the main connection checkpoints by itself; the thread is asked again later, and takes over when it works', async (t) => {
     const db = tempDb(t, SCHEMA);
-    const failures: unknown[] = [];
-    const c = new Checkpoints(db, () => Promise.reject(new Error('the thread stopped')), { everyMs: 60_000, onFailure: (err) => failures.push(err) });
+    const said: string[] = [];
+    let calls = 0;
+    const c = new Checkpoints(
+      db,
+      async () => {
+        calls++;
+        if (calls <= 2) throw new Error('the thread stopped');
+        return { log: 0, checkpointed: 0 };
+      },
+      { everyMs: 60_000, retryMs: 40, onFailure: (err) => said.push(`failed: ${(err as Error).message}`), onRecovery: () => said.push('recovered') },
+    );
     c.start();
+    t.after(() => c.stop());
     write(db);
     await c.tick();
+    assert.equal(autocheckpoint(db), 1000, 'SQLite checkpoints by itself meanwhile');
     write(db);
     await c.tick();
-    assert.equal(failures.length, 1);
-    assert.match(String(failures[0]), /the thread stopped/);
-    assert.equal(autocheckpoint(db), 1000);
+    assert.equal(calls, 1, 'not asked again before retryMs');
+    await sleep(50);
+    await c.tick();
+    assert.equal(calls, 2);
+    assert.deepEqual(said, ['failed: the thread stopped'], 'a streak of failures is said once');
+    await sleep(50);
+    write(db);
+    await c.tick();
+    assert.equal(calls, 3);
+    assert.deepEqual(said, ['failed: the thread stopped', 'recovered']);
+    assert.equal(autocheckpoint(db), 10000, 'the thread has it again');
   });
 
   it('a failure after stop (the threads stop before the store closes) is not said', async (t) => {
@@ -108,11 +127,11 @@ describe('Checkpoints', () => {
       })();
       await sleep(2);
     }
-    assert.ok(c.done > 0, 'checkpoints ran on the thread meanwhile');
-    // A quiet moment: the thread's next checkpoint copies all, and the next write starts the WAL over.
-    const before = c.done;
+    await waitUntil(() => c.done > 0);
+    // A quiet moment: a checkpoint on the thread copies all (one still under way from the
+    // loop may not have), and the next write starts the WAL over.
     write(db);
-    await waitUntil(() => c.done > before);
+    await offload.checkpoint(file);
     write(db);
     const [after] = db.pragma('wal_checkpoint(PASSIVE)') as CheckpointResult[];
     assert.ok(after.log < 10, `the WAL started over (it holds ${after.log} frames, not thousands)`);
@@ -146,15 +165,26 @@ describe('passiveCheckpointer', () => {
 });
 
 describe('checkpoints in the daemon', () => {
-  it('a daemon whose step thread checkpointed leaves no WAL behind when it stops (its thread let go of the file)', async () => {
+  it('a daemon checkpoints on its step thread, and leaves no WAL behind when it stops (the thread let go of the file)', async () => {
     const d = await testDaemon({ recipes: { e: echoRecipe('e') } });
     try {
       for (let i = 0; i < 5; i++) d.drop(`r${i}.yaml`, request('e', { text: 'x' }, { id: `wal-${i}` }));
       for (let i = 0; i < 5; i++) await d.job(`wal-${i}`, ended);
-      await sleep(250); // more than two checkpoint ticks
+      await waitUntil(() => (d.checkpoints?.done ?? 0) > 0);
+      assert.equal(d.ctx.store.db.pragma('wal_autocheckpoint', { simple: true }), 10000);
       assert.ok(existsSync(path.join(d.root, 'state', 'hopper.db-wal')), 'a WAL while it runs');
       await d.stop();
       assert.ok(!existsSync(path.join(d.root, 'state', 'hopper.db-wal')));
+    } finally {
+      await d.cleanup();
+    }
+  });
+
+  it('with threads: 0 SQLite checkpoints by itself', async () => {
+    const d = await testDaemon({ recipes: { e: echoRecipe('e') }, config: { threads: 0 } });
+    try {
+      assert.equal(d.checkpoints, undefined);
+      assert.equal(d.ctx.store.db.pragma('wal_autocheckpoint', { simple: true }), 1000);
     } finally {
       await d.cleanup();
     }
