@@ -228,6 +228,19 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX intake_job ON intake(job_id) WHERE job_id IS NOT NULL;
   CREATE INDEX jobs_cached_from ON jobs(cached_from) WHERE cached_from IS NOT NULL;
   `,
+  // Indexes that hold only the jobs their queries ask for: the waiting ones (the
+  // start's load and a job's place in its lane), and the ended ones (retention,
+  // the dashboard's activity). A job's start and end no longer move its entries
+  // in them: replaying the trivial job's writes (.scratch/walx.ts), ~15 % fewer
+  // bytes written per job lifecycle, ~10 % fewer per accept.
+  `
+  DROP INDEX jobs_pending;
+  CREATE INDEX jobs_waiting ON jobs(lane, priority DESC, created_at) WHERE state IN ('queued', 'retrying');
+  DROP INDEX jobs_state_finished;
+  CREATE INDEX jobs_state_finished ON jobs(state, finished_at) WHERE finished_at IS NOT NULL;
+  DROP INDEX jobs_recipe_finished;
+  CREATE INDEX jobs_recipe_finished ON jobs(recipe, state, finished_at) WHERE finished_at IS NOT NULL;
+  `,
 ];
 
 export interface OpenOptions {

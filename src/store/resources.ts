@@ -89,7 +89,8 @@ interface Row {
 
 /**
  * A page of rows newest first across the recipes: each recipe's rows come in
- * order from an index (jobs_recipe, jobs_resource, jobs_recipe_finished), at
+ * order from an index (jobs_recipe, jobs_resource, jobs_recipe_finished: it holds
+ * ended jobs alone, so the query says `finished_at IS NOT NULL`), at
  * most offset + limit of them, and are merged here; an IN over the recipes
  * would sort all their rows for every page.
  */
@@ -102,7 +103,7 @@ function newestFirst(db: Db, f: ResourceFilter, page: { offset: number; limit: n
     rows.push(
       ...statements(db)<Array<string | number>, Row>(
         `SELECT email, ${RESOURCE} AS resource, ${when} AS at, json_extract(params_json, '$.limit') AS count, error_message AS message
-         FROM jobs WHERE ${w.sql}${o.failed ? ` AND state = 'failed'` : ''} ORDER BY ${when} DESC LIMIT ?`,
+         FROM jobs WHERE ${w.sql}${o.failed ? ` AND state = 'failed' AND finished_at IS NOT NULL` : ''} ORDER BY ${when} DESC LIMIT ?`,
       ).all(...w.args, take),
     );
   }

@@ -120,6 +120,8 @@ function whereOf(f: JobFilter & { onlyState?: JobState }, order: 'created' | 'fi
     parts.push('lower(email) = lower(?)');
     args.push(f.email);
   }
+  // The finished-order indexes hold ended jobs alone (finished_at set): the query says so, or cannot use them.
+  if (order === 'finished') parts.push('finished_at IS NOT NULL');
   let index: string;
   if (f.email !== undefined) index = 'jobs_email';
   else if (f.recipe !== undefined && state !== undefined) index = order === 'created' ? 'jobs_recipe_state' : 'jobs_recipe_finished';

@@ -226,7 +226,11 @@ describe('job counts kept by the writes (job_counts)', () => {
       const at = MIGRATIONS.findIndex((m) => m.includes('CREATE TABLE job_counts'));
       store.db.exec('DROP TRIGGER job_counts_insert; DROP TRIGGER job_counts_update; DROP TRIGGER job_counts_delete; DROP TABLE job_counts');
       store.db.exec('DROP INDEX notifications_job; DROP INDEX intake_job; DROP INDEX jobs_cached_from');
-      assert.equal(MIGRATIONS.length - at, 2, 'the migrations after job_counts are undone here too');
+      store.db.exec(`DROP INDEX jobs_waiting; DROP INDEX jobs_state_finished; DROP INDEX jobs_recipe_finished;
+        CREATE INDEX jobs_pending ON jobs(state, lane, priority DESC, created_at);
+        CREATE INDEX jobs_state_finished ON jobs(state, finished_at);
+        CREATE INDEX jobs_recipe_finished ON jobs(recipe, state, finished_at);`);
+      assert.equal(MIGRATIONS.length - at, 3, 'the migrations after job_counts are undone here too');
       store.db.pragma(`user_version = ${at}`);
       insertFixture(store.db);
       const expected = counted(store);
