@@ -14,9 +14,9 @@ import type { Db } from './db.js';
 // (a quiet moment), or else once the main connection's own checkpoint, kept as
 // a backstop at BACKSTOP_PAGES, copies the little that is left. After a failed
 // checkpoint (a step thread that died with it, say) the main connection goes
-// back to SQLite's own, and the thread's are tried again RETRY_MS later. Measured in a
-// 10,000-file burst: commits over 8 ms 130 -> 18, their p99 10.7 -> 5.2 ms,
-// all commits together 6.6 -> 5.0 s (benchmarks.md, seventh step).
+// back to SQLite's own, and the thread's are tried again RETRY_MS later.
+// Measured in a 10,000-file burst: commits over 8 ms 130 -> 18, their p99
+// 10.7 -> 5.2 ms, all commits together 6.6 -> 5.0 s (benchmarks.md, seventh step).
 
 /** How often a checkpoint is asked for while commits come. */
 const EVERY_MS = 100;
