@@ -44,7 +44,6 @@ function print(o: ReadOptions, json: unknown, human: () => string): void {
   else say(human());
 }
 
-/** The last `lines` lines of a file, read from its end (a job.log can be large). */
 /** Download links as the daemon makes them, where the CLI can: the key exists, S3 is configured. */
 async function linkContext(paths: Paths, config: Config): Promise<LinkContext | undefined> {
   if (!existsSync(paths.linkKey)) return undefined;

@@ -45,7 +45,6 @@ function logTail(ctx: Context, jobId: string, lines: number, secrets: readonly s
   return tailLines(jobLogFile(ctx, jobId), lines, maxBytes, scrubber(secrets));
 }
 
-
 function jobLogFile(ctx: Context, jobId: string): string {
   return path.join(ctx.paths.jobs, jobId, 'job.log');
 }

@@ -84,6 +84,7 @@ function plainTextMessage(node: MimeNode, lib: Nodemailer): Buffer | undefined {
 /** The message MailComposer makes of `mail`, as a transport would send it (LF line ends). */
 export async function composeOutboxMail(mail: Omit<OutboxMail, 'outboxDir' | 'name'>, date?: Date): Promise<Buffer> {
   const lib = await preloadComposer();
+  // A boundary of our own: MimeNode would draw one with randomBytes for every mail (see random.ts); a lone text part never uses it.
   const node = new lib.MailComposer({ from: mail.from, to: mail.to, subject: mail.subject, text: mail.text, headers: { 'X-Hopper-Job': mail.jobId }, messageId: mail.messageId, date, baseBoundary: randomHex(16), newline: 'unix' }).compile();
   return plainTextMessage(node, lib) ?? node.build();
 }

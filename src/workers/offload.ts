@@ -5,7 +5,7 @@ import type { StepsOutcome } from '../steps/attempt.js';
 import type { AttemptTask, DeliveryTask } from '../steps/services.js';
 import type { CheckpointResult } from '../store/checkpoints.js';
 import type { Output } from '../store/outputs.js';
-import { WorkerPool } from './pool.js';
+import { NEVER, WorkerPool } from './pool.js';
 import { taskRunner, type Preload, type Task, type TaskResults } from './tasks.js';
 
 /**
@@ -41,8 +41,6 @@ function threadEntry(): { entry: URL; execArgv?: string[] } {
   const inherited = ext !== '.ts' || process.execArgv.some((arg) => arg.includes('tsx'));
   return inherited ? { entry } : { entry, execArgv: ['--import', import.meta.resolve('tsx/esm')] };
 }
-
-const NEVER = new AbortController().signal;
 
 export function createOffload(threads: number): Offload {
   let run: (task: Task, signal: AbortSignal) => Promise<TaskResults[Task['kind']]>;

@@ -25,7 +25,8 @@ interface Thread<O> {
   tasks: Map<number, Task<O>>;
 }
 
-const NEVER = new AbortController().signal;
+/** A signal that never aborts: for tasks nothing cancels (a preload, an email, a checkpoint). */
+export const NEVER = new AbortController().signal;
 
 export interface PoolOptions {
   /** Threads at most; they start as tasks come (none before the first, or one with preload). */
