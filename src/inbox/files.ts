@@ -20,8 +20,8 @@ export const REJECTED_FOLDER = 0o750;
 
 function taken(folder: HeldFolder, name: string): boolean {
   try {
-    lstatSync(folder.at(name));
-    return true;
+    // Free is the usual answer: no Error (and its stack) made for it.
+    return lstatSync(folder.at(name), { throwIfNoEntry: false }) !== undefined;
   } catch {
     return false;
   }
