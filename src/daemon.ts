@@ -136,6 +136,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       ? new Checkpoints(store.db, () => ctx.offload.checkpoint(paths.db), {
           onFailure: (err) => log.warn({ err: (err as Error).message }, 'a checkpoint on a step thread failed; the main thread checkpoints until one works again'),
           onRecovery: () => log.info('checkpoints run on a step thread again'),
+          hold: () => store.hold(),
         })
       : undefined;
   checkpoints?.start();

@@ -250,6 +250,8 @@ export async function takeBatch(deps: IntakeDeps, files: readonly string[], onSt
       plans[i] = failedPlan(ctx, plan.file, err);
     }
   }
+  // Stored when the group commits are: not while a checkpoint holds them (store/checkpoints.ts).
+  await ctx.store.writable();
   const now = ctx.clock.now();
   let stored: Stored[];
   try {

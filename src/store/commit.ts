@@ -40,7 +40,33 @@ export class GroupCommit {
   /** The flush of a group of `soon` writes alone. */
   private timer: NodeJS.Timeout | undefined;
 
+  /** Holds in force (see hold); while any is, commits wait. */
+  private holds = 0;
+  private released: Array<() => void> = [];
+
   constructor(private readonly db: Db) {}
+
+  /**
+   * Holds commits until the returned function is called: writes keep joining
+   * the group, and go in one commit after. (For a checkpoint on another
+   * connection: see checkpoints.ts.)
+   */
+  hold(): () => void {
+    this.holds++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--this.holds > 0) return;
+      for (const resolve of this.released.splice(0)) resolve();
+      if (this.waiting.length > 0 && !this.immediate) this.immediate = setImmediate(() => this.flush());
+    };
+  }
+
+  /** Resolves when no hold is in force: for a transaction of its own (intake's) that should wait as the group does. */
+  writable(): Promise<void> {
+    return this.holds === 0 ? Promise.resolve() : new Promise((resolve) => this.released.push(resolve));
+  }
 
   /**
    * Runs `write` in the next group's transaction (as a unit: if it throws,
@@ -57,17 +83,18 @@ export class GroupCommit {
     });
   }
 
-  /** Commits everything waiting, in as many commits as it takes (before the database closes). */
+  /** Commits everything waiting, in as many commits as it takes (before the database closes), holds or not. */
   flushAll(): void {
-    while (this.waiting.length > 0) this.flush();
+    while (this.waiting.length > 0) this.flush(true);
   }
 
-  /** Commits what is waiting now, up to MAX_UNITS writes; the rest in the next turn. */
-  flush(): void {
+  /** Commits what is waiting now, up to MAX_UNITS writes; the rest in the next turn. While held, nothing (the release flushes). */
+  flush(evenHeld = false): void {
     if (this.immediate) clearImmediate(this.immediate);
     if (this.timer) clearTimeout(this.timer);
     this.immediate = undefined;
     this.timer = undefined;
+    if (this.holds > 0 && !evenHeld) return;
     const group = this.waiting.splice(0, MAX_UNITS);
     if (group.length === 0) return;
     // What is left over is committed in the next turn, like a write that waits on it.

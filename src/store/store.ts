@@ -19,6 +19,10 @@ export interface Store {
   soon<T>(write: () => T): Promise<T>;
   /** Resolves once every commit so far is on disk (see durable.ts); at once with durability 'full'. */
   sync(): Promise<void>;
+  /** Holds the group commits (and intake's, which waits for `writable`) until the returned function is called (see commit.ts). */
+  hold(): () => void;
+  /** Resolves when no hold is in force. */
+  writable(): Promise<void>;
   /** Syncs done so far (0 with durability 'full'). */
   syncs(): number;
   /**
@@ -45,6 +49,8 @@ export function openStore(file: string, options: OpenOptions = {}): Store {
     later: (write) => group.later(write),
     soon: (write) => group.later(write, 'soon'),
     sync: () => durability?.sync() ?? Promise.resolve(),
+    hold: () => group.hold(),
+    writable: () => group.writable(),
     syncs: () => durability?.syncs ?? 0,
     outsideVersion: () => dataVersion.get() as number,
     close: () => {

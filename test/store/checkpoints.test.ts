@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Checkpoints, passiveCheckpointer, type CheckpointResult } from '../../src/store/checkpoints.js';
+import { GroupCommit } from '../../src/store/commit.js';
 import { createOffload } from '../../src/workers/offload.js';
 import { tempDb } from '../helpers/db.js';
 import { ended, testDaemon } from '../helpers/daemon.js';
@@ -136,6 +137,88 @@ describe('Checkpoints', () => {
     const [after] = db.pragma('wal_checkpoint(PASSIVE)') as CheckpointResult[];
     assert.ok(after.log < 10, `the WAL started over (it holds ${after.log} frames, not thousands)`);
     assert.equal(db.prepare('SELECT count(*) FROM t').pluck().get(), 120 * 32 + 2);
+  });
+});
+
+describe('Checkpoints under steady commits', () => {
+  it('the WAL starts over while commits keep coming: once it is long, a checkpoint holds the commits, and the next commit starts it over', async (t) => {
+    const db = tempDb(t, SCHEMA);
+    const file = db.name;
+    const offload = createOffload(1);
+    t.after(() => offload.close());
+    const group = new GroupCommit(db);
+    let holds = 0;
+    const results: CheckpointResult[] = [];
+    const run = async (): Promise<CheckpointResult> => {
+      const r = await offload.checkpoint(file);
+      results.push(r);
+      return r;
+    };
+    // A hold as long as the checkpoint takes, however slow the disk (the daemon caps it at 100 ms).
+    const c = new Checkpoints(db, run, { everyMs: 60_000, onFailure: (err) => assert.fail(String(err)), hold: () => (holds++, group.hold()), holdMaxMs: 60_000 });
+    await offload.checkpoint(file); // the thread up first
+    c.start();
+    t.after(() => c.stop());
+    // ~5,000 frames in the WAL, then commits through the group every millisecond, as under load.
+    for (let i = 0; i < 160; i++) {
+      db.transaction(() => {
+        for (let k = 0; k < 32; k++) write(db, 4000);
+      })();
+    }
+    let writing = true;
+    const writes: Array<Promise<unknown>> = [];
+    const writer = (async () => {
+      while (writing) {
+        for (let k = 0; k < 4; k++) writes.push(group.later(() => write(db, 4000)));
+        await sleep(1);
+      }
+    })();
+    await c.tick(); // copies what it finds, and learns the WAL is long
+    assert.equal(holds, 0, 'the first did not know');
+    await c.tick(); // with the commits held: it copies all, and the next commit starts the WAL over
+    assert.equal(holds, 1);
+    writing = false;
+    await writer;
+    await Promise.all(writes); // those held, and a few after
+    const held = results[1];
+    assert.equal(held.checkpointed, held.log, 'the held checkpoint copied all');
+    const { log } = await offload.checkpoint(file);
+    // Only a WAL that started over is shorter than before (without the hold it grew on, from ~5,600 frames).
+    assert.ok(log < held.log, `the WAL started over: ${log} frames now, ${held.log} at the held checkpoint`);
+    assert.equal(db.prepare('SELECT count(*) FROM t').pluck().get(), 160 * 32 + writes.length);
+  });
+
+  it('a hold ends after holdMaxMs when the checkpoint does not come back', async (t) => {
+    const db = tempDb(t, SCHEMA);
+    const group = new GroupCommit(db);
+    let calls = 0;
+    // The first answers that the WAL is long; the second never answers (a thread busy with one long step).
+    const run = (): Promise<CheckpointResult> => (++calls === 1 ? Promise.resolve({ log: 5000, checkpointed: 5000 }) : new Promise(() => {}));
+    const c = new Checkpoints(db, run, { everyMs: 60_000, onFailure: () => assert.fail('no failure'), hold: () => group.hold(), holdMaxMs: 50 });
+    c.start();
+    t.after(() => c.stop());
+    write(db);
+    await c.tick();
+    write(db);
+    void c.tick();
+    const t0 = performance.now();
+    await group.later(() => write(db));
+    const waited = performance.now() - t0;
+    assert.equal(calls, 2);
+    assert.ok(waited >= 40 && waited < 1000, `the commit waited for the hold, then went (${waited.toFixed(0)} ms)`);
+  });
+
+  it('a short WAL holds nothing', async (t) => {
+    const db = tempDb(t, SCHEMA);
+    let holds = 0;
+    const c = new Checkpoints(db, async () => ({ log: 100, checkpointed: 100 }), { everyMs: 60_000, onFailure: () => assert.fail('no failure'), hold: () => (holds++, () => {}) });
+    c.start();
+    t.after(() => c.stop());
+    for (let i = 0; i < 3; i++) {
+      write(db);
+      await c.tick();
+    }
+    assert.equal(holds, 0);
   });
 });
 

@@ -70,4 +70,38 @@ describe('store/commit', () => {
     assert.deepEqual(keys(db), ['a']);
     await written;
   });
+  it('GroupCommit: while held, writes wait (now or soon) and go in one commit at the release; writable() waits with them; flushAll() commits held writes', async (t) => {
+    const db = withDb(t);
+    const group = new GroupCommit(db);
+    const release = group.hold();
+    let open = false;
+    const writable = group.writable().then(() => (open = true));
+    const a = group.later(put(db, 'a'));
+    const b = group.later(put(db, 'b'), 'soon');
+    await new Promise((resolve) => setTimeout(resolve, 30)); // past the soon write's own time
+    assert.deepEqual(keys(db), [], 'nothing committed while held');
+    assert.equal(open, false);
+    release();
+    release(); // a second call changes nothing
+    await Promise.all([a, b, writable]);
+    assert.deepEqual(keys(db), ['a', 'b']);
+    assert.equal(open, true);
+    // Two holds: the commits wait for both.
+    const r1 = group.hold();
+    const r2 = group.hold();
+    const c = group.later(put(db, 'c'));
+    r1();
+    await nextTurn();
+    await nextTurn();
+    assert.deepEqual(keys(db), ['a', 'b']);
+    r2();
+    await c;
+    assert.deepEqual(keys(db), ['a', 'b', 'c']);
+    // Before the database closes, held or not.
+    group.hold();
+    void group.later(put(db, 'd'));
+    group.flushAll();
+    assert.deepEqual(keys(db), ['a', 'b', 'c', 'd']);
+    assert.equal(await Promise.race([group.writable().then(() => 'open'), nextTurn().then(() => 'held')]), 'held');
+  });
 });
