@@ -67,6 +67,8 @@ export async function sweep(ctx: Context): Promise<SweepResult> {
     if (!job || (job.finished !== null && job.finished < now - jobsMs)) await rm(path.join(ctx.paths.jobs, id), { recursive: true, force: true });
   }
   for (;;) {
+    // Not while a checkpoint holds the commits (store/checkpoints.ts): the WAL would not start over.
+    await ctx.store.writable();
     const n = ctx.store.jobs.deleteEndedBefore(now - jobsMs, BATCH);
     result.jobs += n;
     if (n < BATCH) break;

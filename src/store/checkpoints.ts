@@ -75,8 +75,12 @@ export class Checkpoints {
   private count = 0;
   /** Since a failure: the main connection checkpoints by itself until then (performance.now()). */
   private retryAt: number | undefined;
-  /** Frames in the WAL at the last checkpoint. */
+  /** Frames in the WAL at the last checkpoint (0 once one copied all with the commits held: it starts over). */
   private log = 0;
+  /** Checkpoints to run without a hold, after holds that ran out before their checkpoint ended (a busy thread). */
+  private unheld = 0;
+  private backoff = 0;
+  private held = 0;
 
   constructor(
     private readonly db: Db,
@@ -107,9 +111,13 @@ export class Checkpoints {
     if (changes === this.last) return;
     this.last = changes;
     this.running = true;
-    const release = this.log >= RESTART_FRAMES ? this.holdFor(this.options.holdMaxMs ?? HOLD_MAX_MS) : undefined;
+    const hold = this.log >= RESTART_FRAMES && this.mayHold() ? this.holdFor(this.options.holdMaxMs ?? HOLD_MAX_MS) : undefined;
     try {
-      this.log = (await this.checkpoint()).log;
+      const r = await this.checkpoint();
+      const heldThrough = hold?.heldThrough() ?? false;
+      // It reports the WAL as it was; copied all with the commits held, the next commit starts it over.
+      this.log = heldThrough && r.checkpointed === r.log ? 0 : r.log;
+      if (hold) this.afterHold(heldThrough);
       this.count++;
       if (this.retryAt !== undefined && this.timer !== undefined && this.db.open) {
         this.retryAt = undefined;
@@ -123,19 +131,48 @@ export class Checkpoints {
       this.retryAt = performance.now() + (this.options.retryMs ?? RETRY_MS);
       this.db.pragma(`wal_autocheckpoint = ${DEFAULT_PAGES}`);
     } finally {
-      release?.();
+      hold?.release();
       this.running = false;
     }
   }
 
-  /** The main connection's commits held (if a hold was given) until the returned function is called, or `maxMs` passed. */
-  private holdFor(maxMs: number): (() => void) | undefined {
+  /** Holds of the commits so far. */
+  get holds(): number {
+    return this.held;
+  }
+
+  private mayHold(): boolean {
+    if (this.unheld === 0) return true;
+    this.unheld--;
+    return false;
+  }
+
+  /**
+   * A hold that ran out before its checkpoint ended held the commits for
+   * nothing (they went on meanwhile, so the WAL did not start over): the next
+   * 1, 2, 4 ... 64 checkpoints run without one, until one ends inside its hold.
+   */
+  private afterHold(heldThrough: boolean): void {
+    this.backoff = heldThrough ? 0 : Math.min(Math.max(1, this.backoff * 2), 64);
+    this.unheld = this.backoff;
+  }
+
+  /** The main connection's commits held (if a hold was given) until `release`, or `maxMs` passed. */
+  private holdFor(maxMs: number): { release(): void; heldThrough(): boolean } | undefined {
     const release = this.options.hold?.();
     if (!release) return undefined;
-    const timer = setTimeout(release, maxMs);
-    return () => {
-      clearTimeout(timer);
+    this.held++;
+    let expired = false;
+    const timer = setTimeout(() => {
+      expired = true;
       release();
+    }, maxMs);
+    return {
+      release: () => {
+        clearTimeout(timer);
+        release();
+      },
+      heldThrough: () => !expired,
     };
   }
 
