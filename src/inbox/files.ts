@@ -1,7 +1,7 @@
-import { chmodSync, lstatSync } from 'node:fs';
+import { chmodSync, lstatSync, type Stats } from 'node:fs';
 import { chmod, rename } from 'node:fs/promises';
 import path from 'node:path';
-import type { Problem } from '../errors.js';
+import { HopperError, type Problem } from '../errors.js';
 import { moveFile } from '../fs/move.js';
 import { writeFileAtomic } from '../fs/write.js';
 import { holdOwnFolder, inOwnFolder, PRIVATE_FOLDER, UnsafeFolderError, type HeldFolder } from '../fs/owndir.js';
@@ -10,6 +10,43 @@ import type { Logger } from '../log.js';
 /** Names a writer uses while a file is incomplete; they are picked up only once renamed. */
 export function isIgnoredName(name: string): boolean {
   return name.startsWith('.') || name.endsWith('.tmp') || name.endsWith('.part') || name.endsWith('~');
+}
+
+/**
+ * Which file was read under a name: another one renamed over it, or the same
+ * one written again, differs. Intake reads a file, stores what it said, and
+ * only then moves it away; a writer may drop a new file of the same name in
+ * between (the wait for the disk, a checkpoint's hold), and that one must not
+ * be moved away as if it had been read.
+ */
+export interface FileIdentity {
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+export function identityOf(st: Pick<Stats, 'dev' | 'ino' | 'size' | 'mtimeMs'>): FileIdentity {
+  return { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+}
+
+/** The file under that name is no longer the one read: it stays for the next look, which takes it as a new file. */
+export class ReplacedError extends HopperError {
+  constructor(file: string) {
+    super('E_REPLACED', `${path.basename(file)} was replaced after it was read; the new file is taken as a new one`);
+  }
+}
+
+/**
+ * Throws ReplacedError when `file` is not the file `read` describes (nothing
+ * there counts as the same: the move says so). A replacement in the
+ * microseconds between this look and the move is not caught; the milliseconds
+ * to seconds before it are.
+ */
+function assertSameFile(file: string, read: FileIdentity | undefined): void {
+  if (!read) return;
+  const now = lstatSync(file, { throwIfNoEntry: false });
+  if (now && (now.dev !== read.dev || now.ino !== read.ino || now.size !== read.size || now.mtimeMs !== read.mtimeMs)) throw new ReplacedError(file);
 }
 
 /** inbox/rejected/: readable by the inbox's group, so writers can read why (the files in it are not). */
@@ -85,9 +122,10 @@ function rejectionText(fileName: string, problems: readonly Problem[], now: Date
  * explanation is in place (whole) first: a crash in between leaves the file in
  * the inbox, to be rejected again, never a rejected file without its reason.
  */
-export async function reject(file: string, rejectedDir: string, problems: readonly Problem[], now: Date, log: Logger): Promise<string> {
+export async function reject(file: string, rejectedDir: string, problems: readonly Problem[], now: Date, log: Logger, read?: FileIdentity): Promise<string> {
   const folder = await holdRejected(rejectedDir, log);
   try {
+    assertSameFile(file, read);
     const name = freeName(folder, path.basename(file), true);
     await writeFileAtomic(folder.at(`${name}.error.txt`), rejectionText(path.basename(file), problems, now), 0o640);
     await rename(file, folder.at(name));
@@ -105,11 +143,12 @@ export async function reject(file: string, rejectedDir: string, problems: readon
  * The archive folder is checked and held once for the whole batch. Returns,
  * per file, the error that kept it in the inbox (undefined: moved).
  */
-export async function archiveAll(moves: ReadonlyArray<{ file: string; prefix: string }>, archiveDir: string): Promise<Array<Error | undefined>> {
+export async function archiveAll(moves: ReadonlyArray<{ file: string; prefix: string; read?: FileIdentity }>, archiveDir: string): Promise<Array<Error | undefined>> {
   return inOwnFolder(archiveDir, PRIVATE_FOLDER, async (folder) => {
     const outcomes: Array<Error | undefined> = [];
-    for (const { file, prefix } of moves) {
+    for (const { file, prefix, read } of moves) {
       try {
+        assertSameFile(file, read);
         const name = freeName(folder, `${prefix}-${path.basename(file)}`, false);
         const to = folder.at(name);
         await moveFile(file, to);

@@ -15,7 +15,7 @@ import { END_STATES, type Job, type NewJob } from '../store/jobs.js';
 import { mapInTurns } from '../turns.js';
 import { formatBytes } from '../units.js';
 import { localNeed, overBudget } from '../queue/resources.js';
-import { archiveAll, reject } from './files.js';
+import { archiveAll, identityOf, reject, ReplacedError, type FileIdentity } from './files.js';
 import { requestFromFile } from './request.js';
 
 export interface IntakeDeps {
@@ -112,8 +112,8 @@ export function storeCancel(ctx: Context, target: string, key: string, source: s
   return { kind: 'canceling', job: { ...job, cancelRequested: true } };
 }
 
-/** What one file asks for, found by reading and validating it, before anything is stored. */
-type Plan = { file: string } & (
+/** What one file asks for, found by reading and validating it, before anything is stored; `read`: which file was read, when one was (see FileIdentity). */
+type Plan = { file: string; read?: FileIdentity } & (
   | { kind: 'request'; key: string; input: NewJob; recipe: Recipe }
   | { kind: 'cancel'; key: string; target: string; where: { line: number; col: number } | undefined }
   | { kind: 'recipe'; key: string; recipe: Recipe; text: string }
@@ -135,9 +135,14 @@ async function planFile(deps: IntakeDeps, file: string): Promise<Plan> {
     if (code === 'EISDIR') return { file, kind: 'skip', why: 'a folder' };
     read = { problem: err };
   }
+  if ('problem' in read) return failedPlan(ctx, file, read.problem);
+  return { ...planText(deps, file, read.text, read.st), read: identityOf(read.st) };
+}
+
+/** What a file's text asks for, or its rejection. */
+function planText(deps: IntakeDeps, file: string, text: string, st: Stats): Plan {
+  const { ctx } = deps;
   try {
-    if ('problem' in read) throw read.problem;
-    const { text, st } = read;
     const key = intakeKey(path.basename(file), st, text);
     const seen = ctx.store.jobs.intakeSeen(key);
     if (seen) return { file, kind: 'seen', seenKind: seen.kind, jobId: seen.jobId };
@@ -262,6 +267,7 @@ export async function takeBatch(deps: IntakeDeps, files: readonly string[], onSt
     return files.map(() => ({ outcome: 'skipped', why: (err as Error).message }));
   }
   // Committed: now the files may leave the inbox, and the jobs their queue.
+  const readOf = new Map(plans.map((p) => [p.file, p.read]));
   for (const s of stored) {
     if (!('result' in s) || !s.job) continue;
     if (s.then === 'queue') deps.onJob(s.job);
@@ -277,15 +283,16 @@ export async function takeBatch(deps: IntakeDeps, files: readonly string[], onSt
       continue;
     }
     // Before the next batch is taken: rejections of two batches never pick the same free name.
-    await reject(s.file, ctx.paths.rejected, s.reject, new Date(now), ctx.log).catch((e: unknown) =>
-      ctx.log.error({ file: path.basename(s.file), err: (e as Error).message }, 'could not move the rejected file'),
-    );
+    await reject(s.file, ctx.paths.rejected, s.reject, new Date(now), ctx.log, readOf.get(s.file)).catch((e: unknown) => {
+      if (e instanceof ReplacedError) ctx.log.info({ file: path.basename(s.file) }, e.message);
+      else ctx.log.error({ file: path.basename(s.file), err: (e as Error).message }, 'could not move the rejected file');
+    });
     ctx.log.warn({ file: path.basename(s.file), problems: s.reject.length }, 'file rejected');
     results.push({ outcome: 'rejected', problems: s.reject });
   }
   // Stored: the next batch may start (see inbox/arrivals.ts) while this one waits for the disk.
   onStored();
-  const moves = stored.flatMap((s) => ('result' in s && s.archiveAs ? [{ file: s.file, prefix: s.archiveAs }] : []));
+  const moves = stored.flatMap((s) => ('result' in s && s.archiveAs ? [{ file: s.file, prefix: s.archiveAs, read: readOf.get(s.file) }] : []));
   try {
     // The file is the request's only other copy: it leaves the inbox once the commit is on disk.
     await ctx.store.sync();
@@ -306,7 +313,7 @@ function failedPlanProblems(ctx: Context, file: string, err: unknown): Problem[]
  * a file whose move fails stays in the inbox, and the next look finds it
  * stored and only tries the move again.
  */
-async function archiveStored(ctx: Context, moves: Array<{ file: string; prefix: string }>): Promise<void> {
+async function archiveStored(ctx: Context, moves: Array<{ file: string; prefix: string; read?: FileIdentity }>): Promise<void> {
   if (moves.length === 0) return;
   let outcomes: Array<Error | undefined>;
   try {
@@ -315,6 +322,7 @@ async function archiveStored(ctx: Context, moves: Array<{ file: string; prefix: 
     outcomes = moves.map(() => err as Error);
   }
   outcomes.forEach((err, i) => {
-    if (err) ctx.log.error({ file: path.basename(moves[i].file), err: err.message }, 'stored, but could not move the file out of the inbox; will try again');
+    if (err instanceof ReplacedError) ctx.log.info({ file: path.basename(moves[i].file) }, err.message);
+    else if (err) ctx.log.error({ file: path.basename(moves[i].file), err: err.message }, 'stored, but could not move the file out of the inbox; will try again');
   });
 }

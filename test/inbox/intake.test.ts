@@ -171,6 +171,36 @@ describe('inbox: acceptance', () => {
   });
   after(() => d.cleanup());
 
+  it('a file renamed over one already read (same name) is not moved away with it: both become jobs', async () => {
+    // Holding the commits keeps intake between its read and its move (the window a sync or a checkpoint opens).
+    const release = d.ctx.store.hold();
+    try {
+      d.drop('same.yaml', request('echo', { text: 'first' }, { id: 'same-1' }));
+      await sleep(800); // read, parsed, waiting to be stored
+      d.drop('same.yaml', request('echo', { text: 'second' }, { id: 'same-2' }));
+    } finally {
+      release();
+    }
+    assert.equal((await d.job('same-1', ended)).state, 'succeeded');
+    assert.equal((await d.job('same-2', ended, 15_000)).state, 'succeeded', 'the second file was taken, not archived as the first');
+    // The first file is gone (the writer's rename replaced it); the second is archived under its own job.
+    const second = await d.job('same-2', ended);
+    await waitFor('the inbox without same.yaml', () => (existsSync(path.join(d.inboxDir, 'same.yaml')) ? undefined : true), 10_000);
+    assert.deepEqual(readdirSync(path.join(d.root, 'state', 'archive')).filter((n) => n.endsWith('same.yaml')), [`${second.id}-same.yaml`]);
+  });
+
+  it('a bad file replaced by a good one of the same name after it was read: the good one is not rejected with the bad one\'s reasons', async () => {
+    const release = d.ctx.store.hold();
+    try {
+      d.drop('swap.yaml', 'kind: request\nrecipe: [not closed\n');
+      await sleep(800);
+      d.drop('swap.yaml', request('echo', { text: 'good' }, { id: 'swap-good' }));
+    } finally {
+      release();
+    }
+    assert.equal((await d.job('swap-good', ended, 15_000)).state, 'succeeded');
+  });
+
   it('an accepted file is moved to state/archive and its job stored', async () => {
     d.drop('a.yaml', request('echo', { text: 'abc' }, { id: 'acc-a' }));
     const job = await d.job('acc-a', ended);
