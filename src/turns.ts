@@ -1,7 +1,7 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+
 // Work on the main thread in slices of time, so what waits for the event loop
 // (an HTTP answer, a timer) waits for one slice, not for all of the work.
-
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * `fn` of each item in order, one after another; after each `sliceMs` of

@@ -267,7 +267,6 @@ export async function takeBatch(deps: IntakeDeps, files: readonly string[], onSt
     return files.map(() => ({ outcome: 'skipped', why: (err as Error).message }));
   }
   // Committed: now the files may leave the inbox, and the jobs their queue.
-  const readOf = new Map(plans.map((p) => [p.file, p.read]));
   for (const s of stored) {
     if (!('result' in s) || !s.job) continue;
     if (s.then === 'queue') deps.onJob(s.job);
@@ -277,13 +276,14 @@ export async function takeBatch(deps: IntakeDeps, files: readonly string[], onSt
     else ctx.log.info({ job: s.job.id, file: path.basename(s.file) }, 'file already taken; existing job stands');
   }
   const results: IntakeResult[] = [];
-  for (const s of stored) {
+  // stored[i] is what plans[i] became: plans[i].read is the file that was read.
+  for (const [i, s] of stored.entries()) {
     if ('result' in s) {
       results.push(s.result);
       continue;
     }
     // Before the next batch is taken: rejections of two batches never pick the same free name.
-    await reject(s.file, ctx.paths.rejected, s.reject, new Date(now), ctx.log, readOf.get(s.file)).catch((e: unknown) => {
+    await reject(s.file, ctx.paths.rejected, s.reject, new Date(now), ctx.log, plans[i].read).catch((e: unknown) => {
       if (e instanceof ReplacedError) ctx.log.info({ file: path.basename(s.file) }, e.message);
       else ctx.log.error({ file: path.basename(s.file), err: (e as Error).message }, 'could not move the rejected file');
     });
@@ -292,7 +292,7 @@ export async function takeBatch(deps: IntakeDeps, files: readonly string[], onSt
   }
   // Stored: the next batch may start (see inbox/arrivals.ts) while this one waits for the disk.
   onStored();
-  const moves = stored.flatMap((s) => ('result' in s && s.archiveAs ? [{ file: s.file, prefix: s.archiveAs, read: readOf.get(s.file) }] : []));
+  const moves = stored.flatMap((s, i) => ('result' in s && s.archiveAs ? [{ file: s.file, prefix: s.archiveAs, read: plans[i].read }] : []));
   try {
     // The file is the request's only other copy: it leaves the inbox once the commit is on disk.
     await ctx.store.sync();

@@ -97,6 +97,11 @@ export class Checkpoints {
     return this.count;
   }
 
+  /** Holds of the commits so far. */
+  get holds(): number {
+    return this.held;
+  }
+
   start(): void {
     this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
     this.timer = setInterval(() => void this.tick(), this.options.everyMs ?? EVERY_MS);
@@ -134,11 +139,6 @@ export class Checkpoints {
       hold?.release();
       this.running = false;
     }
-  }
-
-  /** Holds of the commits so far. */
-  get holds(): number {
-    return this.held;
   }
 
   private mayHold(): boolean {
