@@ -71,7 +71,8 @@ export class Scheduler {
     // A recipe removed, or its schedule dropped: it no longer shows as coming.
     for (const gone of rows.keys()) this.ctx.store.schedules.remove(gone);
     const wait = Math.max(10, Math.min(this.pollMs, nearest - now));
-    this.timer = setTimeout(() => this.tick(), wait);
+    // Not while a checkpoint holds the commits (store/checkpoints.ts): the WAL would not start over.
+    this.timer = setTimeout(() => void this.ctx.store.writable().then(() => this.tick()), wait);
     this.timer.unref();
   }
 

@@ -54,6 +54,28 @@ describe('schedules', () => {
     }
   });
 
+  it('waits while a checkpoint holds the commits, and requests the slot once they are released', { timeout: 30_000 }, async () => {
+    const clock = manualClock(MON - 60_000);
+    const d = await testDaemon({ recipes: { weekly }, clock, schedulePollMs: 20 });
+    try {
+      await status(d);
+      const release = d.ctx.store.hold();
+      try {
+        clock.set(MON);
+        await new Promise((r) => setTimeout(r, 200));
+        assert.equal(jobsOf(d, 'weekly').length, 0, 'no write while the hold is in force');
+      } finally {
+        release();
+      }
+      const [job] = await waitFor('the slot once released', () => jobsOf(d, 'weekly')[0] && jobsOf(d, 'weekly'));
+      assert.equal(job.request_id, `schedule-weekly-${new Date(MON).toISOString().replace(/[-:]|\.\d+/g, '')}`);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(jobsOf(d, 'weekly').length, 1, 'the ticks that waited request it once');
+    } finally {
+      await d.cleanup();
+    }
+  });
+
   it('runs slots missed while stopped once at start, never twice across restarts', { timeout: 30_000 }, async () => {
     const { root, cleanup } = tempRoot();
     roots.push(cleanup);
