@@ -27,7 +27,7 @@ import { echoRecipe } from '../helpers/recipes.js';
 import { waitFor } from '../helpers/wait.js';
 import os from 'node:os';
 import { benchFolder, createCostUs } from './scratchfs.js';
-import { celeryAvailable, quantile, runBare, runCelery, runHopper, runLatency, smallFileServer } from './trivial.js';
+import { celeryAvailable, quantile, runBare, runCelery, runHopper, runLatency, smallFileServer, type TrivialResult } from './trivial.js';
 
 interface Row {
   name: string;
@@ -250,23 +250,66 @@ function fmt(n: number): string {
   return n >= 100 ? n.toFixed(0) : n.toFixed(1);
 }
 
+/** The median of a few runs' figures (the middle one; of an even count, the mean of the two middle ones). */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+const range = (values: readonly number[]): string => `${fmt(Math.min(...values))}-${fmt(Math.max(...values))}`;
+
 /**
  * 1,000 trivial jobs from drop to last email: hopper against Celery + Redis
  * on the same work, and against the bare loop (the same work with the same
  * libraries and nothing of hopper), on one thread and on one per core. Both
- * hopper and Celery are measured twice: just started, and warm (after `warmup`
- * jobs of the same kind), as a daemon that has run for a while is.
+ * hopper and Celery are measured just started and warm (after `warmup` jobs
+ * of the same kind, as a daemon that has run for a while is), in `rounds`
+ * rounds whose order alternates (hopper first, then Celery first), and each
+ * row shows the medians. One run each swung by a tenth or more with the
+ * machine's own speed from minute to minute (Celery alone did 416-534 jobs/s
+ * over a day), enough to turn a ratio around; the rounds and the medians keep
+ * both sides under the same swings. HOPPER_BENCH_ROUNDS sets `rounds`.
  */
-async function benchTrivial(n: number, concurrency: number, warmup = 300): Promise<void> {
+async function benchTrivial(n: number, concurrency: number, warmup = 300, rounds = Number(process.env.HOPPER_BENCH_ROUNDS ?? 3)): Promise<void> {
+  if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`HOPPER_BENCH_ROUNDS must be a whole number of rounds, at least 1, not ${process.env.HOPPER_BENCH_ROUNDS}`);
   const files = await smallFileServer();
   try {
     // hopper start runs its dist/ build, as `npm start` and the unit do.
     spawnSync('npm', ['run', '-s', 'build'], { stdio: 'inherit' });
-    const cold = await runHopper(n, concurrency, files.url, { profileDir: process.env.HOPPER_BENCH_PROFILE });
-    const warm = await runHopper(n, concurrency, files.url, { warmup });
-    for (const [what, h] of [['just started', cold], [`warm, after ${warmup}`, warm]] as const) {
-      console.log(`hopper (${what}): ${n} trivial jobs in ${h.seconds.toFixed(2)} s, daemon CPU ${h.cpuMsPerJob?.toFixed(2)} ms per job, wrote ${h.writtenKiBPerJob?.syscalls.toFixed(0)} KiB per job, peak RSS ${h.peakRssMiB?.toFixed(0)} MiB`);
+    const missing = celeryAvailable();
+    if (missing) console.log(`Celery + Redis peer not run: ${missing}`);
+    const hopper = { cold: [] as TrivialResult[], warm: [] as TrivialResult[] };
+    const celery = { cold: [] as number[], warm: [] as number[] };
+    for (let r = 0; r < rounds; r++) {
+      const runHopperRound = async (): Promise<void> => {
+        // Only the first just-started run is profiled (HOPPER_BENCH_PROFILE): one profile is what is read.
+        hopper.cold.push(await runHopper(n, concurrency, files.url, { profileDir: r === 0 ? process.env.HOPPER_BENCH_PROFILE : undefined }));
+        hopper.warm.push(await runHopper(n, concurrency, files.url, { warmup }));
+      };
+      const runCeleryRound = async (): Promise<void> => {
+        if (missing) return;
+        celery.cold.push((await runCelery(n, concurrency, files.url)).jobsPerSecond);
+        celery.warm.push((await runCelery(n, concurrency, files.url, warmup)).jobsPerSecond);
+      };
+      if (r % 2 === 0) {
+        await runHopperRound();
+        await runCeleryRound();
+      } else {
+        await runCeleryRound();
+        await runHopperRound();
+      }
+      const [cold, warm] = [hopper.cold[r], hopper.warm[r]];
+      for (const [what, h] of [['just started', cold], [`warm, after ${warmup}`, warm]] as const) {
+        console.log(`round ${r + 1}: hopper (${what}): ${n} trivial jobs in ${h.seconds.toFixed(2)} s (${fmt(h.jobsPerSecond)} jobs/s), daemon CPU ${h.cpuMsPerJob?.toFixed(2)} ms per job, wrote ${h.writtenKiBPerJob?.syscalls.toFixed(0)} KiB per job, peak RSS ${h.peakRssMiB?.toFixed(0)} MiB`);
+      }
+      if (!missing) console.log(`round ${r + 1}: celery: ${fmt(celery.cold[r])} jobs/s just started (hopper ${(cold.jobsPerSecond / celery.cold[r]).toFixed(2)}x), ${fmt(celery.warm[r])} warm (hopper ${(warm.jobsPerSecond / celery.warm[r]).toFixed(2)}x)`);
     }
+    const cold = median(hopper.cold.map((h) => h.jobsPerSecond));
+    const warm = median(hopper.warm.map((h) => h.jobsPerSecond));
+    const warmCpu = median(hopper.warm.map((h) => h.cpuMsPerJob!));
+    const of = rounds > 1 ? `, medians of ${rounds} rounds` : '';
+    console.log(`hopper: just started ${range(hopper.cold.map((h) => h.jobsPerSecond))} jobs/s, warm ${range(hopper.warm.map((h) => h.jobsPerSecond))} over ${rounds} round(s)`);
     const name = `${n} trivial jobs from drop (lane of ${concurrency})`;
     const warmName = `${name}, warm`;
     const threads = os.availableParallelism();
@@ -275,20 +318,14 @@ async function benchTrivial(n: number, concurrency: number, warmup = 300): Promi
       const bare = await runBare(n, concurrency, files.url, t);
       if (t === 0) bareCpu = bare.cpuMsPerJob!;
       console.log(`bare loop, ${t === 0 ? 'main thread' : `${t} threads`}: ${n} jobs in ${bare.seconds.toFixed(2)} s, ${bare.cpuMsPerJob?.toFixed(2)} ms of CPU per job`);
-      rows.push({ name, unit: 'jobs/s', hopper: cold.jobsPerSecond, baseline: bare.jobsPerSecond, baselineName: `the bare loop, ${t === 0 ? 'on one thread' : `on ${t} worker threads`} (same work, no hopper)` });
+      rows.push({ name, unit: 'jobs/s', hopper: cold, baseline: bare.jobsPerSecond, baselineName: `the bare loop, ${t === 0 ? 'on one thread' : `on ${t} worker threads`} (same work, no hopper)` });
     }
-    rows.push({ name: 'daemon CPU per trivial job beyond the work, warm', unit: 'ms', hopper: warm.cpuMsPerJob! - bareCpu, baseline: 2, baselineName: `target: 2 ms (hopper's ${warm.cpuMsPerJob!.toFixed(2)} less the bare loop's ${bareCpu.toFixed(2)})`, lower: true });
-    const missing = celeryAvailable();
-    if (missing) {
-      console.log(`Celery + Redis peer not run: ${missing}`);
-      return;
-    }
+    rows.push({ name: 'daemon CPU per trivial job beyond the work, warm', unit: 'ms', hopper: warmCpu - bareCpu, baseline: 2, baselineName: `target: 2 ms (hopper's ${warmCpu.toFixed(2)} less the bare loop's ${bareCpu.toFixed(2)})`, lower: true });
+    if (missing) return;
+    console.log(`celery: just started ${range(celery.cold)} jobs/s, warm ${range(celery.warm)}`);
     const peer = `Celery + Redis, ${concurrency} prefork workers, acks_late, prefetch 4`;
-    const c = await runCelery(n, concurrency, files.url);
-    const cWarm = await runCelery(n, concurrency, files.url, warmup);
-    console.log(`celery: ${n} trivial jobs in ${c.seconds.toFixed(2)} s just started, ${cWarm.seconds.toFixed(2)} s warm`);
-    rows.push({ name, unit: 'jobs/s', hopper: cold.jobsPerSecond, baseline: c.jobsPerSecond, baselineName: `${peer} (both just started)` });
-    rows.push({ name: warmName, unit: 'jobs/s', hopper: warm.jobsPerSecond, baseline: cWarm.jobsPerSecond, baselineName: `${peer} (both after ${warmup} jobs)` });
+    rows.push({ name, unit: 'jobs/s', hopper: cold, baseline: median(celery.cold), baselineName: `${peer} (both just started${of})` });
+    rows.push({ name: warmName, unit: 'jobs/s', hopper: warm, baseline: median(celery.warm), baselineName: `${peer} (both after ${warmup} jobs${of})` });
   } finally {
     await files.close();
   }
