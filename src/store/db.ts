@@ -6,6 +6,36 @@ import path from 'node:path';
 export type Db = Database.Database;
 
 /**
+ * A run time (ms) to three significant figures, rounded down, in SQL: exact
+ * below a second, within 1 % above. run_times counts runs per such value. The
+ * digits are counted in the number's text: exact for whole numbers, where
+ * log10() would be a float.
+ */
+export function runTimeBucket(ms: string): string {
+  const unit = `CAST(substr('1000000000000000000', 1, length(${ms}) - 2) AS INTEGER)`;
+  return `(CASE WHEN (${ms}) < 1000 THEN (${ms}) ELSE (${ms}) / ${unit} * ${unit} END)`;
+}
+
+const SUCCEEDED_RUN = `outcome = 'succeeded' AND finished_at IS NOT NULL AND recipe IS NOT NULL`;
+
+/**
+ * What the tables recipe_totals, recipe_emails and run_times hold, counted
+ * from the rows themselves: their first fill in the migration that makes them,
+ * and what a reader of a database older than them (the CLI, read-only, before
+ * the daemon has migrated it) counts instead (store/stats.ts). Part of a
+ * migration: change it only together with a new one.
+ */
+export const COUNTED = {
+  recipe_totals: `SELECT recipe, sum(cache_hits) AS cache_hits, sum(bytes) AS bytes, sum(runs) AS runs, sum(run_ms) AS run_ms FROM (
+      SELECT recipe, count(cached_from) AS cache_hits, 0 AS bytes, 0 AS runs, 0 AS run_ms FROM jobs GROUP BY recipe
+      UNION ALL SELECT recipe, 0, sum(bytes), 0, 0 FROM outputs WHERE recipe IS NOT NULL GROUP BY recipe
+      UNION ALL SELECT recipe, 0, 0, count(*), sum(finished_at - started_at) FROM attempts WHERE ${SUCCEEDED_RUN} GROUP BY recipe
+    ) GROUP BY recipe`,
+  recipe_emails: 'SELECT recipe, lower(email) AS email, count(*) AS n FROM jobs WHERE email IS NOT NULL GROUP BY recipe, lower(email)',
+  run_times: `SELECT recipe, ${runTimeBucket('finished_at - started_at')} AS ms, count(*) AS n FROM attempts WHERE ${SUCCEEDED_RUN} GROUP BY 1, 2`,
+} as const;
+
+/**
  * Migrations, in order; `PRAGMA user_version` records how many ran. Never edit
  * one that has shipped: add the next.
  */
@@ -240,6 +270,93 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_state_finished ON jobs(state, finished_at) WHERE finished_at IS NOT NULL;
   DROP INDEX jobs_recipe_finished;
   CREATE INDEX jobs_recipe_finished ON jobs(recipe, state, finished_at) WHERE finished_at IS NOT NULL;
+  `,
+  // Statistics kept by the writes themselves, as job_counts is (store/stats.ts): /statistics
+  // and the dashboard read a few rows per recipe instead of every job's index entries, which
+  // grew with the jobs kept (at 1,000,000 jobs /statistics took 452 ms of the main thread,
+  // the dashboard's poll 83 ms). Run times are counted per value to three significant
+  // figures (RUN_TIME_BUCKET), so a percentile is a walk over a few hundred rows. The
+  // indexes those scans used go: no query reads them now, and every job wrote them.
+  // A job's recipe and email are never updated; outputs and attempts keep their recipe
+  // (the triggers above), which a cascaded delete still finds in OLD.
+  `
+  CREATE TABLE recipe_totals (
+    recipe TEXT PRIMARY KEY,
+    cache_hits INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    runs INTEGER NOT NULL DEFAULT 0,
+    run_ms INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  CREATE TABLE recipe_emails (
+    recipe TEXT NOT NULL,
+    email TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (recipe, email)
+  ) WITHOUT ROWID;
+  CREATE TABLE run_times (
+    recipe TEXT NOT NULL,
+    ms INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (recipe, ms)
+  ) WITHOUT ROWID;
+
+  INSERT INTO recipe_totals (recipe, cache_hits, bytes, runs, run_ms) ${COUNTED.recipe_totals};
+  INSERT INTO recipe_emails (recipe, email, n) ${COUNTED.recipe_emails};
+  INSERT INTO run_times (recipe, ms, n) ${COUNTED.run_times};
+
+  CREATE TRIGGER recipe_totals_job_insert AFTER INSERT ON jobs BEGIN
+    INSERT INTO recipe_totals (recipe, cache_hits) VALUES (NEW.recipe, NEW.cached_from IS NOT NULL)
+      ON CONFLICT DO UPDATE SET cache_hits = cache_hits + (NEW.cached_from IS NOT NULL);
+    INSERT INTO recipe_emails (recipe, email, n) SELECT NEW.recipe, lower(NEW.email), 1 WHERE NEW.email IS NOT NULL
+      ON CONFLICT DO UPDATE SET n = n + 1;
+  END;
+  CREATE TRIGGER recipe_totals_cache_hit AFTER UPDATE OF cached_from ON jobs
+    WHEN (OLD.cached_from IS NULL) IS NOT (NEW.cached_from IS NULL) BEGIN
+    UPDATE recipe_totals SET cache_hits = cache_hits + (NEW.cached_from IS NOT NULL) - (OLD.cached_from IS NOT NULL) WHERE recipe = NEW.recipe;
+  END;
+  CREATE TRIGGER recipe_totals_job_delete AFTER DELETE ON jobs BEGIN
+    UPDATE recipe_totals SET cache_hits = cache_hits - 1 WHERE recipe = OLD.recipe AND OLD.cached_from IS NOT NULL;
+    UPDATE recipe_emails SET n = n - 1 WHERE recipe = OLD.recipe AND email = lower(OLD.email);
+    DELETE FROM recipe_emails WHERE recipe = OLD.recipe AND email = lower(OLD.email) AND n <= 0;
+  END;
+
+  CREATE TRIGGER recipe_totals_output_insert AFTER INSERT ON outputs BEGIN
+    INSERT INTO recipe_totals (recipe, bytes) SELECT recipe, NEW.bytes FROM jobs WHERE id = NEW.job_id
+      ON CONFLICT DO UPDATE SET bytes = bytes + NEW.bytes;
+  END;
+  CREATE TRIGGER recipe_totals_output_delete AFTER DELETE ON outputs BEGIN
+    UPDATE recipe_totals SET bytes = bytes - OLD.bytes WHERE recipe = OLD.recipe;
+  END;
+
+  CREATE TRIGGER run_times_attempt_insert AFTER INSERT ON attempts
+    WHEN NEW.outcome = 'succeeded' AND NEW.finished_at IS NOT NULL BEGIN
+    INSERT INTO recipe_totals (recipe, runs, run_ms) SELECT recipe, 1, NEW.finished_at - NEW.started_at FROM jobs WHERE id = NEW.job_id
+      ON CONFLICT DO UPDATE SET runs = runs + 1, run_ms = run_ms + NEW.finished_at - NEW.started_at;
+    INSERT INTO run_times (recipe, ms, n) SELECT recipe, ${runTimeBucket('NEW.finished_at - NEW.started_at')}, 1 FROM jobs WHERE id = NEW.job_id
+      ON CONFLICT DO UPDATE SET n = n + 1;
+  END;
+  CREATE TRIGGER run_times_attempt_update AFTER UPDATE OF outcome, started_at, finished_at ON attempts BEGIN
+    UPDATE recipe_totals SET runs = runs - 1, run_ms = run_ms - (OLD.finished_at - OLD.started_at)
+      WHERE recipe = OLD.recipe AND OLD.outcome = 'succeeded' AND OLD.finished_at IS NOT NULL;
+    UPDATE run_times SET n = n - 1
+      WHERE recipe = OLD.recipe AND ms = ${runTimeBucket('OLD.finished_at - OLD.started_at')} AND OLD.outcome = 'succeeded' AND OLD.finished_at IS NOT NULL;
+    INSERT INTO recipe_totals (recipe, runs, run_ms) SELECT NEW.recipe, 1, NEW.finished_at - NEW.started_at
+      WHERE NEW.outcome = 'succeeded' AND NEW.finished_at IS NOT NULL
+      ON CONFLICT DO UPDATE SET runs = runs + 1, run_ms = run_ms + NEW.finished_at - NEW.started_at;
+    INSERT INTO run_times (recipe, ms, n) SELECT NEW.recipe, ${runTimeBucket('NEW.finished_at - NEW.started_at')}, 1
+      WHERE NEW.outcome = 'succeeded' AND NEW.finished_at IS NOT NULL
+      ON CONFLICT DO UPDATE SET n = n + 1;
+  END;
+  CREATE TRIGGER run_times_attempt_delete AFTER DELETE ON attempts
+    WHEN OLD.outcome = 'succeeded' AND OLD.finished_at IS NOT NULL BEGIN
+    UPDATE recipe_totals SET runs = runs - 1, run_ms = run_ms - (OLD.finished_at - OLD.started_at) WHERE recipe = OLD.recipe;
+    UPDATE run_times SET n = n - 1 WHERE recipe = OLD.recipe AND ms = ${runTimeBucket('OLD.finished_at - OLD.started_at')};
+  END;
+
+  DROP INDEX attempts_runs;
+  DROP INDEX attempts_runs_all;
+  DROP INDEX outputs_recipe;
+  DROP INDEX jobs_recipe_email;
   `,
 ];
 

@@ -1,9 +1,11 @@
 /**
  * Statistics of requests, unique emails, errors, bytes, cache hits and run
  * times, per recipe and over all ("*"), plus the request and error lists
- * behind them. Computed from SQLite on each call, from indexes only.
+ * behind them. The totals come from tables the writes keep (db.ts); the
+ * lists from indexes.
  */
-import { ERROR_COLUMNS, errorOf, iso, newestJobs, sqlOf, type ErrorRow } from './views.js';
+import { COUNTED } from './db.js';
+import { ERROR_COLUMNS, errorOf, iso, jobCountRows, newestJobs, sqlOf, type ErrorRow } from './views.js';
 import type { Store } from './store.js';
 
 export interface RecipeTotals {
@@ -17,7 +19,7 @@ export interface RecipeTotals {
   bytes: number;
   /** Jobs served from the output cache. */
   cacheHits: number;
-  /** Mean and 95th percentile (nearest rank) of the run time of the attempt that succeeded, per succeeded job; null without one. */
+  /** Mean and 95th percentile (nearest rank, to three significant figures in ms) of the run time of the attempt that succeeded, per succeeded job; null without one. */
   meanRunSeconds: number | null;
   p95RunSeconds: number | null;
 }
@@ -41,66 +43,80 @@ export function p95Rank(n: number): number {
 }
 
 /**
+ * The value at `rank` (1-based) in ascending order, from counts per value
+ * (run_times' rows, smallest first); null past the end.
+ */
+export function valueAtRank(counts: ReadonlyArray<{ ms: number; n: number }>, rank: number): number | null {
+  let seen = 0;
+  for (const c of counts) {
+    seen += Math.max(0, c.n);
+    if (seen >= rank) return c.ms;
+  }
+  return null;
+}
+
+/** The kept totals' tables, or in a database older than them, the same counted from the rows (COUNTED). */
+function totalsTables(store: Store): Record<keyof typeof COUNTED, string> {
+  const kept = sqlOf(store)<[], { n: number }>(`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'run_times'`).get()?.n;
+  if (kept) return { recipe_totals: 'recipe_totals', recipe_emails: 'recipe_emails', run_times: 'run_times' };
+  return { recipe_totals: `(${COUNTED.recipe_totals})`, recipe_emails: `(${COUNTED.recipe_emails})`, run_times: `(${COUNTED.run_times})` };
+}
+
+/**
  * Totals per recipe and over all. With `recipe`, only that recipe's jobs are
- * counted, and it appears (with zeros) even when it has none.
+ * counted, and it appears (with zeros) even when it has none. Read from the
+ * totals the writes keep (job_counts, recipe_totals, recipe_emails, run_times:
+ * see db.ts), so the cost grows with recipes and addresses, not with jobs.
  */
 export function statistics(store: Store, filter: { recipe?: string } = {}): Statistics {
   const sql = sqlOf(store);
+  const t = totalsTables(store);
   const args = filter.recipe !== undefined ? [filter.recipe] : [];
   const totals = new Map<string, RecipeTotals>();
   const of = (recipe: string): RecipeTotals => {
-    let t = totals.get(recipe);
-    if (!t) totals.set(recipe, (t = empty()));
-    return t;
+    let into = totals.get(recipe);
+    if (!into) totals.set(recipe, (into = empty()));
+    return into;
   };
   if (filter.recipe !== undefined) of(filter.recipe);
 
   const only = filter.recipe !== undefined ? 'WHERE recipe = ?' : '';
-  for (const r of sql<string[], { recipe: string; requests: number; errors: number; cache_hits: number }>(
-    `SELECT recipe, count(*) AS requests, sum(state = 'failed') AS errors, count(cached_from) AS cache_hits FROM jobs ${only} GROUP BY recipe`,
-  ).all(...args)) {
-    Object.assign(of(r.recipe), { requests: r.requests, errors: r.errors, cacheHits: r.cache_hits });
+  for (const r of jobCountRows(store)) {
+    if (filter.recipe !== undefined && r.recipe !== filter.recipe) continue;
+    const into = of(r.recipe);
+    into.requests += r.n;
+    if (r.state === 'failed') into.errors += r.n;
   }
-  for (const r of sql<string[], { recipe: string; emails: number }>(
-    `SELECT recipe, count(DISTINCT lower(email)) AS emails FROM jobs INDEXED BY jobs_recipe_email ${only} GROUP BY recipe`,
-  ).all(...args)) {
+  for (const r of sql<string[], { recipe: string; emails: number }>(`SELECT recipe, count(*) AS emails FROM ${t.recipe_emails} ${only} GROUP BY recipe`).all(...args)) {
     of(r.recipe).emails = r.emails;
   }
-  // outputs.recipe is kept by a trigger (see db.ts).
-  for (const r of sql<string[], { recipe: string; bytes: number }>(`SELECT recipe, sum(bytes) AS bytes FROM outputs ${only} GROUP BY recipe`).all(...args)) {
-    of(r.recipe).bytes = r.bytes;
-  }
-
-  // Run time: the attempt that succeeded, for each succeeded job (attempts.recipe is kept by a trigger).
-  const duration = 'finished_at - started_at';
-  for (const r of sql<string[], { recipe: string; n: number; mean: number }>(
-    `SELECT recipe, count(*) AS n, avg(${duration}) AS mean FROM attempts
-     WHERE outcome = 'succeeded' ${filter.recipe !== undefined ? 'AND recipe = ?' : ''} GROUP BY recipe`,
-  ).all(...args)) {
-    const p95 = sql<[string, number], { ms: number }>(
-      `SELECT ${duration} AS ms FROM attempts WHERE outcome = 'succeeded' AND recipe = ? ORDER BY ${duration} LIMIT 1 OFFSET ?`,
-    ).get(r.recipe, p95Rank(r.n) - 1);
-    Object.assign(of(r.recipe), { meanRunSeconds: seconds(r.mean), p95RunSeconds: seconds(p95?.ms ?? null) });
+  // Run time: the attempt that succeeded, for each succeeded job.
+  const runTimes = sql<[string], { ms: number; n: number }>(`SELECT ms, n FROM ${t.run_times} WHERE recipe = ? AND n > 0 ORDER BY ms`);
+  for (const r of sql<string[], { recipe: string; cache_hits: number; bytes: number; runs: number; run_ms: number }>(`SELECT * FROM ${t.recipe_totals} ${only}`).all(...args)) {
+    if (!totals.has(r.recipe) && r.cache_hits === 0 && r.bytes === 0 && r.runs === 0) continue;
+    const into = of(r.recipe);
+    Object.assign(into, { cacheHits: r.cache_hits, bytes: r.bytes });
+    if (r.runs > 0) {
+      Object.assign(into, { meanRunSeconds: seconds(r.run_ms / r.runs), p95RunSeconds: seconds(valueAtRank(runTimes.all(r.recipe), p95Rank(r.runs))) });
+    }
   }
 
   const all = empty();
-  for (const t of totals.values()) {
-    all.requests += t.requests;
-    all.errors += t.errors;
-    all.bytes += t.bytes;
-    all.cacheHits += t.cacheHits;
+  for (const each of totals.values()) {
+    all.requests += each.requests;
+    all.errors += each.errors;
+    all.bytes += each.bytes;
+    all.cacheHits += each.cacheHits;
   }
   if (filter.recipe !== undefined) {
     Object.assign(all, { emails: of(filter.recipe).emails, meanRunSeconds: of(filter.recipe).meanRunSeconds, p95RunSeconds: of(filter.recipe).p95RunSeconds });
   } else {
     // Unique over all recipes: an address used with two recipes counts once.
-    all.emails = sql<[], { n: number }>('SELECT count(DISTINCT lower(email)) AS n FROM jobs').get()?.n ?? 0;
-    const run = sql<[], { n: number; mean: number | null }>(`SELECT count(*) AS n, avg(${duration}) AS mean FROM attempts WHERE outcome = 'succeeded'`).get();
-    if (run && run.n > 0) {
-      const p95 = sql<[number], { ms: number }>(
-        `SELECT ${duration} AS ms FROM attempts WHERE outcome = 'succeeded' ORDER BY ${duration} LIMIT 1 OFFSET ?`,
-      ).get(p95Rank(run.n) - 1);
-      Object.assign(all, { meanRunSeconds: seconds(run.mean), p95RunSeconds: seconds(p95?.ms ?? null) });
+    all.emails = sql<[], { n: number }>(`SELECT count(DISTINCT email) AS n FROM ${t.recipe_emails}`).get()?.n ?? 0;
+    const run = sql<[], { runs: number; ms: number }>(`SELECT coalesce(sum(runs), 0) AS runs, coalesce(sum(run_ms), 0) AS ms FROM ${t.recipe_totals}`).get();
+    if (run && run.runs > 0) {
+      const counts = sql<[], { ms: number; n: number }>(`SELECT ms, sum(n) AS n FROM ${t.run_times} WHERE n > 0 GROUP BY ms ORDER BY ms`).all();
+      Object.assign(all, { meanRunSeconds: seconds(run.ms / run.runs), p95RunSeconds: seconds(valueAtRank(counts, p95Rank(run.runs))) });
     }
   }
 

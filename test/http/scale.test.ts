@@ -5,6 +5,7 @@ import { testDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { insertBulkJobs } from '../helpers/jobrows.js';
 import { parsePrometheus } from '../helpers/prometheus.js';
 import { recipeActivity } from '../../src/store/dashboard.js';
+import { statistics } from '../../src/store/stats.js';
 
 const JOBS = 100_000;
 /** Each route must answer within this, at 100,000 jobs (the median of five tries: a lone pause elsewhere in the process does not count). */
@@ -123,6 +124,19 @@ describe(`every read route at ${JOBS.toLocaleString('en')} jobs`, () => {
     const ended = Object.values(activity!.recipes).reduce((sum, r) => sum + r.finishedPerMinute.reduce((s, n) => s + n, 0), 0);
     assert.ok(ended > 2000, `${ended} ended in the hour`);
     assert.deepEqual(Object.keys(activity!.recipes).sort(), ['alpha', 'beta', 'delta', 'epsilon', 'gamma']);
+  });
+
+  it('statistics read the totals the writes keep: within 20 ms, where counting the 100,000 jobs took ~45', () => {
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      statistics(d.ctx.store);
+      statistics(d.ctx.store, { recipe: 'alpha' });
+      times.push(performance.now() - t);
+    }
+    const median = [...times].sort((a, b) => a - b)[2];
+    timings.push(['statistics() and statistics(alpha)', median]);
+    assert.ok(median < 20, `took ${median.toFixed(1)} ms (tries: ${times.map((t) => t.toFixed(1)).join(', ')})`);
   });
 
   it('the totals agree with the data', async () => {

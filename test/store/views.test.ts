@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Output } from '../../src/store/outputs.js';
-import { MIGRATIONS } from '../../src/store/db.js';
+import { COUNTED, MIGRATIONS } from '../../src/store/db.js';
+import { recipeActivity } from '../../src/store/dashboard.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { errorList, p95Rank, requestList, statistics } from '../../src/store/stats.js';
 import { daemonStatus, jobCountRows, jobDetail, listJobs, paging, type JobCount } from '../../src/store/views.js';
@@ -180,6 +181,108 @@ describe('jobDetail() and the lists never show a secret', () => {
   });
 });
 
+/** Back to the schema before the kept totals (the last migration): its tables and triggers gone, the indexes it dropped made again. */
+function undoKeptTotals(store: Store): void {
+  store.db.exec(`DROP TABLE recipe_totals; DROP TABLE recipe_emails; DROP TABLE run_times;
+    CREATE INDEX attempts_runs ON attempts(outcome, recipe, (finished_at - started_at));
+    CREATE INDEX attempts_runs_all ON attempts(outcome, (finished_at - started_at));
+    CREATE INDEX outputs_recipe ON outputs(recipe, bytes);
+    CREATE INDEX jobs_recipe_email ON jobs(recipe, lower(email));`);
+  const triggers = store.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND (name LIKE 'recipe_totals_%' OR name LIKE 'run_times_%')`).pluck().all() as string[];
+  assert.equal(triggers.length, 8);
+  for (const name of triggers) store.db.exec(`DROP TRIGGER ${name}`);
+}
+
+describe('statistics kept by the writes (recipe_totals, recipe_emails, run_times)', () => {
+  /** A kept table's rows (but those counted down to nothing), and what counting the rows gives (COUNTED), side by side. */
+  const compare = (store: Store, table: keyof typeof COUNTED, key: string): void => {
+    const rows = (sql: string): string[] => (store.db.prepare(sql).all() as object[]).map((r) => JSON.stringify(r)).sort();
+    const nonzero = table === 'recipe_totals' ? 'cache_hits <> 0 OR bytes <> 0 OR runs <> 0' : 'n <> 0';
+    assert.deepEqual(rows(`SELECT * FROM ${table} WHERE ${nonzero} ORDER BY ${key}`), rows(`SELECT * FROM (${COUNTED[table]}) WHERE ${nonzero} ORDER BY ${key}`), table);
+  };
+
+  it('stay equal to counting the rows through jobs, attempts, outputs, cache hits and deletes', () => {
+    const tmp = tempRoot();
+    const store = openStore(path.join(tmp.root, 'hopper.db'));
+    try {
+      const write = jobWriter(store.db);
+      let seed = 11;
+      // In 32-bit arithmetic, high bits: a double's product of two 31-bit numbers loses its low bits.
+      const pick = (k: number): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 16) % k;
+      const emails = ['a@x.org', 'A@X.org', 'b@x.org', 'c@y.org', undefined];
+      const ids: string[] = [];
+      const q = {
+        start: store.db.prepare('INSERT INTO attempts (job_id, n, started_at) VALUES (?, (SELECT coalesce(max(n), 0) + 1 FROM attempts WHERE job_id = ?), ?)'),
+        end: store.db.prepare(`UPDATE attempts SET finished_at = started_at + ?, outcome = ? WHERE job_id = ? AND finished_at IS NULL`),
+        reopen: store.db.prepare(`UPDATE attempts SET outcome = 'failed' WHERE job_id = ? AND outcome = 'succeeded'`),
+        output: store.db.prepare(`INSERT OR IGNORE INTO outputs (job_id, name, bytes, sha256, location, ref) VALUES (?, ?, ?, 'x', 'local', 'r')`),
+        cache: store.db.prepare('UPDATE jobs SET cached_from = ? WHERE id = ?'),
+        drop: store.db.prepare('DELETE FROM jobs WHERE id = ?'),
+      };
+      // Run times across the ranges the buckets treat differently: under a second (exact), and up to hours.
+      const duration = (): number => [pick(1000), 1000 + pick(9000), 10_000 + pick(990_000), 3_600_000 + pick(10_000_000)][pick(4)];
+      // Each operation as often as its weight.
+      const ops = ['insert', 'insert', 'insert', 'start', 'start', 'start', 'end', 'end', 'end', 'output', 'output', 'cache', 'reopen', 'delete'] as const;
+      for (let i = 0; i < 3000; i++) {
+        const op = ids.length === 0 ? 'insert' : ops[pick(ops.length)];
+        const id = ids[pick(ids.length)];
+        if (op === 'insert') {
+          const fresh = `s${i}`;
+          write.insert({ id: fresh, recipe: ['alpha', 'beta', 'gamma'][pick(3)], state: 'queued', email: emails[pick(emails.length)], createdAt: FIXTURE_T0 + i, cachedFrom: pick(5) === 0 && ids.length > 0 ? ids[0] : undefined });
+          ids.push(fresh);
+        } else if (op === 'start') q.start.run(id, id, FIXTURE_T0 + i);
+        else if (op === 'end') q.end.run(duration(), pick(3) === 0 ? 'failed' : 'succeeded', id);
+        else if (op === 'output') q.output.run(id, `f${pick(3)}`, pick(100_000));
+        else if (op === 'cache') q.cache.run(pick(2) === 0 ? null : ids[pick(ids.length)], id);
+        else if (op === 'reopen') q.reopen.run(id);
+        else {
+          q.drop.run(id);
+          ids.splice(ids.indexOf(id), 1);
+        }
+      }
+      assert.ok(ids.length > 100, 'jobs are left to count');
+      const runs = store.db.prepare(`SELECT count(*) AS n FROM attempts WHERE outcome = 'succeeded' AND finished_at IS NOT NULL`).get() as { n: number };
+      assert.ok(runs.n > 100, `succeeded runs are left to count (${runs.n})`);
+      compare(store, 'recipe_totals', 'recipe');
+      compare(store, 'recipe_emails', 'recipe, email');
+      compare(store, 'run_times', 'recipe, ms');
+    } finally {
+      store.close();
+      tmp.cleanup();
+    }
+  });
+
+  it('give percentiles exact below a second and within 1 % above, from a few rows', () => {
+    const tmp = tempRoot();
+    const store = openStore(path.join(tmp.root, 'hopper.db'));
+    try {
+      const write = jobWriter(store.db);
+      const times: number[] = [];
+      store.db.transaction(() => {
+        for (let i = 0; i < 2000; i++) {
+          // Half under a second, half spread up to ~3 hours.
+          const ms = i % 2 === 0 ? (i * 7) % 1000 : 1000 + ((i * 7919) % 10_000_000);
+          times.push(ms);
+          const c = FIXTURE_T0 + i;
+          write.insert({ id: `p${i}`, recipe: 'alpha', state: 'succeeded', createdAt: c, startedAt: c, finishedAt: c + ms, attempts: [[c, c + ms, 'succeeded']] });
+        }
+      })();
+      times.sort((a, b) => a - b);
+      const exactP95 = times[p95Rank(times.length) - 1];
+      const got = statistics(store).totals.alpha;
+      assert.ok(got.p95RunSeconds !== null && got.p95RunSeconds * 1000 <= exactP95 && got.p95RunSeconds * 1000 >= exactP95 * 0.99, `p95 ${got.p95RunSeconds} s against ${exactP95} ms`);
+      assert.equal(got.meanRunSeconds, Math.round(times.reduce((a, b) => a + b, 0) / times.length) / 1000, 'the mean is exact');
+      const rows = (store.db.prepare(`SELECT count(*) AS n FROM run_times WHERE recipe = 'alpha'`).get() as { n: number }).n;
+      assert.ok(rows < 2000 * 0.75, `fewer rows than runs (${rows})`);
+      const median = recipeActivity(store, FIXTURE_T0).recipes.alpha.medianRunSeconds;
+      assert.equal(median, times[Math.floor((times.length - 1) / 2)] / 1000, 'a median under a second is exact');
+    } finally {
+      store.close();
+      tmp.cleanup();
+    }
+  });
+});
+
 describe('job counts kept by the writes (job_counts)', () => {
   const counted = (store: Store): string[] =>
     (store.db.prepare('SELECT recipe, lane, state, count(*) AS n FROM jobs GROUP BY recipe, lane, state').all() as JobCount[])
@@ -230,17 +333,20 @@ describe('job counts kept by the writes (job_counts)', () => {
         CREATE INDEX jobs_pending ON jobs(state, lane, priority DESC, created_at);
         CREATE INDEX jobs_state_finished ON jobs(state, finished_at);
         CREATE INDEX jobs_recipe_finished ON jobs(recipe, state, finished_at);`);
-      assert.equal(MIGRATIONS.length - at, 3, 'the migrations after job_counts are undone here too');
+      undoKeptTotals(store);
+      assert.equal(MIGRATIONS.length - at, 4, 'the migrations after job_counts are undone here too');
       store.db.pragma(`user_version = ${at}`);
       insertFixture(store.db);
       const expected = counted(store);
       store.close();
       const reader = openStore(file, { readonly: true });
       assert.deepEqual(kept(reader), expected, 'counted without the table');
+      assert.deepEqual(statistics(reader).totals, FIXTURE_EXPECTED.statistics, 'statistics counted without the kept totals');
       reader.close();
       store = openStore(file);
       assert.equal(store.db.pragma('user_version', { simple: true }), version);
       assert.deepEqual(kept(store), expected);
+      assert.deepEqual(statistics(store).totals, FIXTURE_EXPECTED.statistics, 'the kept totals filled by the migration');
       const s = daemonStatus(store, LANES, { version: '9.9.9', now: FIXTURE_T0 + 61_500, startedAt: FIXTURE_T0 });
       assert.deepEqual(s, { version: '9.9.9', uptimeSeconds: 61, ...FIXTURE_EXPECTED.status });
       store.close();
