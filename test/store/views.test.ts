@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Output } from '../../src/store/outputs.js';
 import { COUNTED, MIGRATIONS } from '../../src/store/db.js';
 import { recipeActivity } from '../../src/store/dashboard.js';
+import { notificationCounts } from '../../src/store/metrics.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { errorList, p95Rank, requestList, statistics } from '../../src/store/stats.js';
 import { daemonStatus, jobCountRows, jobDetail, listJobs, paging, type JobCount } from '../../src/store/views.js';
@@ -193,6 +194,58 @@ function undoKeptTotals(store: Store): void {
   for (const name of triggers) store.db.exec(`DROP TRIGGER ${name}`);
 }
 
+/** Back to the schema before notification_counts (the last migration). */
+function undoNotificationCounts(store: Store): void {
+  store.db.exec(`DROP TABLE notification_counts; CREATE INDEX notifications_state ON notifications(channel, state);`);
+  for (const name of ['notification_counts_insert', 'notification_counts_update', 'notification_counts_delete']) store.db.exec(`DROP TRIGGER ${name}`);
+}
+
+const keptNotifications = (store: Store): string[] => notificationCounts(store).map((r) => `${r.channel} ${r.state} ${r.n}`).sort();
+const countedNotifications = (store: Store): string[] =>
+  (store.db.prepare('SELECT channel, state, count(*) AS n FROM notifications GROUP BY channel, state').all() as Array<{ channel: string; state: string; n: number }>)
+    .map((r) => `${r.channel} ${r.state} ${r.n}`)
+    .sort();
+
+describe('notification counts kept by the writes (notification_counts)', () => {
+  it('stay equal to counting the notifications through inserts, sends, failures, resends and deletes', () => {
+    const tmp = tempRoot();
+    const store = openStore(path.join(tmp.root, 'hopper.db'));
+    try {
+      const write = jobWriter(store.db);
+      let seed = 5;
+      const pick = (k: number): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 16) % k;
+      const ids: string[] = [];
+      const resend = store.db.prepare(`UPDATE notifications SET state = 'pending' WHERE id = ?`);
+      const noteIds = (): number[] => store.db.prepare('SELECT id FROM notifications').pluck().all() as number[];
+      // Each operation as often as its weight.
+      const ops = ['job', 'job', 'notify', 'notify', 'notify', 'sent', 'sent', 'failed', 'failed', 'resend', 'delete'] as const;
+      for (let i = 0; i < 1500; i++) {
+        const op = ids.length === 0 ? 'job' : ops[pick(ops.length)];
+        const notes = op === 'job' || op === 'notify' || op === 'delete' ? [] : noteIds();
+        const note = notes[pick(Math.max(1, notes.length))];
+        if (op === 'job') {
+          const id = `n${i}`;
+          write.insert({ id, recipe: 'alpha', state: 'succeeded', createdAt: FIXTURE_T0 + i });
+          ids.push(id);
+        } else if (op === 'notify') {
+          store.notifications.insert({ event: 'succeeded', channel: pick(2) ? 'email' : 'webhook', target: 'x', payload: {} }, ids[pick(ids.length)], FIXTURE_T0 + i);
+        } else if (op === 'delete') store.db.prepare('DELETE FROM jobs WHERE id = ?').run(ids.splice(pick(ids.length), 1)[0]);
+        else if (note === undefined) continue;
+        else if (op === 'sent') store.notifications.markSent(note, FIXTURE_T0 + i);
+        else if (op === 'failed') store.notifications.markFailed(note, 'refused', pick(2) ? FIXTURE_T0 + i : null);
+        else resend.run(note);
+      }
+      assert.ok(noteIds().length > 100, 'notifications are left to count');
+      const counted = countedNotifications(store);
+      assert.ok(new Set(counted.map((r) => r.split(' ')[1])).size === 3, `pending, sent and dead are all there: ${counted.join(', ')}`);
+      assert.deepEqual(keptNotifications(store), counted);
+    } finally {
+      store.close();
+      tmp.cleanup();
+    }
+  });
+});
+
 describe('statistics kept by the writes (recipe_totals, recipe_emails, run_times)', () => {
   /** A kept table's rows (but those counted down to nothing), and what counting the rows gives (COUNTED), side by side. */
   const compare = (store: Store, table: keyof typeof COUNTED, key: string): void => {
@@ -334,7 +387,8 @@ describe('job counts kept by the writes (job_counts)', () => {
         CREATE INDEX jobs_state_finished ON jobs(state, finished_at);
         CREATE INDEX jobs_recipe_finished ON jobs(recipe, state, finished_at);`);
       undoKeptTotals(store);
-      assert.equal(MIGRATIONS.length - at, 4, 'the migrations after job_counts are undone here too');
+      undoNotificationCounts(store);
+      assert.equal(MIGRATIONS.length - at, 5, 'the migrations after job_counts are undone here too');
       store.db.pragma(`user_version = ${at}`);
       insertFixture(store.db);
       const expected = counted(store);
@@ -347,6 +401,8 @@ describe('job counts kept by the writes (job_counts)', () => {
       assert.equal(store.db.pragma('user_version', { simple: true }), version);
       assert.deepEqual(kept(store), expected);
       assert.deepEqual(statistics(store).totals, FIXTURE_EXPECTED.statistics, 'the kept totals filled by the migration');
+      assert.deepEqual(keptNotifications(store), countedNotifications(store), 'the notification counts filled by the migration');
+      assert.ok(keptNotifications(store).length > 0, 'the fixture has notifications to count');
       const s = daemonStatus(store, LANES, { version: '9.9.9', now: FIXTURE_T0 + 61_500, startedAt: FIXTURE_T0 });
       assert.deepEqual(s, { version: '9.9.9', uptimeSeconds: 61, ...FIXTURE_EXPECTED.status });
       store.close();
