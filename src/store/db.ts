@@ -438,6 +438,17 @@ function migrate(db: Db): void {
   }
 }
 
+/**
+ * A bound value the query planner does not look at, for `col = ${BOUND}` in a
+ * statement with ORDER BY. Where an index gives the order for `col = ?`, this
+ * SQLite (built with STAT4) marks the statement to be prepared again whenever
+ * that `?` is bound to a new value, i.e. at every call: a job's attempts by
+ * `job_id = ? ORDER BY n` took 13.8 µs a call, 2.7 with `(SELECT ?)`, which
+ * finds the same rows by the same index. (nextRun and closeAttempt in jobs.ts
+ * met the same with max(n).)
+ */
+export const BOUND = '(SELECT ?)';
+
 const caches = new WeakMap<Db, Map<string, Database.Statement>>();
 
 /**

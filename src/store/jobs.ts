@@ -3,7 +3,7 @@ import type { Lane, RecipeDoc } from '../recipes/recipe.js';
 import { randomHex } from '../random.js';
 import type { JobEvent } from '../schemas/common.js';
 import { atomically } from './atomic.js';
-import { statements, type Db } from './db.js';
+import { BOUND, statements, type Db } from './db.js';
 import type { NewNotification } from './notifications.js';
 
 export type JobState = 'queued' | 'running' | 'retrying' | 'delivering' | 'succeeded' | 'failed' | 'canceled';
@@ -473,13 +473,13 @@ export class JobStore {
   }
 
   events(id: string): Array<{ event: JobEvent; at: number; detail: string | null }> {
-    return this.sql<[string], { event: JobEvent; at: number; detail: string | null }>('SELECT event, at, detail FROM events WHERE job_id = ? ORDER BY id')
+    return this.sql<[string], { event: JobEvent; at: number; detail: string | null }>(`SELECT event, at, detail FROM events WHERE job_id = ${BOUND} ORDER BY id`)
       .all(id);
   }
 
   attemptsOf(id: string): Array<{ n: number; startedAt: number; finishedAt: number | null; outcome: string | null; errorCode: string | null; errorMessage: string | null }> {
     return this.sql<[string], { n: number; started_at: number; finished_at: number | null; outcome: string | null; error_code: string | null; error_message: string | null }>(
-        'SELECT * FROM attempts WHERE job_id = ? ORDER BY n',
+        `SELECT * FROM attempts WHERE job_id = ${BOUND} ORDER BY n`,
       )
       .all(id)
       .map((a) => ({ n: a.n, startedAt: a.started_at, finishedAt: a.finished_at, outcome: a.outcome, errorCode: a.error_code, errorMessage: a.error_message }));

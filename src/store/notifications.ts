@@ -1,5 +1,5 @@
 import type { JobEvent } from '../schemas/common.js';
-import { statements, type Db } from './db.js';
+import { BOUND, statements, type Db } from './db.js';
 
 export type Channel = 'email' | 'webhook';
 
@@ -112,7 +112,7 @@ export class NotificationStore {
   }
 
   deliveries(id: number): Array<{ at: number; status: number | null; error: string | null }> {
-    return this.sql<[number], { at: number; status: number | null; error: string | null }>('SELECT at, status, error FROM deliveries WHERE notification_id = ? ORDER BY id').all(id);
+    return this.sql<[number], { at: number; status: number | null; error: string | null }>(`SELECT at, status, error FROM deliveries WHERE notification_id = ${BOUND} ORDER BY id`).all(id);
   }
 
   /** Sends dead notifications again (`hopper notify resend`): by notification id, or all of a job's. */
@@ -138,6 +138,6 @@ export class NotificationStore {
   }
 
   forJob(jobId: string): Notification[] {
-    return this.sql<[string], Row>('SELECT * FROM notifications WHERE job_id = ? ORDER BY id').all(jobId).map(fromRow);
+    return this.sql<[string], Row>(`SELECT * FROM notifications WHERE job_id = ${BOUND} ORDER BY id`).all(jobId).map(fromRow);
   }
 }

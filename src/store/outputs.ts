@@ -1,5 +1,5 @@
 import { atomically } from './atomic.js';
-import { statements, type Db } from './db.js';
+import { BOUND, statements, type Db } from './db.js';
 
 export interface Output {
   name: string;
@@ -33,7 +33,7 @@ export class OutputStore {
   }
 
   forJob(jobId: string): Output[] {
-    return this.sql<[string], Output>('SELECT name, bytes, sha256, location, ref FROM outputs WHERE job_id = ? ORDER BY name')
+    return this.sql<[string], Output>(`SELECT name, bytes, sha256, location, ref FROM outputs WHERE job_id = ${BOUND} ORDER BY name`)
       .all(jobId);
   }
 
@@ -47,7 +47,7 @@ export class OutputStore {
   }
 
   produced(jobId: string): ProducedOutput[] {
-    return this.sql<[string], ProducedOutput>('SELECT name, file, bytes, sha256, location, ref FROM produced WHERE job_id = ? ORDER BY name').all(jobId);
+    return this.sql<[string], ProducedOutput>(`SELECT name, file, bytes, sha256, location, ref FROM produced WHERE job_id = ${BOUND} ORDER BY name`).all(jobId);
   }
 
   /** Delivered: the record of what waited is no longer needed. */
