@@ -6,16 +6,13 @@ import type { Job } from '../store/jobs.js';
 import { formatBytes, formatDuration, timerMs } from '../units.js';
 import { freeDiskBytes } from '../fs/disk.js';
 import { add, localNeed, needOf, NOTHING, overBudget, resourceBlocker, watchDisk, type Need } from './resources.js';
-import path from 'node:path';
 import { runAttempt, workDirOf } from './attempt.js';
 import { Lanes } from './lanes.js';
-import { stopLeftovers } from '../steps/leftovers.js';
-import { endJob, settleAttempt, succeed, type AttemptResult } from './settle.js';
-import { existsSync } from 'node:fs';
-import { linksFor } from '../delivery/deliver.js';
-import type { Output } from '../store/outputs.js';
+import { endJob, settleAttempt, type AttemptResult } from './settle.js';
 import { admissionBlocker, type Snapshot } from './admission.js';
 import { claim } from '../docker/swarm.js';
+import { cacheHit, serveFromCache } from './cache.js';
+import { isolated, recentStarts, recoverFromStore } from './recovery.js';
 
 interface Entry {
   job: Job;
@@ -48,8 +45,6 @@ interface Running extends Entry {
 }
 
 const MAX_TIMER_MS = 60_000;
-/** Times a job may be cut short by hopper dying before that counts as its failure. */
-const MAX_INTERRUPTIONS = 3;
 
 function countRunning(byRecipe: Map<string, number>, byGroup: Map<string, number>, recipe: Recipe): void {
   byRecipe.set(recipe.name, (byRecipe.get(recipe.name) ?? 0) + 1);
@@ -112,37 +107,16 @@ export class Dispatcher {
   }
 
   /**
-   * Rebuilds the queue from the store. A job that was running when hopper
-   * died is put back in the queue without using up an attempt, up to
-   * MAX_INTERRUPTIONS times (a job that keeps taking hopper down then fails).
-   * One unreadable job fails alone; it never keeps hopper from starting.
+   * Rebuilds the queue from the store (recovery.ts): jobs that were running
+   * when hopper died are settled or queued again, and the waiting jobs queued.
    */
   start(): void {
     const now = this.ctx.clock.now();
     // What other processes commit from here on, sync() picks up; what came before is read now.
     this.seenVersion = this.ctx.store.outsideVersion();
-    const interrupted = this.ctx.store.jobs.running();
-    const leftovers = stopLeftovers(interrupted.map((job) => workDirOf(this.ctx, job.id)));
-    for (const job of interrupted) {
-      const processes = leftovers.get(workDirOf(this.ctx, job.id));
-      if (processes) this.ctx.log.warn({ job: job.id, processes }, 'stopped commands left running by a hopper that stopped unexpectedly');
-      this.isolated(job, () => this.recoverInterrupted(job, now));
-    }
-    for (const job of this.ctx.store.jobs.pending()) {
-      this.isolated(job, () => {
-        const recipe = this.recipeOf(job);
-        // A cancel accepted just before hopper died still counts.
-        if (job.cancelRequested) endJob(this.ctx, job, recipe, 'canceled', { code: 'E_CANCELED', message: 'canceled by request' });
-        else this.enqueue({ job, recipe });
-      });
-    }
-    const window = Math.max(3_600_000, ...[...this.pending.values()].map((e) => e.recipe.rateLimit?.perMs ?? 0));
-    const limited = new Map<string, number>();
-    for (const e of this.pending.values()) if (e.recipe.rateLimit) limited.set(e.recipe.name, Math.max(limited.get(e.recipe.name) ?? 0, e.recipe.rateLimit.perMs));
-    for (const s of this.ctx.store.jobs.startsSince(now - window)) {
-      const perMs = limited.get(s.recipe);
-      if (perMs !== undefined) this.noteStart(s.recipe, perMs, s.at);
-    }
+    const waiting = recoverFromStore(this.ctx, this.recipeOf, now);
+    for (const e of waiting) this.enqueue(e);
+    for (const s of recentStarts(this.ctx, waiting, now)) this.noteStart(s.recipe, s.perMs, s.at);
     this.syncTimer = setInterval(() => this.sync(), this.options.syncMs);
     this.syncTimer.unref();
     this.tick();
@@ -159,35 +133,11 @@ export class Dispatcher {
       for (const id of this.ctx.store.jobs.pendingIds()) {
         if (this.pending.has(id) || this.running.has(id) || this.settling.has(id)) continue;
         const job = this.ctx.store.jobs.get(id);
-        if (job) this.isolated(job, () => this.add(job));
+        if (job) isolated(this.ctx, job, () => this.add(job));
       }
     } catch (err) {
       this.ctx.log.error({ err: (err as Error).message }, 'could not look for jobs queued from outside');
     }
-  }
-
-  private isolated(job: Job, fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      const message = `hopper could not resume this job: ${(err as Error).message}`;
-      this.ctx.log.error({ job: job.id, err: message }, 'job failed at start');
-      this.ctx.store.jobs.finish(job.id, this.ctx.clock.now(), { state: 'failed', error: { code: 'E_RESUME', message }, notifications: [] });
-    }
-  }
-
-  private recoverInterrupted(job: Job, now: number): void {
-    const recipe = this.recipeOf(job);
-    const interruptions = this.ctx.store.jobs.attemptsOf(job.id).filter((a) => a.outcome === 'interrupted').length;
-    if (job.cancelRequested) {
-      settleAttempt(this.ctx, job.id, recipe, { ok: false, error: new HopperError('E_CANCELED', 'canceled by request') });
-    } else if (interruptions < MAX_INTERRUPTIONS) {
-      this.ctx.store.jobs.requeue(job.id, now, { code: 'E_INTERRUPTED', message: 'hopper stopped unexpectedly while this job ran' });
-    } else {
-      const error = new HopperError('E_INTERRUPTED', `hopper stopped unexpectedly while this job ran, ${interruptions + 1} times`);
-      settleAttempt(this.ctx, job.id, recipe, { ok: false, error });
-    }
-    this.ctx.log.warn({ job: job.id, recipe: job.recipe, interruptions: interruptions + 1 }, 'job was running when hopper stopped');
   }
 
   /** A newly accepted job. */
@@ -303,34 +253,19 @@ export class Dispatcher {
     };
   }
 
-  /**
-   * A recipe with `cache`: the same recipe version and params that succeeded
-   * within the window is delivered again at once, without a run. Returns true
-   * when the job was settled that way.
-   */
+  /** Serves `e` from the cache when it has a hit (cache.ts); true when it was taken for that. */
   private fromCache(e: Entry, now: number): boolean {
-    const { job, recipe } = e;
-    if (recipe.cacheMs === undefined || job.cacheKey === null || job.state !== 'queued' || job.notBefore !== null && job.notBefore > now) return false;
-    const source = this.ctx.store.jobs.cacheSource(job.cacheKey, now - recipe.cacheMs);
-    if (!source) return false;
-    const outputs = this.ctx.store.outputs.forJob(source.id);
-    if (outputs.length === 0 || !outputs.every((o) => o.location !== 'local' || existsSync(path.join(this.ctx.paths.outputs, o.ref)))) return false;
+    const hit = cacheHit(this.ctx.store, this.ctx.paths.outputs, e.job, e.recipe, now);
+    if (!hit) return false;
     this.dequeue(e);
-    this.settling.set(job.id, this.serveFromCache(e, source, outputs).finally(() => this.settling.delete(job.id)));
+    const served = serveFromCache(this.ctx, e.job, e.recipe, hit).then((ok) => {
+      // Could not be served: it runs instead.
+      if (!ok && !this.stopping) this.enqueue({ ...e, job: { ...e.job, cacheKey: null } });
+      this.afterSettle();
+      this.tick();
+    });
+    this.settling.set(e.job.id, served.finally(() => this.settling.delete(e.job.id)));
     return true;
-  }
-
-  private async serveFromCache(e: Entry, source: { id: string; finishedAt: number }, outputs: Output[]): Promise<void> {
-    try {
-      const links = await linksFor(this.ctx, outputs, source.finishedAt);
-      await this.ctx.store.later(() => succeed(this.ctx, e.job, e.recipe, outputs, links, source));
-      this.ctx.log.info({ job: e.job.id, recipe: e.recipe.name, from: source.id }, 'job served from the cache');
-    } catch (err) {
-      this.ctx.log.error({ job: e.job.id, err: (err as Error).message }, 'could not serve from the cache; the job runs');
-      if (!this.stopping) this.enqueue({ ...e, job: { ...e.job, cacheKey: null } });
-    }
-    this.afterSettle();
-    this.tick();
   }
 
   private setReason(e: Entry, reason: string | null): void {

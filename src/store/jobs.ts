@@ -411,7 +411,7 @@ export class JobStore {
   cacheSource(key: string, since: number): { id: string; finishedAt: number } | undefined {
     // Asked for each waiting cached job on every dispatch: only the columns used, not the wide row.
     return this.sql<[string, number], { id: string; finishedAt: number }>(
-      `SELECT id, finished_at AS finishedAt FROM jobs WHERE cache_key = ? AND state = 'succeeded' AND cached_from IS NULL AND finished_at >= ?
+      `SELECT id, finished_at AS finishedAt FROM jobs WHERE cache_key = ${BOUND} AND state = 'succeeded' AND cached_from IS NULL AND finished_at >= ?
        ORDER BY finished_at DESC LIMIT 1`,
     ).get(key, since);
   }

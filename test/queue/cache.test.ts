@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { cacheHit } from '../../src/queue/cache.js';
+import type { Job } from '../../src/store/jobs.js';
+import { openStore, type Store } from '../../src/store/store.js';
 import { hopper } from '../helpers/cli.js';
-import { ended, testDaemon } from '../helpers/daemon.js';
+import { ended, tempRoot, testDaemon } from '../helpers/daemon.js';
+import { jobWriter } from '../helpers/jobrows.js';
 import { emlFiles, readEml } from '../helpers/mail.js';
 import { echoRecipe, request } from '../helpers/recipes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -70,6 +75,59 @@ describe('output cache', () => {
       assert.equal(runs(d), 2);
     } finally {
       await d.cleanup();
+    }
+  });
+});
+
+describe('output cache: the lookup (cacheHit), without a daemon', () => {
+  const NOW = Date.UTC(2026, 10, 29, 12);
+  const HOUR = 3_600_000;
+
+  function storeWithSource(): { store: Store; outputs: string; cleanup(): void } {
+    const tmp = tempRoot();
+    const store = openStore(path.join(tmp.root, 'hopper.db'));
+    jobWriter(store.db).insert({ id: 'src', recipe: 'cached', state: 'succeeded', createdAt: NOW - HOUR / 2, startedAt: NOW - HOUR / 2, finishedAt: NOW - HOUR / 4, outputs: [{ name: 'out.zip', bytes: 3 }] });
+    store.db.prepare(`UPDATE jobs SET cache_key = 'k1' WHERE id = 'src'`).run();
+    const outputs = path.join(tmp.root, 'outputs');
+    mkdirSync(path.join(outputs, 'src'), { recursive: true });
+    writeFileSync(path.join(outputs, 'src', 'out.zip'), 'zip');
+    return { store, outputs, cleanup: () => (store.close(), tmp.cleanup()) };
+  }
+  const waiting = (extra: Partial<Pick<Job, 'cacheKey' | 'state' | 'notBefore'>> = {}): Pick<Job, 'cacheKey' | 'state' | 'notBefore'> => ({ cacheKey: 'k1', state: 'queued', notBefore: null, ...extra });
+
+  it('finds the job of the same key that succeeded within the window, with its outputs', () => {
+    const s = storeWithSource();
+    try {
+      const hit = cacheHit(s.store, s.outputs, waiting(), { cacheMs: HOUR }, NOW);
+      assert.equal(hit?.source.id, 'src');
+      assert.deepEqual(hit?.outputs.map((o) => o.name), ['out.zip']);
+    } finally {
+      s.cleanup();
+    }
+  });
+
+  it('finds none: recipe without cache, no key, another key, outside the window, a retry, a job whose time has not come', () => {
+    const s = storeWithSource();
+    try {
+      assert.equal(cacheHit(s.store, s.outputs, waiting(), { cacheMs: undefined }, NOW), undefined, 'the recipe does not cache');
+      assert.equal(cacheHit(s.store, s.outputs, waiting({ cacheKey: null }), { cacheMs: HOUR }, NOW), undefined, 'no key');
+      assert.equal(cacheHit(s.store, s.outputs, waiting({ cacheKey: 'k2' }), { cacheMs: HOUR }, NOW), undefined, 'another key');
+      assert.equal(cacheHit(s.store, s.outputs, waiting(), { cacheMs: HOUR / 8 }, NOW), undefined, 'succeeded before the window');
+      assert.equal(cacheHit(s.store, s.outputs, waiting({ state: 'retrying' }), { cacheMs: HOUR }, NOW), undefined, 'a retry runs');
+      assert.equal(cacheHit(s.store, s.outputs, waiting({ notBefore: NOW + 1 }), { cacheMs: HOUR }, NOW), undefined, 'not before its time');
+      assert.ok(cacheHit(s.store, s.outputs, waiting({ notBefore: NOW }), { cacheMs: HOUR }, NOW), 'its time has come');
+    } finally {
+      s.cleanup();
+    }
+  });
+
+  it('finds none when an output of the source is gone from outputs/ (retention, or by hand): the job runs', () => {
+    const s = storeWithSource();
+    try {
+      rmSync(path.join(s.outputs, 'src', 'out.zip'));
+      assert.equal(cacheHit(s.store, s.outputs, waiting(), { cacheMs: HOUR }, NOW), undefined);
+    } finally {
+      s.cleanup();
     }
   });
 });
