@@ -116,7 +116,7 @@ export class Dispatcher {
     this.seenVersion = this.ctx.store.outsideVersion();
     const waiting = recoverFromStore(this.ctx, this.recipeOf, now);
     for (const e of waiting) this.enqueue(e);
-    for (const s of recentStarts(this.ctx, waiting, now)) this.noteStart(s.recipe, s.perMs, s.at);
+    for (const s of recentStarts(this.ctx.store, waiting, now)) this.noteStart(s.recipe, s.perMs, s.at);
     this.syncTimer = setInterval(() => this.sync(), this.options.syncMs);
     this.syncTimer.unref();
     this.tick();

@@ -3,6 +3,7 @@ import { HopperError } from '../errors.js';
 import type { Recipe } from '../recipes/recipe.js';
 import { stopLeftovers } from '../steps/leftovers.js';
 import type { Job } from '../store/jobs.js';
+import type { Store } from '../store/store.js';
 import { workDirOf } from './attempt.js';
 import { endJob, settleAttempt } from './settle.js';
 
@@ -81,12 +82,17 @@ export function recoverFromStore(ctx: Context, recipeOf: (job: Job) => Recipe, n
  * The recent starts a rate limit reads, for the recipes among `waiting` that
  * have one: each with the longest window a waiting job of its recipe uses.
  */
-export function recentStarts(ctx: Context, waiting: ReadonlyArray<{ recipe: Recipe }>, now: number): Array<{ recipe: string; perMs: number; at: number }> {
+export function recentStarts(
+  store: Pick<Store, 'jobs'>,
+  waiting: ReadonlyArray<{ recipe: Pick<Recipe, 'name' | 'rateLimit'> }>,
+  now: number,
+): Array<{ recipe: string; perMs: number; at: number }> {
   const limited = new Map<string, number>();
   for (const { recipe } of waiting) if (recipe.rateLimit) limited.set(recipe.name, Math.max(limited.get(recipe.name) ?? 0, recipe.rateLimit.perMs));
+  // One argument per recipe: spread per waiting job, Math.max overflowed the stack at ~150,000 of them.
   const window = Math.max(3_600_000, ...limited.values());
   const out: Array<{ recipe: string; perMs: number; at: number }> = [];
-  for (const s of ctx.store.jobs.startsSince(now - window)) {
+  for (const s of store.jobs.startsSince(now - window)) {
     const perMs = limited.get(s.recipe);
     if (perMs !== undefined) out.push({ recipe: s.recipe, perMs, at: s.at });
   }
