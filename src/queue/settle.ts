@@ -19,7 +19,8 @@ export type Settled = 'succeeded' | 'failed' | 'canceled' | 'retrying' | 'requeu
 /** Ends a job as succeeded with these outputs (its own, or, for a cache hit, those of `cachedFrom`). */
 export function succeed(ctx: Context, job: Job, recipe: Recipe, outputs: Output[], links: Link[], cachedFrom?: { id: string }): void {
   const now = ctx.clock.now();
-  const expiresAt = Math.min(...links.map((l) => l.expiresAt));
+  // A loop, not Math.min(...): a spread of one argument per output overflows the stack past ~150,000.
+  const expiresAt = links.reduce((soonest, l) => Math.min(soonest, l.expiresAt), Infinity);
   const inlineBelow = recipe.output.inlineBelow ?? 0;
   const files = outputs.map((o, i) => ({
     name: o.name,
