@@ -126,7 +126,7 @@ describe(`every read route at ${JOBS.toLocaleString('en')} jobs`, () => {
     assert.deepEqual(Object.keys(activity!.recipes).sort(), ['alpha', 'beta', 'delta', 'epsilon', 'gamma']);
   });
 
-  it('statistics read the totals the writes keep: within 20 ms, where counting the 100,000 jobs took ~45', () => {
+  it('statistics read the totals the writes keep: within 25 ms, where counting the 100,000 jobs took ~47 (8 now; 18 with three CPU hogs beside)', () => {
     const times: number[] = [];
     for (let i = 0; i < 5; i++) {
       const t = performance.now();
@@ -136,7 +136,7 @@ describe(`every read route at ${JOBS.toLocaleString('en')} jobs`, () => {
     }
     const median = [...times].sort((a, b) => a - b)[2];
     timings.push(['statistics() and statistics(alpha)', median]);
-    assert.ok(median < 20, `took ${median.toFixed(1)} ms (tries: ${times.map((t) => t.toFixed(1)).join(', ')})`);
+    assert.ok(median < 25, `took ${median.toFixed(1)} ms (tries: ${times.map((t) => t.toFixed(1)).join(', ')})`);
   });
 
   it('the totals agree with the data', async () => {
