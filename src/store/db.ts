@@ -275,7 +275,7 @@ export const MIGRATIONS: readonly string[] = [
   // and the dashboard read a few rows per recipe instead of every job's index entries, which
   // grew with the jobs kept (at 1,000,000 jobs /statistics took 452 ms of the main thread,
   // the dashboard's poll 83 ms). Run times are counted per value to three significant
-  // figures (RUN_TIME_BUCKET), so a percentile is a walk over a few hundred rows. The
+  // figures (runTimeBucket), so a percentile is a walk over a few hundred rows. The
   // indexes those scans used go: no query reads them now, and every job wrote them.
   // A job's recipe and email are never updated; outputs and attempts keep their recipe
   // (the triggers above), which a cascaded delete still finds in OLD.
