@@ -5,7 +5,7 @@
  * database of 100,000 jobs answers in milliseconds (test/http/scale.test.ts).
  */
 import type { Lane } from '../recipes/recipe.js';
-import { valueAtRank } from './stats.js';
+import { runTimeAtRank } from './stats.js';
 import { iso, sqlOf } from './views.js';
 import type { Store } from './store.js';
 
@@ -89,10 +89,9 @@ export function recipeActivity(store: Store, now: number): Activity {
     recipes[name] = { medianRunSeconds: null, finishedPerMinute: new Array<number>(ACTIVITY_MINUTES).fill(0), failedPerMinute: new Array<number>(ACTIVITY_MINUTES).fill(0) };
   }
   // The lower middle of the succeeded runs' times, from the counts the writes keep (see db.ts).
-  const runTimes = sql<[string], { ms: number; n: number }>('SELECT ms, n FROM run_times WHERE recipe = ? AND n > 0 ORDER BY ms');
   for (const r of sql<[], { recipe: string; runs: number }>('SELECT recipe, runs FROM recipe_totals WHERE runs > 0').all()) {
     const into = recipes[r.recipe];
-    const median = into ? valueAtRank(runTimes.all(r.recipe), Math.floor((r.runs - 1) / 2) + 1) : null;
+    const median = into ? runTimeAtRank(store, r.recipe, Math.floor((r.runs - 1) / 2) + 1) : null;
     if (into && median !== null) into.medianRunSeconds = Math.round(median) / 1000;
   }
   const names = Object.keys(recipes);

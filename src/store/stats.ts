@@ -4,7 +4,7 @@
  * behind them. The totals come from tables the writes keep (db.ts); the
  * lists from indexes.
  */
-import { COUNTED } from './db.js';
+import { BOUND, COUNTED } from './db.js';
 import { ERROR_COLUMNS, errorOf, iso, jobCountRows, newestJobs, sqlOf, type ErrorRow } from './views.js';
 import type { Store } from './store.js';
 
@@ -46,13 +46,22 @@ export function p95Rank(n: number): number {
  * The value at `rank` (1-based) in ascending order, from counts per value
  * (run_times' rows, smallest first); null past the end.
  */
-export function valueAtRank(counts: ReadonlyArray<{ ms: number; n: number }>, rank: number): number | null {
+function valueAtRank(counts: ReadonlyArray<{ ms: number; n: number }>, rank: number): number | null {
   let seen = 0;
   for (const c of counts) {
     seen += Math.max(0, c.n);
     if (seen >= rank) return c.ms;
   }
   return null;
+}
+
+/**
+ * The succeeded run time of `recipe` at `rank` (1-based, ascending), from
+ * run_times (`table`: or what stands for it in an older database, see
+ * totalsTables); null past the end.
+ */
+export function runTimeAtRank(store: Store, recipe: string, rank: number, table = 'run_times'): number | null {
+  return valueAtRank(sqlOf(store)<[string], { ms: number; n: number }>(`SELECT ms, n FROM ${table} WHERE recipe = ${BOUND} AND n > 0 ORDER BY ms`).all(recipe), rank);
 }
 
 /** The kept totals' tables, or in a database older than them, the same counted from the rows (COUNTED). */
@@ -91,13 +100,12 @@ export function statistics(store: Store, filter: { recipe?: string } = {}): Stat
     of(r.recipe).emails = r.emails;
   }
   // Run time: the attempt that succeeded, for each succeeded job.
-  const runTimes = sql<[string], { ms: number; n: number }>(`SELECT ms, n FROM ${t.run_times} WHERE recipe = ? AND n > 0 ORDER BY ms`);
   for (const r of sql<string[], { recipe: string; cache_hits: number; bytes: number; runs: number; run_ms: number }>(`SELECT * FROM ${t.recipe_totals} ${only}`).all(...args)) {
     if (!totals.has(r.recipe) && r.cache_hits === 0 && r.bytes === 0 && r.runs === 0) continue;
     const into = of(r.recipe);
     Object.assign(into, { cacheHits: r.cache_hits, bytes: r.bytes });
     if (r.runs > 0) {
-      Object.assign(into, { meanRunSeconds: seconds(r.run_ms / r.runs), p95RunSeconds: seconds(valueAtRank(runTimes.all(r.recipe), p95Rank(r.runs))) });
+      Object.assign(into, { meanRunSeconds: seconds(r.run_ms / r.runs), p95RunSeconds: seconds(runTimeAtRank(store, r.recipe, p95Rank(r.runs), t.run_times)) });
     }
   }
 

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 import { interruptedOutcome, MAX_INTERRUPTIONS, recentStarts } from '../../src/queue/recovery.js';
-import { openStore } from '../../src/store/store.js';
-import { tempRoot } from '../helpers/daemon.js';
+import { withTempStore } from '../helpers/db.js';
 import { jobWriter } from '../helpers/jobrows.js';
 
 // What becomes of a job found running at start, without a daemon (test/queue/dispatcher.test.ts
@@ -27,9 +25,7 @@ describe('recovery: a job found running at start', () => {
 
 describe('recovery: the starts a rate limit reads', () => {
   it('are those of the rate-limited recipes among the waiting jobs, within the longest window, even with 200,000 jobs waiting', () => {
-    const tmp = tempRoot();
-    const store = openStore(path.join(tmp.root, 'hopper.db'));
-    try {
+    withTempStore((store) => {
       const now = Date.UTC(2026, 10, 29, 12);
       const HOUR = 3_600_000;
       const write = jobWriter(store.db);
@@ -46,9 +42,6 @@ describe('recovery: the starts a rate limit reads', () => {
       const waiting = Array.from({ length: 200_000 }, (_, i) => ({ recipe: i % 2 ? limited : free }));
       assert.deepEqual(recentStarts(store, waiting, now), [{ recipe: 'limited', perMs: 2.5 * HOUR, at: now - 2 * HOUR }]);
       assert.deepEqual(recentStarts(store, [{ recipe: free }], now), [], 'no rate limit among the waiting: no starts kept');
-    } finally {
-      store.close();
-      tmp.cleanup();
-    }
+    });
   });
 });

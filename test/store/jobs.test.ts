@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 import { newJobId } from '../../src/store/jobs.js';
-import { openStore } from '../../src/store/store.js';
-import { tempRoot } from '../helpers/daemon.js';
+import { withTempStore } from '../helpers/db.js';
 import { FIXTURE_T0, jobWriter } from '../helpers/jobrows.js';
 
 describe('store/jobs', () => {
@@ -23,9 +21,7 @@ describe('store/jobs', () => {
   });
 
   it("a job's events, attempts, outputs and notifications are read in order, each without its statement being prepared again", () => {
-    const tmp = tempRoot();
-    const store = openStore(path.join(tmp.root, 'hopper.db'));
-    try {
+    withTempStore((store) => {
       const write = jobWriter(store.db);
       const ids: string[] = [];
       store.db.transaction(() => {
@@ -75,9 +71,6 @@ describe('store/jobs', () => {
         const ms = time(read);
         assert.ok(ms < row * 3.5, `${what}: ${ms.toFixed(2)} ms for 10 reads of ${ids.length} jobs, against ${row.toFixed(2)} ms for their rows`);
       }
-    } finally {
-      store.close();
-      tmp.cleanup();
-    }
+    });
   });
 });

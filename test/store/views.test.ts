@@ -9,6 +9,7 @@ import { openStore, type Store } from '../../src/store/store.js';
 import { errorList, p95Rank, requestList, statistics } from '../../src/store/stats.js';
 import { daemonStatus, jobCountRows, jobDetail, listJobs, paging, type JobCount } from '../../src/store/views.js';
 import { tempRoot } from '../helpers/daemon.js';
+import { seededPick, withTempStore } from '../helpers/db.js';
 import { FIXTURE_EXPECTED, FIXTURE_T0, insertFixture, jobWriter, NEVER_REASON } from '../helpers/jobrows.js';
 
 const LANES = { lanes: { fast: { concurrency: 4 }, slow: { concurrency: 1 } } };
@@ -208,12 +209,9 @@ const countedNotifications = (store: Store): string[] =>
 
 describe('notification counts kept by the writes (notification_counts)', () => {
   it('stay equal to counting the notifications through inserts, sends, failures, resends and deletes', () => {
-    const tmp = tempRoot();
-    const store = openStore(path.join(tmp.root, 'hopper.db'));
-    try {
+    withTempStore((store) => {
       const write = jobWriter(store.db);
-      let seed = 5;
-      const pick = (k: number): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 16) % k;
+      const pick = seededPick(5);
       const ids: string[] = [];
       const resend = store.db.prepare(`UPDATE notifications SET state = 'pending' WHERE id = ?`);
       const noteIds = (): number[] => store.db.prepare('SELECT id FROM notifications').pluck().all() as number[];
@@ -239,10 +237,7 @@ describe('notification counts kept by the writes (notification_counts)', () => {
       const counted = countedNotifications(store);
       assert.ok(new Set(counted.map((r) => r.split(' ')[1])).size === 3, `pending, sent and dead are all there: ${counted.join(', ')}`);
       assert.deepEqual(keptNotifications(store), counted);
-    } finally {
-      store.close();
-      tmp.cleanup();
-    }
+    });
   });
 });
 
@@ -255,13 +250,9 @@ describe('statistics kept by the writes (recipe_totals, recipe_emails, run_times
   };
 
   it('stay equal to counting the rows through jobs, attempts, outputs, cache hits and deletes', () => {
-    const tmp = tempRoot();
-    const store = openStore(path.join(tmp.root, 'hopper.db'));
-    try {
+    withTempStore((store) => {
       const write = jobWriter(store.db);
-      let seed = 11;
-      // In 32-bit arithmetic, high bits: a double's product of two 31-bit numbers loses its low bits.
-      const pick = (k: number): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 16) % k;
+      const pick = seededPick(11);
       const emails = ['a@x.org', 'A@X.org', 'b@x.org', 'c@y.org', undefined];
       const ids: string[] = [];
       const q = {
@@ -299,16 +290,11 @@ describe('statistics kept by the writes (recipe_totals, recipe_emails, run_times
       compare(store, 'recipe_totals', 'recipe');
       compare(store, 'recipe_emails', 'recipe, email');
       compare(store, 'run_times', 'recipe, ms');
-    } finally {
-      store.close();
-      tmp.cleanup();
-    }
+    });
   });
 
   it('give percentiles exact below a second and within 1 % above, from a few rows', () => {
-    const tmp = tempRoot();
-    const store = openStore(path.join(tmp.root, 'hopper.db'));
-    try {
+    withTempStore((store) => {
       const write = jobWriter(store.db);
       const times: number[] = [];
       store.db.transaction(() => {
@@ -329,10 +315,7 @@ describe('statistics kept by the writes (recipe_totals, recipe_emails, run_times
       assert.ok(rows < 2000 * 0.75, `fewer rows than runs (${rows})`);
       const median = recipeActivity(store, FIXTURE_T0).recipes.alpha.medianRunSeconds;
       assert.equal(median, times[Math.floor((times.length - 1) / 2)] / 1000, 'a median under a second is exact');
-    } finally {
-      store.close();
-      tmp.cleanup();
-    }
+    });
   });
 });
 
